@@ -1,0 +1,2 @@
+// The public surface of kysely-repository: named re-exports only.
+export {};
