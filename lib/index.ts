@@ -1,2 +1,55 @@
 // The public surface of kysely-repository: named re-exports only.
-export {};
+export {
+  loadConfig,
+  sealConfig,
+  CONFIG_VARIABLES,
+  type ConfigVariable,
+  type ConnectionTarget,
+  type DatabaseConfig,
+  type LoadConfigOptions,
+  type LogLevel,
+  type PgBouncerMode,
+  type PoolConfig,
+  type SshConfig,
+} from './config.js';
+export {
+  createDatabase,
+  type CreateDatabaseOptions,
+  type Database,
+  type DatabaseStatus,
+  type HealthReport,
+  type PoolStatus,
+} from './database.js';
+export {
+  CheckViolationError,
+  ConfigError,
+  ConflictError,
+  ConnectionError,
+  DatabaseError,
+  DeadlockError,
+  ForeignKeyViolationError,
+  IntegrityConstraintViolationError,
+  NotFoundError,
+  NotNullViolationError,
+  OptimisticLockError,
+  PoolTimeoutError,
+  QueryTimeoutError,
+  ReadOnlyTransactionError,
+  SerializationError,
+  TransactionRollbackError,
+  TunnelError,
+  UniqueViolationError,
+  ValidationError,
+  mapError,
+  type DatabaseErrorOptions,
+  type ErrorFields,
+} from './errors.js';
+export {
+  createLogger,
+  redactingLogger,
+  silentLogger,
+  type CreateLoggerOptions,
+  type LogMeta,
+  type Logger,
+} from './logger.js';
+export type { TunnelStatus } from './connection/ssh-tunnel.js';

@@ -1,0 +1,46 @@
+/**
+ * The pg Pool for one server, with the configured limits: size, connection wait, idle timeout,
+ * maximum lifetime, statement timeout; optionally every connection through a stream factory
+ * (the SSH tunnel).
+ */
+import type { Duplex } from 'node:stream';
+import pg from 'pg';
+import type { ConnectionTarget, DatabaseConfig } from '../config.js';
+import type { Logger } from '../logger.js';
+
+/** Options of createPgPool. */
+export interface PgPoolOptions {
+  readonly logger: Logger;
+  /** Called once per new connection to make its socket (the SSH tunnel's channel factory). */
+  readonly stream?: () => Duplex;
+}
+
+/**
+ * Creates a pg Pool for `target` with the pool settings of `config`. Opens nothing until the
+ * first connection is asked for. An idle connection that breaks is logged, never a crash.
+ */
+export function createPgPool(target: ConnectionTarget, config: DatabaseConfig, options: PgPoolOptions): pg.Pool {
+  const pool = new pg.Pool({
+    host: target.host,
+    port: target.port,
+    database: target.database,
+    user: target.user,
+    password: target.password,
+    ssl: target.ssl === false ? false : target.ssl,
+    max: config.pool.size,
+    connectionTimeoutMillis: config.pool.acquireTimeoutMs,
+    idleTimeoutMillis: config.pool.idleTimeoutMs,
+    maxLifetimeSeconds: config.pool.maxLifetimeSeconds,
+    statement_timeout: config.statementTimeoutMs,
+    application_name: config.applicationName,
+    keepAlive: true,
+    ...(options.stream ? { stream: options.stream } : {}),
+  });
+  pool.on('error', (error) => {
+    options.logger.warn('an idle pooled connection failed and was removed', {
+      error,
+      server: target.redactedUrl,
+    });
+  });
+  return pool;
+}

@@ -1,0 +1,255 @@
+/**
+ * createDatabase(): a typed Kysely over a pg pool (optionally through the SSH tunnel), with
+ * ping, health, status and close. One Database per application, created once and passed on.
+ */
+import {
+  CamelCasePlugin,
+  Kysely,
+  PostgresAdapter,
+  PostgresIntrospector,
+  PostgresQueryCompiler,
+  type Dialect,
+  type KyselyPlugin,
+  type LogEvent,
+} from 'kysely';
+import { sql } from 'kysely';
+import { loadConfig, type DatabaseConfig } from './config.js';
+import { createConnectionStats, type ConnectionStats } from './connection/connection-stats.js';
+import { PgDriver } from './connection/pg-driver.js';
+import { createPgPool } from './connection/pg-pool.js';
+import { SshTunnel, type TunnelStatus } from './connection/ssh-tunnel.js';
+import { ConnectionError, DatabaseError, IntegrityConstraintViolationError, mapError } from './errors.js';
+import { createLogger, redactingLogger, type Logger } from './logger.js';
+import { redactValue } from './redact.js';
+
+/** Options of createDatabase. */
+export interface CreateDatabaseOptions {
+  /** (Default: loadConfig() from the environment and `.env`) */
+  readonly config?: DatabaseConfig;
+  /** Any Logger (winston's fits). Lines are redacted before they reach it. (Default: a winston logger) */
+  readonly logger?: Logger;
+  /** Plugins added after the CamelCasePlugin. */
+  readonly plugins?: readonly KyselyPlugin[];
+  /** snake_case in SQL, camelCase in TypeScript. (Default: true) */
+  readonly camelCase?: boolean;
+}
+
+/** Pool gauges. */
+export interface PoolStatus {
+  /** Open connections. */
+  readonly total: number;
+  readonly idle: number;
+  /** Callers waiting for a connection. */
+  readonly waiting: number;
+  readonly max: number;
+}
+
+/** What status() reports. Counters are this Database's own. */
+export interface DatabaseStatus {
+  readonly engine: DatabaseConfig['engine'];
+  readonly pool: PoolStatus;
+  readonly queries: { readonly succeeded: number; readonly failed: number };
+  readonly transactions: { readonly committed: number; readonly rolledBack: number; readonly retried: number };
+  readonly tunnel?: TunnelStatus;
+}
+
+/** What health() reports. */
+export interface HealthReport {
+  readonly ok: boolean;
+  readonly engine: DatabaseConfig['engine'];
+  /** Round trip of `select 1`, when it succeeded. */
+  readonly latencyMs: number | undefined;
+  readonly pool: PoolStatus;
+  readonly tunnel?: TunnelStatus;
+  /** Why it is not ok (no secrets). */
+  readonly error?: string;
+}
+
+/** A pooled, typed connection to PostgreSQL. */
+export interface Database<DB> extends AsyncDisposable {
+  /** The typed Kysely instance: use it directly for anything the repositories don't cover. */
+  readonly db: Kysely<DB>;
+  readonly config: DatabaseConfig;
+  /** The (redacting) logger this Database writes to. */
+  readonly logger: Logger;
+  /** `select 1`; true when it answered within the pool timeout. Never throws. */
+  ping(): Promise<boolean>;
+  /** ok, latency, pool and tunnel state, and the error when not ok. Never throws. */
+  health(): Promise<HealthReport>;
+  /** Pool gauges and this Database's query and transaction counters. */
+  status(): DatabaseStatus;
+  /** Ends the pool (waiting a bounded time for checked-out connections), then the tunnel. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** What the transaction helper and repositories need to know about the Database behind a Kysely. */
+export interface DatabaseContext {
+  readonly config: DatabaseConfig;
+  readonly logger: Logger;
+  readonly stats: ConnectionStats;
+}
+
+const contexts = new WeakMap<Kysely<unknown>, DatabaseContext>();
+
+/** The Database behind a Kysely made by createDatabase, or undefined for any other Kysely. */
+export function databaseContext(db: Kysely<unknown>): DatabaseContext | undefined {
+  return contexts.get(db);
+}
+
+const CLOSE_TIMEOUT_CAP_MS = 5_000;
+
+/** Races a promise against a timer. */
+async function within<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ConnectionError(message)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The Kysely `log` hook: timings, slow-query warnings, echo, and errors with their SQLSTATE. */
+function queryLogger(config: DatabaseConfig, logger: Logger): (event: LogEvent) => void {
+  const debug = config.logLevel === 'debug';
+  return (event) => {
+    const durationMs = Math.round(event.queryDurationMillis * 1000) / 1000;
+    const { sql: text, parameters } = event.query;
+    if (event.level === 'error') {
+      const error = mapError(event.error);
+      const level = error instanceof IntegrityConstraintViolationError ? 'warn' : 'error';
+      logger[level]('query failed', { code: error.code, error: error.message, sql: text, durationMs });
+      return;
+    }
+    const fields = config.echoSql ? { sql: text, parameters: redactValue(parameters), durationMs } : undefined;
+    if (durationMs >= config.slowQueryMs) logger.warn('slow query', fields ?? { sql: text, durationMs });
+    else if (config.echoSql) logger.info('query', fields);
+    else if (debug) logger.debug('query', { sql: text, durationMs });
+  };
+}
+
+class PooledDatabase<DB> implements Database<DB> {
+  readonly db: Kysely<DB>;
+  readonly #driver: PgDriver;
+  readonly #tunnel: SshTunnel | undefined;
+  readonly #stats: ConnectionStats;
+  #closing: Promise<void> | undefined;
+
+  constructor(
+    readonly config: DatabaseConfig,
+    readonly logger: Logger,
+    options: CreateDatabaseOptions,
+  ) {
+    const target = config.connection;
+    if (config.engine !== 'postgres' || !target) {
+      throw new DatabaseError(`engine ${config.engine} is not available in this build`);
+    }
+    this.#stats = createConnectionStats();
+    const tunnel = config.ssh ? new SshTunnel(config.ssh, { logger }) : undefined;
+    this.#tunnel = tunnel;
+    this.#driver = new PgDriver({
+      createPool: () =>
+        createPgPool(target, config, {
+          logger,
+          ...(tunnel ? { stream: tunnel.streamFactory({ host: target.host, port: target.port }) } : {}),
+        }),
+      preparedStatements: config.preparedStatements && config.pgbouncer !== 'transaction',
+      stats: this.#stats,
+      logger,
+      closeTimeoutMs: Math.min(config.pool.acquireTimeoutMs, CLOSE_TIMEOUT_CAP_MS),
+    });
+    const driver = this.#driver;
+    const dialect: Dialect = {
+      createAdapter: () => new PostgresAdapter(),
+      createDriver: () => driver,
+      createIntrospector: (db) => new PostgresIntrospector(db),
+      createQueryCompiler: () => new PostgresQueryCompiler(),
+    };
+    const plugins = [...(options.camelCase === false ? [] : [new CamelCasePlugin()]), ...(options.plugins ?? [])];
+    this.db = new Kysely<DB>({ dialect, plugins, log: queryLogger(config, logger) });
+    contexts.set(this.db as Kysely<unknown>, { config, logger, stats: this.#stats });
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await within(sql`select 1`.execute(this.db), this.config.pool.acquireTimeoutMs, 'ping timed out');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async health(): Promise<HealthReport> {
+    const started = performance.now();
+    let error: string | undefined;
+    try {
+      await within(sql`select 1`.execute(this.db), this.config.pool.acquireTimeoutMs, 'health check timed out');
+    } catch (cause) {
+      error = mapError(cause).message;
+    }
+    const latencyMs = error === undefined ? Math.round((performance.now() - started) * 1000) / 1000 : undefined;
+    return {
+      ok: error === undefined,
+      engine: this.config.engine,
+      latencyMs,
+      pool: this.#poolStatus(),
+      ...(this.#tunnel ? { tunnel: this.#tunnel.status() } : {}),
+      ...(error === undefined ? {} : { error }),
+    };
+  }
+
+  status(): DatabaseStatus {
+    const s = this.#stats;
+    return {
+      engine: this.config.engine,
+      pool: this.#poolStatus(),
+      queries: { succeeded: s.succeeded, failed: s.failed },
+      transactions: { committed: s.committed, rolledBack: s.rolledBack, retried: s.retried },
+      ...(this.#tunnel ? { tunnel: this.#tunnel.status() } : {}),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.#closing ??= (async () => {
+      try {
+        await this.#driver.destroy();
+      } finally {
+        await this.#tunnel?.close();
+      }
+    })();
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #poolStatus(): PoolStatus {
+    const pool = this.#driver.pool;
+    return {
+      total: pool?.totalCount ?? 0,
+      idle: pool?.idleCount ?? 0,
+      waiting: pool?.waitingCount ?? 0,
+      max: this.config.pool.size,
+    };
+  }
+}
+
+/**
+ * Creates a Database: a typed Kysely over a pg pool built from `config`. Nothing connects until
+ * the first query.
+ *
+ * @example
+ * const database = createDatabase<DB>({ config: loadConfig() });
+ * const users = await database.db.selectFrom('users').selectAll().execute();
+ * await database.close();
+ * @throws ConfigError when no config is given and the environment's is invalid.
+ */
+export function createDatabase<DB>(options: CreateDatabaseOptions = {}): Database<DB> {
+  const base = options.logger ?? createLogger(options.config ? { level: options.config.logLevel } : {});
+  const config = options.config ?? loadConfig(process.env, { logger: base });
+  const logger = redactingLogger(base, config.secrets, { component: 'kysely-repository' });
+  return new PooledDatabase<DB>(config, logger, options);
+}

@@ -1,0 +1,284 @@
+/**
+ * The package's one error hierarchy, and the one function that maps what pg (or the network)
+ * throws onto it. Every error keeps the original as `cause`.
+ */
+import { redactText } from './redact.js';
+
+/** Fields PostgreSQL reports with an error, where it reports them. */
+export interface ErrorFields {
+  /** SQLSTATE (for example `23505`), or a Node.js error code for network failures. */
+  readonly code?: string | undefined;
+  readonly constraint?: string | undefined;
+  readonly table?: string | undefined;
+  readonly column?: string | undefined;
+  /** PostgreSQL's DETAIL line, with password hashes and other secrets removed. */
+  readonly detail?: string | undefined;
+}
+
+/** Options every error of the package accepts. */
+export interface DatabaseErrorOptions extends ErrorFields {
+  readonly cause?: unknown;
+}
+
+/** The base of every error this package throws. */
+export class DatabaseError extends Error {
+  override name = 'DatabaseError';
+  readonly code: string | undefined;
+  readonly constraint: string | undefined;
+  readonly table: string | undefined;
+  readonly column: string | undefined;
+  readonly detail: string | undefined;
+
+  constructor(message: string, options: DatabaseErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code;
+    this.constraint = options.constraint;
+    this.table = options.table;
+    this.column = options.column;
+    this.detail = options.detail;
+  }
+}
+
+/** A configuration variable has a value that is not allowed. */
+export class ConfigError extends DatabaseError {
+  override name = 'ConfigError';
+  /** Allowed values, in words. */
+  readonly allowed: string;
+
+  constructor(
+    /** The variable (for example `DB_POOL_SIZE`). */
+    readonly variable: string,
+    message: string,
+    allowed: string,
+    options: DatabaseErrorOptions = {},
+  ) {
+    super(message, options);
+    this.allowed = allowed;
+  }
+}
+
+/** Input to a public method broke a rule; nothing was written. */
+export class ValidationError extends DatabaseError {
+  override name = 'ValidationError';
+
+  constructor(
+    /** The field or argument at fault (for example `username`, `limit`, `cursor`). */
+    readonly field: string,
+    /** The rule it broke (for example `minLength`, `range`, `format`). */
+    readonly rule: string,
+    message: string,
+    options: DatabaseErrorOptions = {},
+  ) {
+    super(message, options);
+  }
+}
+
+/** A row that must exist does not. */
+export class NotFoundError extends DatabaseError {
+  override name = 'NotFoundError';
+
+  constructor(
+    table: string,
+    /** The key that was looked up. */
+    readonly id: unknown,
+    message = `${table} ${String(id)} not found`,
+    options: DatabaseErrorOptions = {},
+  ) {
+    super(message, { ...options, table });
+  }
+}
+
+/** A user-facing uniqueness clash, for example "Username 'x' already exists". */
+export class ConflictError extends DatabaseError {
+  override name = 'ConflictError';
+
+  constructor(
+    /** The field whose value is taken. */
+    readonly field: string,
+    message: string,
+    options: DatabaseErrorOptions = {},
+  ) {
+    super(message, options);
+  }
+}
+
+/** The row's version changed since it was read (optimistic locking). */
+export class OptimisticLockError extends DatabaseError {
+  override name = 'OptimisticLockError';
+}
+
+/** The server could not be reached, refused, or dropped the connection (SQLSTATE class 08, 57P01-57P03). */
+export class ConnectionError extends DatabaseError {
+  override name = 'ConnectionError';
+}
+
+/** No pooled connection became free within the pool timeout. */
+export class PoolTimeoutError extends DatabaseError {
+  override name = 'PoolTimeoutError';
+}
+
+/** The SSH tunnel failed: handshake, host key, authentication, or a channel. */
+export class TunnelError extends ConnectionError {
+  override name = 'TunnelError';
+}
+
+/** Class 23: a row broke an integrity constraint. */
+export class IntegrityConstraintViolationError extends DatabaseError {
+  override name = 'IntegrityConstraintViolationError';
+}
+
+/** 23505: a unique constraint or index. `columns` lists the key's columns as the server named them. */
+export class UniqueViolationError extends IntegrityConstraintViolationError {
+  override name = 'UniqueViolationError';
+  readonly columns: readonly string[];
+
+  constructor(message: string, options: DatabaseErrorOptions & { columns?: readonly string[] } = {}) {
+    super(message, options);
+    this.columns = options.columns ?? [];
+  }
+}
+
+/** 23503: a foreign key. */
+export class ForeignKeyViolationError extends IntegrityConstraintViolationError {
+  override name = 'ForeignKeyViolationError';
+}
+
+/** 23502: a NOT NULL column got null. */
+export class NotNullViolationError extends IntegrityConstraintViolationError {
+  override name = 'NotNullViolationError';
+}
+
+/** 23514: a CHECK constraint. */
+export class CheckViolationError extends IntegrityConstraintViolationError {
+  override name = 'CheckViolationError';
+}
+
+/** Class 40: the server rolled the transaction back; running it again may succeed. */
+export class TransactionRollbackError extends DatabaseError {
+  override name = 'TransactionRollbackError';
+}
+
+/** 40001: serialization failure. */
+export class SerializationError extends TransactionRollbackError {
+  override name = 'SerializationError';
+}
+
+/** 40P01: deadlock detected. */
+export class DeadlockError extends TransactionRollbackError {
+  override name = 'DeadlockError';
+}
+
+/** 57014: the statement (or transaction) ran past its timeout, or was cancelled. */
+export class QueryTimeoutError extends DatabaseError {
+  override name = 'QueryTimeoutError';
+}
+
+/** 25006: a write inside a read-only transaction. */
+export class ReadOnlyTransactionError extends DatabaseError {
+  override name = 'ReadOnlyTransactionError';
+}
+
+type ErrorClass = new (message: string, options: DatabaseErrorOptions) => DatabaseError;
+
+const BY_SQLSTATE: Readonly<Record<string, ErrorClass>> = {
+  '23505': UniqueViolationError,
+  '23503': ForeignKeyViolationError,
+  '23502': NotNullViolationError,
+  '23514': CheckViolationError,
+  '40001': SerializationError,
+  '40P01': DeadlockError,
+  '57014': QueryTimeoutError,
+  '25006': ReadOnlyTransactionError,
+  // the server ended the session: pg_terminate_backend, shutdown, still starting up
+  '57P01': ConnectionError,
+  '57P02': ConnectionError,
+  '57P03': ConnectionError,
+  '53300': ConnectionError,
+};
+
+const BY_CLASS: Readonly<Record<string, ErrorClass>> = {
+  '08': ConnectionError,
+  '23': IntegrityConstraintViolationError,
+  '40': TransactionRollbackError,
+};
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENOENT',
+]);
+
+const CONNECTION_MESSAGES = [
+  /^Connection terminated/,
+  /connection error and is not queryable/,
+  /^Client was closed and is not queryable/,
+  /^Client has already been connected/,
+  /^Cannot use a pool after calling end on the pool/,
+  /^The server does not support SSL connections/,
+];
+
+interface PgErrorLike {
+  message?: unknown;
+  code?: unknown;
+  constraint?: unknown;
+  table?: unknown;
+  column?: unknown;
+  detail?: unknown;
+  severity?: unknown;
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/** `Key (a, b)=(…) already exists.` -> ['a', 'b']; `Key (lower(email::text))=…` -> ['email']. */
+function uniqueColumns(detail: string | undefined): string[] {
+  const key = detail?.match(/^Key \((.+?)\)=\(/)?.[1];
+  if (!key) return [];
+  return key.split(',').map((part) => {
+    const inner = part.trim().match(/([A-Za-z_][A-Za-z0-9_$]*)(?:::[a-z ]+)?\)*$/);
+    return inner?.[1] ?? part.trim();
+  });
+}
+
+/**
+ * Maps anything thrown while talking to PostgreSQL onto the package's hierarchy: by SQLSTATE,
+ * then SQLSTATE class, then network error code and pg's connection messages. An error that is
+ * already a DatabaseError is returned as it is. The original is kept as `cause`; messages and
+ * details are stripped of secrets. Never throws.
+ */
+export function mapError(error: unknown): DatabaseError {
+  if (error instanceof DatabaseError) return error;
+  const e = (typeof error === 'object' && error !== null ? error : {}) as PgErrorLike;
+  const message = redactText(str(e.message) ?? String(error));
+  const code = str(e.code);
+  const detail = str(e.detail) === undefined ? undefined : redactText(String(e.detail));
+  const isServerError = code !== undefined && /^[0-9A-Z]{5}$/.test(code) && e.severity !== undefined;
+  const options: DatabaseErrorOptions = {
+    cause: error,
+    code,
+    constraint: str(e.constraint),
+    table: str(e.table),
+    column: str(e.column),
+    detail,
+  };
+  if (isServerError) {
+    if (code === '23505') {
+      const columns = uniqueColumns(detail);
+      return new UniqueViolationError(message, { ...options, column: options.column ?? columns[0], columns });
+    }
+    const Class = BY_SQLSTATE[code] ?? BY_CLASS[code.slice(0, 2)] ?? DatabaseError;
+    return new Class(message, options);
+  }
+  if ((code !== undefined && NETWORK_CODES.has(code)) || CONNECTION_MESSAGES.some((re) => re.test(message))) {
+    return new ConnectionError(message, options);
+  }
+  return new DatabaseError(message, options);
+}
