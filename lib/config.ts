@@ -104,6 +104,8 @@ export interface DatabaseConfig {
   readonly ssh: SshConfig | undefined;
   /** Every secret value in this config, for log redaction. Not enumerable. */
   readonly secrets: readonly string[];
+  /** A description with every secret masked. */
+  toString(): string;
 }
 
 /** Options of loadConfig. */

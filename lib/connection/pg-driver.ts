@@ -210,10 +210,19 @@ class PgConnection implements DatabaseConnection {
   #discarded = false;
   #released = false;
 
+  // While checked out, pg-pool listens for nothing: a connection that dies between statements
+  // (terminated by the server, a dropped tunnel) would be an uncaught 'error' event.
+  readonly #onError = (error: Error): void => {
+    this.#discarded = true;
+    this.options.logger.warn('a checked-out connection failed; it will be discarded', { error });
+  };
+
   constructor(
     readonly client: pg.PoolClient,
     readonly options: PgDriverOptions,
-  ) {}
+  ) {
+    client.on('error', this.#onError);
+  }
 
   /**
    * Runs one statement.
@@ -272,12 +281,17 @@ class PgConnection implements DatabaseConnection {
   release(): void {
     if (this.#released) return;
     this.#released = true;
+    this.client.off('error', this.#onError);
     this.client.release(this.#discarded ? true : undefined);
   }
 
-  /** Closes the socket under a connection someone still holds (close() past its bound). */
+  /**
+   * Closes the socket under a connection someone still holds (close() past its bound) and gives
+   * it back to the pool to be destroyed; the holder's next statement fails with ConnectionError.
+   */
   terminate(): void {
     this.#discarded = true;
     (this.client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    this.release();
   }
 }
