@@ -53,3 +53,13 @@ export {
   type Logger,
 } from './logger.js';
 export type { TunnelStatus } from './connection/ssh-tunnel.js';
+export {
+  migrateDown,
+  migrateToLatest,
+  migrateUp,
+  migrationStatus,
+  type MigrationRun,
+  type MigrationState,
+  type MigrationStep,
+} from '../schema/migrator.js';
+export type { DB, Users } from '../schema/db.js';
