@@ -189,7 +189,9 @@ const BY_SQLSTATE: Readonly<Record<string, ErrorClass>> = {
   '40P01': DeadlockError,
   '57014': QueryTimeoutError,
   '25006': ReadOnlyTransactionError,
-  // the server ended the session: pg_terminate_backend, shutdown, still starting up
+  // the server ended the session: pg_terminate_backend, shutdown, still starting up, idle timeouts
+  '25P03': ConnectionError,
+  '57P05': ConnectionError,
   '57P01': ConnectionError,
   '57P02': ConnectionError,
   '57P03': ConnectionError,

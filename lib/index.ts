@@ -63,3 +63,14 @@ export {
   type MigrationStep,
 } from '../schema/migrator.js';
 export type { DB, Users } from '../schema/db.js';
+export {
+  afterCommit,
+  afterRollback,
+  currentTransaction,
+  withTransaction,
+  type AccessMode,
+  type IsolationLevel,
+  type Propagation,
+  type TransactionHook,
+  type TransactionOptions,
+} from './transaction.js';

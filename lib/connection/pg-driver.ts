@@ -209,11 +209,13 @@ export class PgDriver implements Driver {
 class PgConnection implements DatabaseConnection {
   #discarded = false;
   #released = false;
+  #lostBecause: Error | undefined;
 
   // While checked out, pg-pool listens for nothing: a connection that dies between statements
   // (terminated by the server, a dropped tunnel) would be an uncaught 'error' event.
   readonly #onError = (error: Error): void => {
     this.#discarded = true;
+    this.#lostBecause = error;
     this.options.logger.warn('a checked-out connection failed; it will be discarded', { error });
   };
 
@@ -229,7 +231,9 @@ class PgConnection implements DatabaseConnection {
    * @throws the mapped DatabaseError subclass; a ConnectionError also marks the connection for discard.
    */
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    if (this.#discarded) throw new ConnectionError('this connection was lost and has been discarded');
+    if (this.#discarded) {
+      throw new ConnectionError('this connection was lost and has been discarded', { cause: this.#lostBecause });
+    }
     const { stats } = this.options;
     const name = this.options.preparedStatements ? (compiledQuery as PreparedCompiledQuery)[PREPARED_NAME] : undefined;
     try {

@@ -1,0 +1,182 @@
+/**
+ * The ambient transaction: which transaction is active, per Database, in the current async
+ * context. One AsyncLocalStorage holds an immutable snapshot of frames; entering a transaction
+ * runs its callback with a new snapshot, so parallel callers never see each other's frames.
+ * Internal to the transaction helper: the public face is currentTransaction() in transaction.ts.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { ControlledTransaction, Kysely, KyselyPlugin, Transaction } from 'kysely';
+import { databaseContext, type DatabaseContext } from './database.js';
+import type { IsolationLevel, TransactionHook } from './transaction.js';
+
+/** A controlled transaction (or a savepoint of one), with its Database erased. */
+export type AnyControlledTransaction = ControlledTransaction<unknown, string[]>;
+
+/**
+ * Identifies the Database behind a Kysely: its dialect adapter, which Kysely creates once per
+ * `new Kysely(...)` (so once per createDatabase) and shares with every copy (withPlugin,
+ * withSchema) and every transaction of it. Two Databases never share one.
+ */
+export type TransactionKey = object;
+
+/** One transaction on one connection: an outermost one, or a 'requiresNew' one. */
+export interface ConnectionTransaction {
+  /** The Kysely it was started from (what a 'requiresNew' inside starts its own from). */
+  readonly db: Kysely<unknown>;
+  /** The plugins of the transaction's executor, to tell when a caller's Kysely has others. */
+  readonly plugins: readonly KyselyPlugin[];
+  /** Counters and logger of the Database, when it was made by createDatabase. */
+  readonly context: DatabaseContext | undefined;
+  /** Asked for at BEGIN; undefined means the server default. */
+  readonly isolationLevel: IsolationLevel | undefined;
+  readonly readOnly: boolean;
+  /** Whether BEGIN ran and neither COMMIT nor ROLLBACK has yet. */
+  active: boolean;
+  /** Savepoints made so far (names are `kr_sp_<n>`). */
+  savepoints: number;
+  /** afterRollback hooks of savepoints that were rolled back: they run whatever the outcome. */
+  readonly rolledBackHooks: TransactionHook[];
+  /** The isolation level the server reported, once asked (when none was asked for at BEGIN). */
+  serverIsolationLevel?: IsolationLevel;
+}
+
+/** One withTransaction() call that runs a callback: outermost, requiresNew or savepoint. */
+export interface Frame {
+  readonly key: TransactionKey;
+  readonly connection: ConnectionTransaction;
+  /** The frame that was current for the same Database when this one was entered. */
+  readonly parent: Frame | undefined;
+  /** What the callback receives and currentTransaction() returns. */
+  readonly trx: AnyControlledTransaction;
+  /** While the callback runs. */
+  active: boolean;
+  readonly commitHooks: TransactionHook[];
+  readonly rollbackHooks: TransactionHook[];
+  /** Set when a 'required' call that joined this frame failed: the frame can only roll back. */
+  rollbackOnly: { readonly error: unknown } | undefined;
+  /** Serializes savepoints made directly inside this frame. */
+  tail: Promise<unknown>;
+  /** Copies of `trx` with another Kysely's plugins, by that Kysely's plugin list. */
+  readonly copies: WeakMap<readonly KyselyPlugin[], Transaction<unknown>>;
+}
+
+/** What the AsyncLocalStorage holds: never mutated, replaced on each enter(). */
+interface Snapshot {
+  readonly frames: ReadonlyMap<TransactionKey, Frame>;
+  /** The frame entered last, of any Database: where afterCommit() registers. */
+  readonly innermost: Frame;
+}
+
+const storage = new AsyncLocalStorage<Snapshot>();
+
+/** Frames by the transaction object handed to their callback. */
+const framesByTransaction = new WeakMap<object, Frame>();
+
+/** Database contexts by key, for copies of a createDatabase Kysely (withPlugin, withSchema). */
+const contextsByKey = new WeakMap<TransactionKey, DatabaseContext>();
+
+/** The key of the Database behind `db` (see {@link TransactionKey}). */
+export function transactionKey(db: Kysely<unknown>): TransactionKey {
+  return db.getExecutor().adapter;
+}
+
+/** The createDatabase context behind `db` or any copy of it, or undefined. */
+export function contextOf(db: Kysely<unknown>, key: TransactionKey): DatabaseContext | undefined {
+  const known = contextsByKey.get(key);
+  if (known) return known;
+  const context = databaseContext(db);
+  if (context) contextsByKey.set(key, context);
+  return context;
+}
+
+/** Creates a frame (not yet entered). */
+export function createFrame(
+  key: TransactionKey,
+  connection: ConnectionTransaction,
+  parent: Frame | undefined,
+  trx: AnyControlledTransaction,
+): Frame {
+  const frame: Frame = {
+    key,
+    connection,
+    parent,
+    trx,
+    active: true,
+    commitHooks: [],
+    rollbackHooks: [],
+    rollbackOnly: undefined,
+    tail: Promise.resolve(),
+    copies: new WeakMap(),
+  };
+  framesByTransaction.set(trx, frame);
+  return frame;
+}
+
+/** Runs `fn` with `frame` as the current frame of its Database (and the innermost of all). */
+export function enter<T>(frame: Frame, fn: () => Promise<T>): Promise<T> {
+  const previous = storage.getStore();
+  const frames = new Map(previous?.frames);
+  frames.set(frame.key, frame);
+  return storage.run({ frames, innermost: frame }, fn);
+}
+
+/** The frame current for `key` in this async context, active or not. */
+export function currentFrame(key: TransactionKey): Frame | undefined {
+  return storage.getStore()?.frames.get(key);
+}
+
+/** The nearest active frame from `frame` up its parents, optionally on one connection only. */
+function nearestActive(frame: Frame | undefined, connection?: ConnectionTransaction): Frame | undefined {
+  let candidate = frame;
+  while (candidate && !(candidate.active && (connection === undefined || candidate.connection === connection))) {
+    candidate = candidate.parent;
+  }
+  return candidate;
+}
+
+/**
+ * The active frame a call on `db` belongs to: for a Kysely, the innermost active transaction of
+ * its Database in this async context; for a Transaction, the innermost active one on that
+ * Transaction's connection (even when a 'requiresNew' transaction is current).
+ */
+export function activeFrame(db: Kysely<unknown>, key: TransactionKey): Frame | undefined {
+  const current = storage.getStore()?.frames.get(key);
+  if (!db.isTransaction) return nearestActive(current);
+  const own = framesByTransaction.get(db);
+  if (own === undefined) return nearestActive(current);
+  return nearestActive(current, own.connection) ?? nearestActive(own, own.connection);
+}
+
+/** The innermost active frame of any Database in this async context (for afterCommit()). */
+export function innermostActiveFrame(): Frame | undefined {
+  return nearestActive(storage.getStore()?.innermost);
+}
+
+/** Whether two plugin lists hold the same plugins in the same order. */
+function samePlugins(a: readonly KyselyPlugin[], b: readonly KyselyPlugin[]): boolean {
+  return a === b || (a.length === b.length && a.every((plugin, i) => plugin === b[i]));
+}
+
+/**
+ * The frame's transaction as seen through `db`: the frame's own when `db` has the same plugins
+ * (the usual case), else a copy with `db`'s plugins (a repository on `db.withSchema('x')` keeps
+ * its schema inside the transaction).
+ */
+export function transactionFor(frame: Frame, db: Kysely<unknown>): Transaction<unknown> {
+  const plugins = db.getExecutor().plugins;
+  if (samePlugins(plugins, frame.connection.plugins)) return frame.trx;
+  let copy = frame.copies.get(plugins);
+  if (copy === undefined) {
+    copy = frame.trx.withoutPlugins();
+    for (const plugin of plugins) copy = copy.withPlugin(plugin);
+    frame.copies.set(plugins, copy);
+  }
+  return copy;
+}
+
+/** Connections held by active transactions in `frame`'s chain (the frame's own included). */
+export function connectionsHeld(frame: Frame | undefined): number {
+  const held = new Set<ConnectionTransaction>();
+  for (let f = frame; f; f = f.parent) if (f.connection.active) held.add(f.connection);
+  return held.size;
+}

@@ -1,0 +1,558 @@
+/**
+ * withTransaction(): a unit of work on Kysely's own controlled transactions and savepoints —
+ * isolation level and access mode, retries of serialization failures and deadlocks, nesting by
+ * savepoint, an ambient transaction that repositories on the same Database join, per-transaction
+ * timeouts, and afterCommit / afterRollback hooks.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sql, type ControlledTransaction, type Kysely, type Transaction } from 'kysely';
+import type { DatabaseContext } from './database.js';
+import { DatabaseError, DeadlockError, PoolTimeoutError, SerializationError, ValidationError } from './errors.js';
+import type { Logger } from './logger.js';
+import {
+  activeFrame,
+  connectionsHeld,
+  contextOf,
+  createFrame,
+  currentFrame,
+  enter,
+  innermostActiveFrame,
+  transactionFor,
+  transactionKey,
+  type AnyControlledTransaction,
+  type ConnectionTransaction,
+  type Frame,
+  type TransactionKey,
+} from './transaction-context.js';
+import { dropRolledBackHooks, handHooksToParent, hooksToRun, runHooks } from './transaction-hooks.js';
+
+/** Isolation level of a transaction, weakest first. */
+export type IsolationLevel = 'read committed' | 'repeatable read' | 'serializable';
+
+/** Access mode of a transaction. */
+export type AccessMode = 'read write' | 'read only';
+
+/**
+ * What withTransaction does when a transaction of the same Database is already active in the
+ * async context: `nested` makes a savepoint, `required` joins it, `requiresNew` runs a separate
+ * transaction on its own pooled connection.
+ */
+export type Propagation = 'nested' | 'required' | 'requiresNew';
+
+/** A function run once after the outermost transaction commits (afterCommit) or rolls back (afterRollback). */
+export type TransactionHook = () => void | Promise<void>;
+
+/** Options of withTransaction. */
+export interface TransactionOptions {
+  /**
+   * Isolation level of a new transaction. Inside an active one (`nested`, `required`) it cannot be
+   * raised: asking for a stronger level than the enclosing transaction's is a DatabaseError.
+   * (Default: the server's, normally read committed)
+   */
+  readonly isolationLevel?: IsolationLevel;
+  /**
+   * Access mode of a new transaction. Inside an active one, `read write` in a `read only`
+   * transaction is a DatabaseError; `read only` in a `read write` one is not enforced.
+   * (Default: the server's, normally read write)
+   */
+  readonly accessMode?: AccessMode;
+  /**
+   * How many times to run `fn` again, each time in a fresh transaction after a jittered
+   * exponential backoff, when it fails with SerializationError (40001) or DeadlockError (40P01).
+   * Only an outermost (or `requiresNew`) transaction retries; inside one it is ignored.
+   * (Default: 3 when isolationLevel is serializable, else 0)
+   */
+  readonly retries?: number;
+  /** (Default: nested) */
+  readonly propagation?: Propagation;
+  /**
+   * Bounds each statement (`statement_timeout`) and each pause between statements
+   * (`idle_in_transaction_session_timeout`) of a new transaction, set LOCAL so they end with it.
+   * A statement past it fails with QueryTimeoutError and the connection is reused; a transaction
+   * left idle past it is ended by the server closing the session: ConnectionError, and the
+   * connection is discarded. Ignored inside an active transaction (the enclosing one's applies).
+   * (Default: none; the Database's DB_STATEMENT_TIMEOUT still applies to each statement)
+   */
+  readonly timeoutMs?: number;
+}
+
+const ISOLATION_RANK: Readonly<Record<IsolationLevel, number>> = {
+  'read committed': 0,
+  'repeatable read': 1,
+  serializable: 2,
+};
+const ACCESS_MODES: readonly AccessMode[] = ['read write', 'read only'];
+const PROPAGATIONS: readonly Propagation[] = ['nested', 'required', 'requiresNew'];
+const DEFAULT_SERIALIZABLE_RETRIES = 3;
+const MAX_RETRIES = 100;
+const MAX_TIMEOUT_MS = 2_147_483_647;
+const BACKOFF_BASE_MS = 20;
+const BACKOFF_CAP_MS = 1_000;
+
+/** Options with defaults applied and values checked. */
+interface Settings {
+  readonly isolationLevel: IsolationLevel | undefined;
+  readonly accessMode: AccessMode | undefined;
+  readonly retries: number;
+  readonly propagation: Propagation;
+  readonly timeoutMs: number | undefined;
+}
+
+function settingsOf(options: TransactionOptions): Settings {
+  const { isolationLevel, accessMode, retries, propagation = 'nested', timeoutMs } = options;
+  if (isolationLevel !== undefined && !Object.hasOwn(ISOLATION_RANK, isolationLevel)) {
+    throw new ValidationError(
+      'isolationLevel',
+      'oneOf',
+      `isolationLevel must be one of ${Object.keys(ISOLATION_RANK).join(', ')}`,
+    );
+  }
+  if (accessMode !== undefined && !ACCESS_MODES.includes(accessMode)) {
+    throw new ValidationError('accessMode', 'oneOf', `accessMode must be one of ${ACCESS_MODES.join(', ')}`);
+  }
+  if (!PROPAGATIONS.includes(propagation)) {
+    throw new ValidationError('propagation', 'oneOf', `propagation must be one of ${PROPAGATIONS.join(', ')}`);
+  }
+  if (retries !== undefined && !(Number.isInteger(retries) && retries >= 0 && retries <= MAX_RETRIES)) {
+    throw new ValidationError('retries', 'range', `retries must be an integer from 0 to ${MAX_RETRIES}`);
+  }
+  if (timeoutMs !== undefined && !(Number.isInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= MAX_TIMEOUT_MS)) {
+    throw new ValidationError('timeoutMs', 'range', `timeoutMs must be an integer from 1 to ${MAX_TIMEOUT_MS}`);
+  }
+  return {
+    isolationLevel,
+    accessMode,
+    retries: retries ?? (isolationLevel === 'serializable' ? DEFAULT_SERIALIZABLE_RETRIES : 0),
+    propagation,
+    timeoutMs,
+  };
+}
+
+/** Errors that end a transaction because a 'required' call that joined it failed. */
+const doomedErrors = new WeakSet<DatabaseError>();
+
+function doomed(cause: unknown): DatabaseError {
+  const error = new DatabaseError(
+    "a withTransaction() call with propagation 'required' failed inside this transaction, so it was rolled back " +
+      "(use propagation 'nested' to catch an inner failure and continue)",
+    { cause },
+  );
+  doomedErrors.add(error);
+  return error;
+}
+
+/** Whether running the whole transaction again may succeed: 40001 and 40P01. */
+function isRetryable(error: unknown): error is SerializationError | DeadlockError {
+  const reason = error instanceof DatabaseError && doomedErrors.has(error) ? error.cause : error;
+  return reason instanceof SerializationError || reason instanceof DeadlockError;
+}
+
+/** Exponential, capped, with "equal jitter": half fixed, half random. */
+function backoffMs(retry: number): number {
+  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (retry - 1));
+  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+}
+
+/**
+ * Runs `fn` in a transaction and returns its value: BEGIN (with the isolation level and access
+ * mode asked for), `fn(trx)`, COMMIT; when `fn` throws, ROLLBACK and the same error rethrown.
+ *
+ * - Ambient: while `fn` runs, `currentTransaction(db)` returns its transaction, so repositories
+ *   built on the same Database join it without being handed `trx`. Each call has its own async
+ *   context: parallel calls never see each other's transaction, and two Databases never see
+ *   each other's. (A query written directly on `db` inside `fn` does not look: use `trx`, or
+ *   `currentTransaction(db) ?? db` as the repositories do.)
+ * - Nesting: called while a transaction of the same Database is active (or with that `trx` as
+ *   `db`), `propagation: 'nested'` (the default) runs `fn` in a SAVEPOINT: a failure rolls back to
+ *   it and rethrows, and the caller may catch and continue. Nested calls on one transaction run
+ *   one at a time. `'required'` runs `fn` in the enclosing transaction itself; if it fails, the
+ *   enclosing transaction can only roll back. `'requiresNew'` runs a separate transaction on its
+ *   own pooled connection that commits or rolls back independently; it needs a second
+ *   connection while the first is held, so with a pool of 1 it could never get one: that is
+ *   detected and refused at once.
+ * - Retries: an outermost (or requiresNew) transaction that fails with SerializationError or
+ *   DeadlockError runs `fn` again in a fresh transaction, up to `retries` times, after a jittered
+ *   exponential backoff; each retry is counted in `status().transactions.retried` and logged at
+ *   warn with its attempt number. `fn` must therefore be safe to run more than once.
+ * - Hooks: afterCommit / afterRollback registered inside `fn` run once, after the outermost
+ *   transaction ended (and after the connection went back to the pool); a failing hook is
+ *   logged, never turned into a rollback. Hooks of a retried attempt are dropped.
+ * - Connection failures: a connection lost mid-transaction surfaces as ConnectionError and is
+ *   discarded, never pooled again. A failing COMMIT (a deferred constraint) surfaces as its
+ *   mapped error, after the transaction was rolled back.
+ *
+ * Works on any Kysely; on one made by createDatabase it also counts commits, rollbacks and
+ * retries in status() and logs to the Database's logger.
+ *
+ * @example
+ * const user = await withTransaction(database.db, async (trx) => {
+ *   const row = await trx.insertInto('users').values(values).returningAll().executeTakeFirstOrThrow();
+ *   afterCommit(() => mailer.sendWelcome(row.email)); // only once the row is durable
+ *   return row;
+ * }, { isolationLevel: 'serializable' });
+ *
+ * @throws whatever `fn` throws, unchanged (errors of queries are already mapped: UniqueViolationError,
+ * ReadOnlyTransactionError, …); SerializationError / DeadlockError once retries are used up;
+ * QueryTimeoutError when a statement ran past `timeoutMs`; ConnectionError when the connection
+ * was lost (or the server ended a transaction idle past `timeoutMs`); the mapped error of a
+ * failing COMMIT; PoolTimeoutError when no connection became free; ValidationError for bad
+ * options; DatabaseError when a 'requiresNew' would deadlock on the pool, when a nested call asks
+ * for a stronger isolation level or for writes in a read-only transaction, when a 'required'
+ * call inside failed, or when `db` is a Transaction that is no longer active.
+ */
+export function withTransaction<DB, T>(
+  db: Transaction<DB>,
+  fn: (trx: Transaction<NoInfer<DB>>) => Promise<T>,
+  options?: TransactionOptions,
+): Promise<T>;
+// The Transaction overload comes first because TypeScript cannot infer DB from a Transaction<DB>
+// passed where a Kysely<DB> is expected (it infers through Kysely's members and fails).
+/** {@inheritDoc (withTransaction:1)} */
+export function withTransaction<DB, T>(
+  db: Kysely<DB>,
+  fn: (trx: Transaction<NoInfer<DB>>) => Promise<T>,
+  options?: TransactionOptions,
+): Promise<T>;
+export async function withTransaction<DB, T>(
+  db: Kysely<DB>,
+  fn: (trx: Transaction<DB>) => Promise<T>,
+  options: TransactionOptions = {},
+): Promise<T> {
+  const settings = settingsOf(options);
+  const kysely = db as Kysely<unknown>;
+  const run = fn as unknown as (trx: Transaction<unknown>) => Promise<T>;
+  const key = transactionKey(kysely);
+  const enclosing = activeFrame(kysely, key);
+  if (enclosing === undefined) {
+    if (kysely.isTransaction) {
+      throw new DatabaseError(
+        'withTransaction() was given a Transaction that is not active (it has ended, or was not started by ' +
+          'withTransaction()); pass the Kysely instance instead',
+      );
+    }
+    return await runOutermost(kysely, key, undefined, run, settings);
+  }
+  if (settings.propagation === 'requiresNew') {
+    const from = kysely.isTransaction ? enclosing.connection.db : kysely;
+    return await runOutermost(from, key, currentFrame(key) ?? enclosing, run, settings);
+  }
+  await assertFits(enclosing, settings);
+  if (settings.propagation === 'required') return await join(enclosing, kysely, run);
+  return await nest(enclosing, kysely, run);
+}
+
+/**
+ * The transaction active for `db` in the current async context, or undefined outside one. For a
+ * Kysely it is the innermost active withTransaction() of its Database (a savepoint's, a
+ * requiresNew's); for a Transaction, the innermost one on that Transaction's connection. A
+ * Kysely copy with other plugins (`db.withSchema('x')`) gets the transaction with its plugins.
+ * Repositories call it on every query to pick their executor:
+ * `currentTransaction(db) ?? db`. Cheap: one AsyncLocalStorage read and a map lookup.
+ *
+ * @example
+ * const executor = currentTransaction(db) ?? db;
+ * await executor.insertInto('audit').values(entry).execute();
+ * @throws never.
+ */
+export function currentTransaction<DB>(db: Transaction<DB>): Transaction<DB> | undefined;
+/** {@inheritDoc (currentTransaction:1)} */
+export function currentTransaction<DB>(db: Kysely<DB>): Transaction<DB> | undefined;
+export function currentTransaction<DB>(db: Kysely<DB>): Transaction<DB> | undefined {
+  const kysely = db as Kysely<unknown>;
+  const frame = activeFrame(kysely, transactionKey(kysely));
+  return frame && (transactionFor(frame, kysely) as Transaction<DB>);
+}
+
+/**
+ * Registers `hook` to run once after the outermost transaction commits, for example to send an
+ * e-mail only once the row it announces is durable. Registered inside a savepoint that is later
+ * rolled back, it is dropped. It runs after COMMIT, outside the transaction; if it fails, the
+ * failure is logged and the commit stands.
+ *
+ * @example
+ * await withTransaction(db, async (trx) => {
+ *   await trx.insertInto('users').values(values).execute();
+ *   afterCommit(() => mailer.sendWelcome(values.email));
+ * });
+ * @throws DatabaseError when called outside withTransaction(); ValidationError when `hook` is not a function.
+ */
+export function afterCommit(hook: TransactionHook): void {
+  hookFrame('afterCommit', hook).commitHooks.push(hook);
+}
+
+/**
+ * Registers `hook` to run once after the outermost transaction rolls back (for example to
+ * release something reserved outside the database). Registered inside a savepoint that is rolled
+ * back, it runs when the outermost transaction ends, whatever its outcome, since its work was
+ * undone. A failing hook is logged.
+ *
+ * @example
+ * await withTransaction(db, async () => {
+ *   const hold = await inventory.reserve(item);
+ *   afterRollback(() => inventory.release(hold));
+ *   await orders.create(order);
+ * });
+ * @throws DatabaseError when called outside withTransaction(); ValidationError when `hook` is not a function.
+ */
+export function afterRollback(hook: TransactionHook): void {
+  hookFrame('afterRollback', hook).rollbackHooks.push(hook);
+}
+
+function hookFrame(name: string, hook: unknown): Frame {
+  if (typeof hook !== 'function') throw new ValidationError('hook', 'type', `${name}() takes a function`);
+  const frame = innermostActiveFrame();
+  if (frame === undefined) {
+    throw new DatabaseError(`${name}() was called outside withTransaction(); there is no transaction to attach it to`);
+  }
+  return frame;
+}
+
+/** Refuses what an enclosing transaction cannot give: a stronger isolation level, or writes when it is read only. */
+async function assertFits(frame: Frame, settings: Settings): Promise<void> {
+  const { connection } = frame;
+  if (settings.accessMode === 'read write' && connection.readOnly) {
+    throw new DatabaseError(
+      "accessMode 'read write' was asked for inside a read-only transaction; use propagation 'requiresNew'",
+    );
+  }
+  const asked = settings.isolationLevel;
+  if (asked === undefined || ISOLATION_RANK[asked] === 0) return;
+  const current = connection.isolationLevel ?? (await serverIsolationLevel(frame));
+  if (ISOLATION_RANK[asked] > ISOLATION_RANK[current]) {
+    throw new DatabaseError(
+      `isolationLevel '${asked}' was asked for inside a '${current}' transaction, whose level cannot change; ` +
+        `start the outer transaction with '${asked}', or use propagation 'requiresNew'`,
+    );
+  }
+}
+
+/** The level the server gave a transaction begun without one (asked once, then remembered). */
+async function serverIsolationLevel(frame: Frame): Promise<IsolationLevel> {
+  const { connection } = frame;
+  if (connection.serverIsolationLevel === undefined) {
+    const { rows } = await sql<{ level: string }>`select current_setting('transaction_isolation') as level`.execute(
+      frame.trx,
+    );
+    const level = rows[0]?.level;
+    // read uncommitted behaves as read committed in PostgreSQL
+    connection.serverIsolationLevel =
+      level !== undefined && Object.hasOwn(ISOLATION_RANK, level) ? (level as IsolationLevel) : 'read committed';
+  }
+  return connection.serverIsolationLevel;
+}
+
+/** 'required': `fn` runs in the enclosing frame; a failure dooms that frame. */
+async function join<T>(frame: Frame, db: Kysely<unknown>, fn: (trx: Transaction<unknown>) => Promise<T>): Promise<T> {
+  try {
+    return await enter(frame, () => fn(transactionFor(frame, db)));
+  } catch (error) {
+    frame.rollbackOnly ??= { error };
+    throw error;
+  }
+}
+
+/** Runs `task` after the tasks queued before it on `frame` have settled. */
+function serialized<T>(frame: Frame, task: () => Promise<T>): Promise<T> {
+  const result = frame.tail.then(task);
+  frame.tail = result.catch(() => undefined);
+  return result;
+}
+
+/** 'nested': `fn` runs in a SAVEPOINT of the enclosing frame's transaction. */
+async function nest<T>(outer: Frame, db: Kysely<unknown>, fn: (trx: Transaction<unknown>) => Promise<T>): Promise<T> {
+  return await serialized(outer, async () => {
+    if (!outer.active) {
+      throw new DatabaseError('the enclosing transaction ended before this nested withTransaction() could begin');
+    }
+    const name = `kr_sp_${++outer.connection.savepoints}`;
+    const trx: SavepointTransaction = await outer.trx.savepoint(name).execute();
+    const frame = createFrame(outer.key, outer.connection, currentFrame(outer.key) ?? outer, trx);
+    let value: T;
+    try {
+      value = await enter(frame, () => fn(transactionFor(frame, db)));
+      if (frame.rollbackOnly) throw doomed(frame.rollbackOnly.error);
+      frame.active = false;
+      await trx.releaseSavepoint(name).execute();
+    } catch (error) {
+      frame.active = false;
+      await rollbackToSavepoint(outer, trx, name);
+      dropRolledBackHooks(frame);
+      throw error;
+    }
+    handHooksToParent(frame, outer);
+    return value;
+  });
+}
+
+/**
+ * ROLLBACK TO SAVEPOINT, then RELEASE it (so a loop of failing nested calls does not deepen the
+ * server's subtransaction stack). If that fails, the enclosing frame can only roll back: its
+ * nested work could not be undone.
+ */
+async function rollbackToSavepoint(outer: Frame, trx: SavepointTransaction, name: string): Promise<void> {
+  try {
+    const back = await trx.rollbackToSavepoint(name).execute();
+    await back.releaseSavepoint(name).execute();
+  } catch (error) {
+    outer.rollbackOnly ??= { error };
+    outer.connection.context?.logger.warn('ROLLBACK TO SAVEPOINT failed; the enclosing transaction will roll back', {
+      error,
+    });
+  }
+}
+
+/** A controlled transaction just after SAVEPOINT. */
+type SavepointTransaction = ControlledTransaction<unknown, [...string[], string]>;
+
+/** What one run of an outermost transaction ended with. */
+type Attempt<T> =
+  | { readonly committed: true; readonly value: T; readonly frame: Frame }
+  | { readonly committed: false; readonly error: unknown; readonly frame: Frame | undefined };
+
+/** An outermost or 'requiresNew' transaction, with retries and hooks. */
+async function runOutermost<T>(
+  from: Kysely<unknown>,
+  key: TransactionKey,
+  parent: Frame | undefined,
+  fn: (trx: Transaction<unknown>) => Promise<T>,
+  settings: Settings,
+): Promise<T> {
+  const context = contextOf(from, key);
+  const logger = context?.logger;
+  if (parent !== undefined) assertPoolCanServe(context, parent);
+  for (let retry = 0; ; retry++) {
+    const attempt = await runOnce(from, key, parent, fn, settings, context);
+    if (attempt.committed) {
+      await runHooks(hooksToRun(attempt.frame, 'commit'), 'commit', logger);
+      return attempt.value;
+    }
+    const { error, frame } = attempt;
+    if (retry < settings.retries && isRetryable(error)) {
+      if (context) context.stats.retried++;
+      const delayMs = backoffMs(retry + 1);
+      const code = error instanceof DatabaseError ? error.code : undefined;
+      logger?.warn(
+        `transaction failed (${code ?? 'retryable'}); running it again, retry ${retry + 1} of ${settings.retries}`,
+        {
+          attempt: retry + 2,
+          retry: retry + 1,
+          retries: settings.retries,
+          code,
+          error,
+          delayMs,
+        },
+      );
+      await sleep(delayMs);
+      continue;
+    }
+    if (frame) await runHooks(hooksToRun(frame, 'rollback'), 'rollback', logger);
+    throw error;
+  }
+}
+
+/** BEGIN, `fn`, COMMIT — or ROLLBACK. Never throws: the outcome is returned. */
+async function runOnce<T>(
+  from: Kysely<unknown>,
+  key: TransactionKey,
+  parent: Frame | undefined,
+  fn: (trx: Transaction<unknown>) => Promise<T>,
+  settings: Settings,
+  context: DatabaseContext | undefined,
+): Promise<Attempt<T>> {
+  let builder = from.startTransaction();
+  if (settings.isolationLevel) builder = builder.setIsolationLevel(settings.isolationLevel);
+  if (settings.accessMode) builder = builder.setAccessMode(settings.accessMode);
+  let trx: AnyControlledTransaction;
+  try {
+    trx = await builder.execute();
+  } catch (error) {
+    const poolStarved = parent !== undefined && error instanceof PoolTimeoutError;
+    return {
+      committed: false,
+      error: poolStarved ? requiresNewTimeout(error, parent, context) : error,
+      frame: undefined,
+    };
+  }
+  const connection: ConnectionTransaction = {
+    db: from,
+    plugins: trx.getExecutor().plugins,
+    context,
+    isolationLevel: settings.isolationLevel,
+    readOnly: settings.accessMode === 'read only',
+    active: true,
+    savepoints: 0,
+    rolledBackHooks: [],
+  };
+  const frame = createFrame(key, connection, parent, trx);
+  let value: T;
+  try {
+    if (settings.timeoutMs !== undefined) await setLocalTimeouts(trx, settings.timeoutMs);
+    value = await enter(frame, () => fn(trx));
+    if (frame.rollbackOnly) throw doomed(frame.rollbackOnly.error);
+  } catch (error) {
+    frame.active = false;
+    connection.active = false;
+    await rollback(trx, context?.logger);
+    return { committed: false, error, frame };
+  }
+  frame.active = false;
+  try {
+    await trx.commit().execute();
+  } catch (error) {
+    // Kysely leaves a transaction whose COMMIT failed (a deferred constraint, a lost connection) to us.
+    if (!trx.isCommitted && !trx.isRolledBack) await rollback(trx, context?.logger);
+    return { committed: false, error, frame };
+  } finally {
+    connection.active = false;
+  }
+  return { committed: true, value, frame };
+}
+
+/** SET LOCAL statement_timeout and idle_in_transaction_session_timeout, as one parameterized statement. */
+async function setLocalTimeouts(trx: AnyControlledTransaction, timeoutMs: number): Promise<void> {
+  const ms = String(timeoutMs);
+  await sql`select set_config('statement_timeout', ${ms}, true), set_config('idle_in_transaction_session_timeout', ${ms}, true)`.execute(
+    trx,
+  );
+}
+
+/** ROLLBACK. The driver never throws from it; Kysely may (a transaction `fn` committed itself). */
+async function rollback(trx: AnyControlledTransaction, logger: Logger | undefined): Promise<void> {
+  try {
+    await trx.rollback().execute();
+  } catch (error) {
+    logger?.warn('ROLLBACK could not run', { error });
+  }
+}
+
+/**
+ * A 'requiresNew' needs one more connection than its enclosing transactions hold, and they hold
+ * theirs until it returns: when they already hold the whole pool, waiting would never end.
+ */
+function assertPoolCanServe(context: DatabaseContext | undefined, parent: Frame): void {
+  if (context === undefined) return;
+  const held = connectionsHeld(parent);
+  const size = context.config.pool.size;
+  if (held >= size) {
+    throw new DatabaseError(
+      `propagation 'requiresNew' would deadlock: it needs another pooled connection, but the pool has ${size} ` +
+        `and the enclosing transaction${held === 1 ? '' : 's'} in this async context hold${held === 1 ? 's' : ''} ` +
+        `${held} until it returns. Raise DB_POOL_SIZE, or use propagation 'nested'`,
+    );
+  }
+}
+
+function requiresNewTimeout(
+  error: PoolTimeoutError,
+  parent: Frame,
+  context: DatabaseContext | undefined,
+): PoolTimeoutError {
+  const held = connectionsHeld(parent);
+  const pool = context ? ` of ${context.config.pool.size}` : '';
+  return new PoolTimeoutError(
+    `propagation 'requiresNew' waited for a second pooled connection while its enclosing transaction held ${held}${pool}, ` +
+      `and none became free (${error.message}). Callers holding one connection while waiting for another can starve ` +
+      `the pool: raise DB_POOL_SIZE, or use propagation 'nested'`,
+    { cause: error },
+  );
+}
