@@ -87,6 +87,8 @@ export interface DatabaseContext {
   readonly config: DatabaseConfig;
   readonly logger: Logger;
   readonly stats: ConnectionStats;
+  /** Whether the CamelCasePlugin maps snake_case SQL names to camelCase TypeScript names. */
+  readonly camelCase: boolean;
 }
 
 const contexts = new WeakMap<Kysely<unknown>, DatabaseContext>();
@@ -169,7 +171,12 @@ class PooledDatabase<DB> implements Database<DB> {
     };
     const plugins = [...(options.camelCase === false ? [] : [new CamelCasePlugin()]), ...(options.plugins ?? [])];
     this.db = new Kysely<DB>({ dialect, plugins, log: queryLogger(config, logger) });
-    contexts.set(this.db as Kysely<unknown>, { config, logger, stats: this.#stats });
+    contexts.set(this.db as Kysely<unknown>, {
+      config,
+      logger,
+      stats: this.#stats,
+      camelCase: options.camelCase !== false,
+    });
   }
 
   async ping(): Promise<boolean> {

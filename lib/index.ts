@@ -74,3 +74,21 @@ export {
   type TransactionHook,
   type TransactionOptions,
 } from './transaction.js';
+export { Repository } from './repository/repository.js';
+export type {
+  ColumnOf,
+  CreateManyOptions,
+  DeletedFilter,
+  FindManyQuery,
+  Id,
+  NewRowOf,
+  NumericColumnOf,
+  OrderBy,
+  Page,
+  PageRequest,
+  PatchOf,
+  RepositoryOptions,
+  RowOf,
+  SoftDeleteOptions,
+  Where,
+} from './repository/repository-types.js';

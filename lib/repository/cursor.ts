@@ -1,0 +1,81 @@
+/**
+ * Opaque keyset cursors: the sort values of the last row of a page, base64url-encoded with the
+ * table and sort order they belong to and a checksum. Decoding validates everything; a tampered,
+ * truncated or foreign cursor is a ValidationError, and its values only ever become parameters.
+ */
+import { createHash } from 'node:crypto';
+import { ValidationError } from '../errors.js';
+
+/** A sort value as a cursor carries it. */
+export type CursorValue = string | number | boolean | Date | null;
+
+type Encoded = ['s', string] | ['n', number] | ['b', boolean] | ['d', string] | ['z', null];
+
+const MAX_CURSOR_LENGTH = 4096;
+
+function checksum(scope: string, payload: string): string {
+  return createHash('sha256').update(scope).update('\0').update(payload).digest('base64url').slice(0, 12);
+}
+
+function encodeValue(value: unknown): Encoded {
+  if (value === null || value === undefined) return ['z', null];
+  if (value instanceof Date) return ['d', value.toISOString()];
+  if (typeof value === 'number') return ['n', value];
+  if (typeof value === 'boolean') return ['b', value];
+  if (typeof value === 'bigint') return ['s', value.toString()];
+  if (typeof value === 'string') return ['s', value];
+  throw new ValidationError('orderBy', 'type', `cannot page by a column holding ${typeof value} values`);
+}
+
+function decodeValue(item: unknown): CursorValue {
+  if (!Array.isArray(item) || item.length !== 2) throw invalid();
+  const [tag, value] = item as [unknown, unknown];
+  switch (tag) {
+    case 's':
+      if (typeof value === 'string') return value;
+      break;
+    case 'n':
+      if (typeof value === 'number' && Number.isFinite(value)) return value;
+      break;
+    case 'b':
+      if (typeof value === 'boolean') return value;
+      break;
+    case 'd':
+      if (typeof value === 'string' && !Number.isNaN(Date.parse(value))) return new Date(value);
+      break;
+    case 'z':
+      if (value === null) return null;
+      break;
+  }
+  throw invalid();
+}
+
+function invalid(reason = 'is not a cursor this repository issued'): ValidationError {
+  return new ValidationError('cursor', 'format', `Invalid cursor: it ${reason}`);
+}
+
+/** Encodes the sort values of a row as a cursor for `scope` (table + sort order). */
+export function encodeCursor(scope: string, values: readonly unknown[]): string {
+  const payload = JSON.stringify(values.map(encodeValue));
+  return `${Buffer.from(payload).toString('base64url')}.${checksum(scope, payload)}`;
+}
+
+/**
+ * Decodes a cursor made by encodeCursor for the same `scope`, expecting `arity` values.
+ * @throws ValidationError (field `cursor`) for anything else.
+ */
+export function decodeCursor(scope: string, cursor: unknown, arity: number): CursorValue[] {
+  if (typeof cursor !== 'string' || cursor.length === 0 || cursor.length > MAX_CURSOR_LENGTH) throw invalid();
+  const match = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{12})$/.exec(cursor);
+  if (!match) throw invalid();
+  const payload = Buffer.from(match[1]!, 'base64url').toString('utf8');
+  if (checksum(scope, payload) !== match[2]) throw invalid('belongs to another table or sort order, or was altered');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(payload);
+  } catch {
+    throw invalid();
+  }
+  if (!Array.isArray(parsed) || parsed.length !== arity) throw invalid();
+  return parsed.map(decodeValue);
+}

@@ -1,0 +1,71 @@
+/**
+ * Compile once, run many times: a query shape is built and compiled by Kysely a single time with
+ * placeholder arguments; each call only puts its own arguments into the compiled parameter list.
+ * The SQL text of a shape never changes, so it can run as a named prepared statement.
+ */
+import type { CompiledQuery, Compilable } from 'kysely';
+import { preparedQuery } from '../connection/pg-driver.js';
+
+const MARKER = '\u0000kysely-repository:arg:';
+
+/** A compiled query and, per parameter, which argument fills it (-1: a constant of the shape). */
+export interface QueryShape {
+  readonly query: CompiledQuery;
+  readonly slots: readonly number[];
+}
+
+/** A placeholder for argument `index` while a shape is built. */
+export function arg(index: number): string {
+  return `${MARKER}${index}`;
+}
+
+/**
+ * Builds and compiles a shape. `build` receives placeholders (see {@link arg}) in place of the
+ * arguments; every placeholder must end up as a bound parameter.
+ * @throws Error when a placeholder did not become a parameter (a bug in `build`).
+ */
+export function compileShape(build: () => Compilable, arity: number, prepare: boolean): QueryShape {
+  const compiled = build().compile();
+  const slots = slotsOf(compiled.parameters);
+  for (let i = 0; i < arity; i++) {
+    if (!slots.includes(i)) throw new Error(`query shape lost argument ${i}: ${compiled.sql}`);
+  }
+  return { query: prepare ? preparedQuery(compiled) : compiled, slots };
+}
+
+/** For each parameter, the argument whose placeholder it is (-1: a constant). */
+function slotsOf(parameters: readonly unknown[]): number[] {
+  return parameters.map((p) => (typeof p === 'string' && p.startsWith(MARKER) ? Number(p.slice(MARKER.length)) : -1));
+}
+
+/** A query compiled with placeholders (and not cached), with `args` in their place. */
+export function bindCompiled<R>(compiled: CompiledQuery<R>, args: readonly unknown[]): CompiledQuery<R> {
+  return args.length === 0 ? compiled : bindShape<R>({ query: compiled, slots: slotsOf(compiled.parameters) }, args);
+}
+
+/** The shape's compiled query with `args` in place of its placeholders. */
+export function bindShape<R>(shape: QueryShape, args: readonly unknown[]): CompiledQuery<R> {
+  const constants = shape.query.parameters;
+  const parameters = shape.slots.map((slot, i) => (slot < 0 ? constants[i] : args[slot]));
+  return { ...shape.query, parameters };
+}
+
+/** Compiled shapes, per owner (the Database's Kysely) and key. */
+export class ShapeCache {
+  readonly #byOwner = new WeakMap<object, Map<string, QueryShape>>();
+
+  /** The shape for `key`, compiled by `compile` the first time. */
+  get(owner: object, key: string, compile: () => QueryShape): QueryShape {
+    let shapes = this.#byOwner.get(owner);
+    if (!shapes) {
+      shapes = new Map();
+      this.#byOwner.set(owner, shapes);
+    }
+    let shape = shapes.get(key);
+    if (!shape) {
+      shape = compile();
+      shapes.set(key, shape);
+    }
+    return shape;
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The types of Repository's methods, derived from the table's Kysely types.
+ */
+import type { Expression, ExpressionBuilder, Insertable, Selectable, SqlBool, Updateable } from 'kysely';
+
+/** A primary key value as callers pass it: int8 ids arrive from pg as strings. */
+export type Id = string | number | bigint;
+
+/** A row as read (Selectable). */
+export type RowOf<DB, TB extends keyof DB> = Selectable<DB[TB]>;
+/** A row as inserted (Insertable: generated columns optional or absent). */
+export type NewRowOf<DB, TB extends keyof DB> = Insertable<DB[TB]>;
+/** A change to a row (Updateable: generated-always columns absent). */
+export type PatchOf<DB, TB extends keyof DB> = Updateable<DB[TB]>;
+/** A column of the table, as TypeScript names it. */
+export type ColumnOf<DB, TB extends keyof DB> = keyof RowOf<DB, TB> & string;
+
+/** Columns whose values are numbers (or int8/numeric strings): the ones increment() accepts. */
+export type NumericColumnOf<DB, TB extends keyof DB> = {
+  [K in ColumnOf<DB, TB>]: RowOf<DB, TB>[K] extends number | bigint | string | null ? K : never;
+}[ColumnOf<DB, TB>];
+
+/**
+ * Equality filter: each given column must equal its value; an array means IN; null means IS NULL.
+ * Or a Kysely expression callback for anything more.
+ */
+export type Where<DB, TB extends keyof DB & string> =
+  | { readonly [K in ColumnOf<DB, TB>]?: RowOf<DB, TB>[K] | readonly NonNullable<RowOf<DB, TB>[K]>[] | null }
+  | ((eb: ExpressionBuilder<DB, TB>) => Expression<SqlBool>);
+
+/** Sort order: one column (ascending), or columns with directions. */
+export type OrderBy<DB, TB extends keyof DB & string> =
+  ColumnOf<DB, TB> | readonly (readonly [ColumnOf<DB, TB>, 'asc' | 'desc'])[];
+
+/** Which rows count when the table has soft delete. */
+export interface DeletedFilter {
+  /** Include soft-deleted rows. (Default: false) */
+  readonly withDeleted?: boolean;
+  /** Only soft-deleted rows. (Default: false) */
+  readonly onlyDeleted?: boolean;
+}
+
+/** findMany's query. */
+export interface FindManyQuery<DB, TB extends keyof DB & string> extends DeletedFilter {
+  readonly where?: Where<DB, TB>;
+  /** (Default: the primary key, ascending) */
+  readonly orderBy?: OrderBy<DB, TB>;
+  /** 1..1000. (Default: 100) */
+  readonly limit?: number;
+  /** (Default: 0) */
+  readonly offset?: number;
+}
+
+/** paginate's request: keyset (by `cursor`) unless `offset` is given. */
+export interface PageRequest<DB, TB extends keyof DB & string> extends DeletedFilter {
+  readonly where?: Where<DB, TB>;
+  /** Sort columns; the primary key is always added as the tie-breaker. (Default: the primary key) */
+  readonly orderBy?: OrderBy<DB, TB>;
+  /** 1..1000. (Default: 100) */
+  readonly limit?: number;
+  /** The previous page's nextCursor; omit or null for the first page. */
+  readonly cursor?: string | null;
+  /** Offset pagination instead of keyset. */
+  readonly offset?: number;
+  /** Also count every matching row (one more query). (Default: false) */
+  readonly withTotal?: boolean;
+}
+
+/** A page of rows. `total` is present only when asked for. */
+export interface Page<T> {
+  readonly items: T[];
+  /** Pass it back as `cursor` for the next page; null on the last page (and in offset mode). */
+  readonly nextCursor: string | null;
+  readonly hasMore: boolean;
+  readonly total?: number;
+}
+
+/** How a table marks a row deleted without removing it. */
+export interface SoftDeleteOptions {
+  /** The column, as TypeScript names it (for example `deletedAt` or `isActive`). */
+  readonly column: string;
+  /** `timestamp`: set to now() on delete, null while live. `boolean`: true while live, false once deleted. */
+  readonly kind: 'timestamp' | 'boolean';
+}
+
+/** Options of Repository. */
+export interface RepositoryOptions {
+  /** The primary key column, as TypeScript names it. (Default: `id`) */
+  readonly primaryKey?: string;
+  readonly softDelete?: SoftDeleteOptions;
+  /** A version column for optimistic locking: update() then needs the version that was read. */
+  readonly version?: string;
+  /** Run as named prepared statements. (Default: the Database's DB_PREPARED_STATEMENTS) */
+  readonly prepare?: boolean;
+  /** The column bumped to now() by update(). (Default: `updatedAt` when the table has it; false: none) */
+  readonly updatedAt?: string | false;
+}
+
+/** createMany's options. */
+export interface CreateManyOptions {
+  /** Return the inserted rows. (Default: true) */
+  readonly returning?: boolean;
+}

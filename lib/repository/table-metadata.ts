@@ -1,0 +1,123 @@
+/**
+ * What a repository must know about its table at run time — column names and types, the primary
+ * key — read once from the catalog and cached per Database, so column names that arrive as data
+ * (a `where` object from a request) are checked against the table, never trusted.
+ */
+import { CamelCasePlugin, sql, type Kysely } from 'kysely';
+import { NotFoundError } from '../errors.js';
+
+/** One column. */
+export interface ColumnMeta {
+  /** As TypeScript names it. */
+  readonly name: string;
+  /** As SQL names it. */
+  readonly dbName: string;
+  /** The type without modifiers (`character varying`, `bigint`, `timestamp with time zone`). */
+  readonly type: string;
+  readonly nullable: boolean;
+  /** Has a default or is an identity / generated column. */
+  readonly hasDefault: boolean;
+  /** `generated always` (identity or stored): never written. */
+  readonly generatedAlways: boolean;
+}
+
+/** One table. */
+export interface TableMeta {
+  /** Columns by their TypeScript name. */
+  readonly columns: ReadonlyMap<string, ColumnMeta>;
+  /** Primary key columns, as TypeScript names them. */
+  readonly primaryKey: readonly string[];
+}
+
+/** How TypeScript names relate to SQL names. */
+export interface Naming {
+  toTs(dbName: string): string;
+  toDb(tsName: string): string;
+}
+
+/** The CamelCasePlugin's own conversions (default options), as a Naming. */
+class CamelCaseNaming extends CamelCasePlugin implements Naming {
+  toTs(name: string): string {
+    return this.camelCase(name);
+  }
+  toDb(name: string): string {
+    return this.snakeCase(name);
+  }
+}
+
+/** snake_case in SQL, camelCase in TypeScript (the CamelCasePlugin's default rules). */
+export const CAMEL_CASE_NAMING: Naming = new CamelCaseNaming();
+/** The same names on both sides. */
+export const IDENTITY_NAMING: Naming = { toTs: (name) => name, toDb: (name) => name };
+
+interface ColumnRow {
+  name: string;
+  type: string;
+  nullable: boolean;
+  hasDefault: boolean;
+  generatedAlways: boolean;
+  primary: boolean;
+}
+
+const cache = new WeakMap<object, Map<string, Promise<TableMeta>>>();
+
+/**
+ * Reads (once per `owner`, usually the Database's Kysely) the columns and primary key of `table`.
+ * Runs on `executor`, so inside a transaction it sees that transaction's schema.
+ * @throws NotFoundError when the table does not exist.
+ */
+export async function tableMetadata(
+  executor: Kysely<unknown>,
+  owner: object,
+  table: string,
+  naming: Naming,
+): Promise<TableMeta> {
+  let tables = cache.get(owner);
+  if (!tables) {
+    tables = new Map();
+    cache.set(owner, tables);
+  }
+  let pending = tables.get(table);
+  if (!pending) {
+    pending = readTable(executor, table, naming);
+    tables.set(table, pending);
+    pending.catch(() => tables.delete(table));
+  }
+  return pending;
+}
+
+async function readTable(executor: Kysely<unknown>, table: string, naming: Naming): Promise<TableMeta> {
+  const qualified = table.split('.').map((part) => naming.toDb(part));
+  // quote_ident keeps the name a name: to_regclass never parses it as anything else
+  const regclass =
+    qualified.length === 2
+      ? sql`to_regclass(quote_ident(${qualified[0]}) || '.' || quote_ident(${qualified[1]}))`
+      : sql`to_regclass(quote_ident(${qualified[0]}))`;
+  const { rows } = await sql<ColumnRow>`
+    select a.attname as "name",
+           format_type(a.atttypid, null) as "type",
+           not a.attnotnull as "nullable",
+           (a.atthasdef or a.attidentity <> '' or a.attgenerated <> '') as "hasDefault",
+           (a.attidentity = 'a' or a.attgenerated <> '') as "generatedAlways",
+           coalesce(a.attnum = any(i.indkey), false) as "primary"
+      from pg_attribute a
+      left join pg_index i on i.indrelid = a.attrelid and i.indisprimary
+     where a.attrelid = ${regclass} and a.attnum > 0 and not a.attisdropped
+     order by a.attnum`.execute(executor);
+  if (rows.length === 0) throw new NotFoundError(table, table, `table ${table} does not exist`);
+  const columns = new Map<string, ColumnMeta>();
+  const primaryKey: string[] = [];
+  for (const row of rows) {
+    const name = naming.toTs(row.name);
+    columns.set(name, {
+      name,
+      dbName: row.name,
+      type: row.type,
+      nullable: row.nullable,
+      hasDefault: row.hasDefault,
+      generatedAlways: row.generatedAlways,
+    });
+    if (row.primary) primaryKey.push(name);
+  }
+  return { columns, primaryKey };
+}
