@@ -262,6 +262,8 @@ export function mapError(error: unknown): DatabaseError {
   const message = redactText(str(e.message) ?? String(error));
   const code = str(e.code);
   const detail = str(e.detail) === undefined ? undefined : redactText(String(e.detail));
+  // the original stays as `cause`, and inspecting an error shows its cause: clean it there too
+  if (detail !== undefined && detail !== e.detail) e.detail = detail;
   const isServerError = code !== undefined && /^[0-9A-Z]{5}$/.test(code) && e.severity !== undefined;
   const options: DatabaseErrorOptions = {
     cause: error,

@@ -9,6 +9,7 @@ import type {
   CompiledQuery,
   DatabaseConnection,
   Driver,
+  LogEvent,
   QueryCompiler,
   QueryResult,
   TransactionSettings,
@@ -42,6 +43,8 @@ export interface PgDriverOptions {
   readonly preparedStatements: boolean;
   readonly stats: ConnectionStats;
   readonly logger: Logger;
+  /** The Kysely log hook, called by the fast path (Kysely calls it for everything else). */
+  readonly log?: (event: LogEvent) => void;
   /** How long close() waits for checked-out connections before ending them. */
   readonly closeTimeoutMs: number;
 }
@@ -61,6 +64,8 @@ export class PgDriver implements Driver {
   #pool: pg.Pool | undefined;
   #closed = false;
   readonly #held = new Set<PgConnection>();
+  /** One DatabaseConnection object per pg client, so Kysely instruments each client once. */
+  readonly #connections = new WeakMap<pg.PoolClient, PgConnection>();
 
   constructor(readonly options: PgDriverOptions) {}
 
@@ -89,9 +94,41 @@ export class PgDriver implements Driver {
     } catch (error) {
       throw mapAcquireError(error, this.#pool.options.connectionTimeoutMillis ?? 0);
     }
-    const connection = new PgConnection(client, this.options);
+    let connection = this.#connections.get(client);
+    if (!connection) {
+      connection = new PgConnection(client, this.options);
+      this.#connections.set(client, connection);
+    }
+    connection.checkOut();
     this.#held.add(connection);
     return connection;
+  }
+
+  /**
+   * Runs one statement on a pooled connection outside any transaction, without Kysely's
+   * per-query machinery: the repositories' fast path. Timed and logged through the same `log`
+   * hook as every Kysely query.
+   * @throws as acquireConnection, and the mapped error of the statement.
+   */
+  async run<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+    const connection = (await this.acquireConnection()) as PgConnection;
+    const started = performance.now();
+    try {
+      const result = await connection.run<R>(compiledQuery);
+      this.options.log?.({ level: 'query', query: compiledQuery, queryDurationMillis: performance.now() - started });
+      return result;
+    } catch (error) {
+      this.options.log?.({
+        level: 'error',
+        error,
+        query: compiledQuery,
+        queryDurationMillis: performance.now() - started,
+      });
+      throw error;
+    } finally {
+      this.#held.delete(connection);
+      connection.release();
+    }
   }
 
   /** Begins a transaction with the settings asked for. */
@@ -205,32 +242,46 @@ export class PgDriver implements Driver {
   }
 }
 
-/** One checked-out pg client, as a Kysely DatabaseConnection. */
+/** One pooled pg client, as a Kysely DatabaseConnection (made once per client, reused). */
 class PgConnection implements DatabaseConnection {
+  #checkedOut = false;
   #discarded = false;
-  #released = false;
   #lostBecause: Error | undefined;
-
-  // While checked out, pg-pool listens for nothing: a connection that dies between statements
-  // (terminated by the server, a dropped tunnel) would be an uncaught 'error' event.
-  readonly #onError = (error: Error): void => {
-    this.#discarded = true;
-    this.#lostBecause = error;
-    this.options.logger.warn('a checked-out connection failed; it will be discarded', { error });
-  };
 
   constructor(
     readonly client: pg.PoolClient,
     readonly options: PgDriverOptions,
   ) {
-    client.on('error', this.#onError);
+    // pg-pool listens for errors only while a client is idle: one that dies while checked out
+    // (terminated by the server between statements, a dropped tunnel) would be an uncaught
+    // 'error' event. Idle failures are pg-pool's to handle and log.
+    client.on('error', (error: Error) => {
+      if (!this.#checkedOut) return;
+      this.#discarded = true;
+      this.#lostBecause = error;
+      this.options.logger.warn('a checked-out connection failed; it will be discarded', { error });
+    });
+  }
+
+  /** Marks the connection as handed out. */
+  checkOut(): void {
+    this.#checkedOut = true;
   }
 
   /**
-   * Runs one statement.
-   * @throws the mapped DatabaseError subclass; a ConnectionError also marks the connection for discard.
+   * Runs one statement (Kysely's entry point; Kysely may wrap it with its logging).
+   * @throws as {@link run}.
    */
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+    return this.run<R>(compiledQuery);
+  }
+
+  /**
+   * Runs one statement: a named prepared statement when the query asks for one and the driver
+   * allows them.
+   * @throws the mapped DatabaseError subclass; a ConnectionError also marks the connection for discard.
+   */
+  async run<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
     if (this.#discarded) {
       throw new ConnectionError('this connection was lost and has been discarded', { cause: this.#lostBecause });
     }
@@ -283,9 +334,8 @@ class PgConnection implements DatabaseConnection {
 
   /** Releases to the pool (or destroys when discarded). Idempotent. */
   release(): void {
-    if (this.#released) return;
-    this.#released = true;
-    this.client.off('error', this.#onError);
+    if (!this.#checkedOut) return;
+    this.#checkedOut = false;
     this.client.release(this.#discarded ? true : undefined);
   }
 

@@ -40,6 +40,12 @@ export interface DeletedFilter {
   readonly onlyDeleted?: boolean;
 }
 
+/** findById's options. */
+export interface FindByIdOptions extends DeletedFilter {
+  /** Lock the row (SELECT … FOR UPDATE) until the transaction ends. (Default: false) */
+  readonly forUpdate?: boolean;
+}
+
 /** findMany's query. */
 export interface FindManyQuery<DB, TB extends keyof DB & string> extends DeletedFilter {
   readonly where?: Where<DB, TB>;
@@ -94,6 +100,11 @@ export interface RepositoryOptions {
   readonly prepare?: boolean;
   /** The column bumped to now() by update(). (Default: `updatedAt` when the table has it; false: none) */
   readonly updatedAt?: string | false;
+  /**
+   * Whether the Kysely instance maps snake_case SQL names to camelCase TypeScript names.
+   * (Default: as createDatabase made it; false for a Kysely made elsewhere)
+   */
+  readonly camelCase?: boolean;
 }
 
 /** createMany's options. */

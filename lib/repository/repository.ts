@@ -6,14 +6,16 @@
 import {
   sql,
   type Compilable,
+  type CompiledQuery,
   type Expression,
   type ExpressionBuilder,
   type Kysely,
+  type QueryResult,
   type SelectQueryBuilder,
   type SqlBool,
   type WhereInterface,
 } from 'kysely';
-import { databaseContext } from '../database.js';
+import { databaseContext, type DatabaseContext } from '../database.js';
 import { DatabaseError, NotFoundError, OptimisticLockError, ValidationError } from '../errors.js';
 import { currentTransaction, withTransaction } from '../transaction.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
@@ -22,6 +24,7 @@ import type {
   ColumnOf,
   CreateManyOptions,
   DeletedFilter,
+  FindByIdOptions,
   FindManyQuery,
   Id,
   NewRowOf,
@@ -34,7 +37,14 @@ import type {
   RowOf,
   Where,
 } from './repository-types.js';
-import { CAMEL_CASE_NAMING, IDENTITY_NAMING, tableMetadata, type Naming, type TableMeta } from './table-metadata.js';
+import {
+  CAMEL_CASE_NAMING,
+  IDENTITY_NAMING,
+  tableMetadata,
+  type ColumnMeta,
+  type Naming,
+  type TableMeta,
+} from './table-metadata.js';
 
 /** The loose view of a schema the builders below use; the public methods carry the real types. */
 type AnyTable = Record<string, unknown>;
@@ -61,6 +71,13 @@ interface WherePlan {
 
 type DeletedMode = 'live' | 'all' | 'deleted';
 type Direction = 'asc' | 'desc';
+/** A sort column, its direction, and whether its cursor value travels as text (dates and times). */
+type SortColumn = readonly [column: string, direction: Direction, asText: boolean];
+
+/** The alias of a sort column's text form in a keyset page. */
+function cursorAlias(column: string): string {
+  return `krCursor${column.charAt(0).toUpperCase()}${column.slice(1)}`;
+}
 
 function deletedMode(filter: DeletedFilter | undefined): DeletedMode {
   if (filter?.onlyDeleted) return 'deleted';
@@ -117,21 +134,35 @@ export class Repository<DB, TB extends keyof DB & string> {
   protected readonly options: RepositoryOptions;
   /** A transaction bound by withTransaction(trx); otherwise the ambient one, or the pool. */
   protected readonly bound: Kysely<DB> | undefined;
+  private readonly context: DatabaseContext | undefined;
   private readonly naming: Naming;
   private readonly prepare: boolean;
   private readonly primaryKey: string;
-  private readonly state: { meta: TableMeta | undefined };
+  /** The key of this repository's compiled shapes: table and options. */
+  private readonly scope: string;
+  /** Filled on first use and shared by copies from withTransaction(). */
+  private readonly state: { meta: TableMeta | undefined; sqlNames: Writer | undefined };
 
   constructor(db: Kysely<DB>, table: TB, options: RepositoryOptions = {}) {
     this.db = db;
     this.table = table;
     this.options = options;
     this.bound = undefined;
-    const context = databaseContext(db as Kysely<unknown>);
-    this.naming = (context?.camelCase ?? false) ? CAMEL_CASE_NAMING : IDENTITY_NAMING;
-    this.prepare = options.prepare ?? context?.config.preparedStatements ?? true;
+    this.context = databaseContext(db as Kysely<unknown>);
+    this.naming = (options.camelCase ?? this.context?.camelCase ?? false) ? CAMEL_CASE_NAMING : IDENTITY_NAMING;
+    this.prepare = options.prepare ?? this.context?.config.preparedStatements ?? true;
     this.primaryKey = options.primaryKey ?? 'id';
-    this.state = { meta: undefined };
+    this.state = { meta: undefined, sqlNames: undefined };
+    // compiled shapes depend on the options as much as on the table
+    this.scope = JSON.stringify([
+      table,
+      this.primaryKey,
+      options.softDelete ?? null,
+      options.version ?? null,
+      options.updatedAt ?? null,
+      this.prepare,
+      this.naming === CAMEL_CASE_NAMING,
+    ]);
   }
 
   /**
@@ -145,17 +176,24 @@ export class Repository<DB, TB extends keyof DB & string> {
   }
 
   /**
-   * The row with this primary key, or undefined (soft-deleted rows count as absent).
+   * The row with this primary key, or undefined (soft-deleted rows count as absent). With
+   * `forUpdate`, the row stays locked until the transaction ends (use it inside withTransaction).
    * @throws ValidationError for an id that is not an integer, bigint or string.
    */
-  async findById(id: Id, filter?: DeletedFilter): Promise<RowOf<DB, TB> | undefined> {
+  async findById(id: Id, options?: FindByIdOptions): Promise<RowOf<DB, TB> | undefined> {
     const key = checkId(id);
-    const meta = await this.meta();
-    const mode = deletedMode(filter);
-    const shape = this.shape(`findById|${mode}`, 1, (q) =>
-      this.deletedFilter(q.selectFrom(this.tableName).selectAll().where(this.primaryKey, '=', arg(0)), mode, meta),
-    );
-    const rows = await this.run(shape, [key]);
+    const w = this.state.sqlNames ?? (await this.load()).sqlNames;
+    const mode = deletedMode(options);
+    const forUpdate = options?.forUpdate === true;
+    const shape = this.shape(`findById|${mode}|${forUpdate}`, 1, () => {
+      const query = this.deletedFilter(
+        w,
+        selectRows(w, w.q.selectFrom(w.table)).where(w.col(this.primaryKey), '=', arg(0)),
+        mode,
+      );
+      return forUpdate ? query.forUpdate() : query;
+    });
+    const rows = (await this.runShape(shape, [key])).rows;
     return rows[0] as RowOf<DB, TB> | undefined;
   }
 
@@ -163,8 +201,8 @@ export class Repository<DB, TB extends keyof DB & string> {
    * The row with this primary key.
    * @throws NotFoundError naming table and id when there is none; ValidationError for a bad id.
    */
-  async getById(id: Id, filter?: DeletedFilter): Promise<RowOf<DB, TB>> {
-    const row = await this.findById(id, filter);
+  async getById(id: Id, options?: FindByIdOptions): Promise<RowOf<DB, TB>> {
+    const row = await this.findById(id, options);
     if (row === undefined) throw new NotFoundError(this.table, id);
     return row;
   }
@@ -185,21 +223,15 @@ export class Repository<DB, TB extends keyof DB & string> {
   async findMany(query: FindManyQuery<DB, TB> = {}): Promise<RowOf<DB, TB>[]> {
     const limit = checkLimit(query.limit);
     const offset = checkOffset(query.offset);
-    const meta = await this.meta();
+    const { meta } = await this.load();
     const order = this.orderColumns(query.orderBy, meta);
-    const mode = deletedMode(query);
-    const rows = await this.select(
-      query.where,
-      mode,
-      meta,
-      `findMany|${order.key}|${offset > 0}`,
-      (q, base) => {
-        let built = this.applyOrder(q, order.columns);
-        built = built.limit(numberArg(base));
-        return offset > 0 ? built.offset(numberArg(base + 1)) : built;
+    const rows = await this.select(query.where, deletedMode(query), `findMany|${order.key}|${offset > 0}`, {
+      extend: (w, q, base) => {
+        const ordered = applyOrder(w, q, order.columns).limit(numberArg(base));
+        return offset > 0 ? ordered.offset(numberArg(base + 1)) : ordered;
       },
-      offset > 0 ? [limit, offset] : [limit],
-    );
+      args: offset > 0 ? [limit, offset] : [limit],
+    });
     return rows as RowOf<DB, TB>[];
   }
 
@@ -211,59 +243,58 @@ export class Repository<DB, TB extends keyof DB & string> {
    */
   async paginate(request: PageRequest<DB, TB> = {}): Promise<Page<RowOf<DB, TB>>> {
     const limit = checkLimit(request.limit);
-    const meta = await this.meta();
+    const { meta } = await this.load();
     const order = this.orderColumns(request.orderBy, meta);
     const mode = deletedMode(request);
-    const totalPromise = request.withTotal ? this.count(request.where, request) : undefined;
-
-    if (request.offset !== undefined) {
-      if (request.cursor !== undefined && request.cursor !== null) {
-        throw new ValidationError('cursor', 'exclusive', 'give either cursor or offset, not both');
-      }
-      const offset = checkOffset(request.offset);
-      const rows = await this.select(
-        request.where,
-        mode,
-        meta,
-        `pageOffset|${order.key}`,
-        (q, base) =>
-          this.applyOrder(q, order.columns)
-            .limit(numberArg(base))
-            .offset(numberArg(base + 1)),
-        [limit + 1, offset],
-      );
-      const hasMore = rows.length > limit;
-      const items = (hasMore ? rows.slice(0, limit) : rows) as RowOf<DB, TB>[];
-      return { items, nextCursor: null, hasMore, ...(totalPromise ? { total: await totalPromise } : {}) };
+    const offset = request.offset === undefined ? undefined : checkOffset(request.offset);
+    if (offset !== undefined && request.cursor !== undefined && request.cursor !== null) {
+      throw new ValidationError('cursor', 'exclusive', 'give either cursor or offset, not both');
     }
-
     const scope = `${this.table}|${order.key}`;
     const after =
-      request.cursor === undefined || request.cursor === null
+      offset !== undefined || request.cursor === undefined || request.cursor === null
         ? undefined
         : decodeCursor(scope, request.cursor, order.columns.length);
-    const rows = await this.select(
-      request.where,
-      mode,
-      meta,
-      `pageKeyset|${order.key}|${after ? 'after' : 'first'}`,
-      (q, base) => {
-        let built = q;
-        if (after) built = built.where(this.keysetCondition(order.columns, base));
-        return this.applyOrder(built, order.columns).limit(numberArg(base + (after ? after.length : 0)));
-      },
-      [...(after ?? []), limit + 1],
-    );
+    const totalPromise = request.withTotal ? this.count(request.where, request) : undefined;
+
+    let rows: Row[];
+    if (offset !== undefined) {
+      rows = await this.select(request.where, mode, `pageOffset|${order.key}`, {
+        extend: (w, q, base) =>
+          applyOrder(w, q, order.columns)
+            .limit(numberArg(base))
+            .offset(numberArg(base + 1)),
+        args: [limit + 1, offset],
+      });
+    } else {
+      rows = await this.select(request.where, mode, `pageKeyset|${order.key}|${after ? 'after' : 'first'}`, {
+        columns: (w, q) => {
+          // dates and times travel as text, so the cursor keeps what a JS Date would lose (microseconds)
+          let selected = selectRows(w, q);
+          for (const [column, , text] of order.columns) {
+            if (text) selected = selected.select(sql<string>`${sql.ref(w.col(column))}::text`.as(cursorAlias(column)));
+          }
+          return selected;
+        },
+        extend: (w, q, base) => {
+          const from = after ? q.where(keysetCondition(w, order.columns, base)) : q;
+          return applyOrder(w, from, order.columns).limit(numberArg(base + (after ? after.length : 0)));
+        },
+        args: [...(after ?? []), limit + 1],
+      });
+    }
     const hasMore = rows.length > limit;
-    const items = (hasMore ? rows.slice(0, limit) : rows) as RowOf<DB, TB>[];
-    const last = items[items.length - 1] as Row | undefined;
+    const page = hasMore ? rows.slice(0, limit) : rows;
+    const last = page[page.length - 1];
     const nextCursor =
-      hasMore && last
+      offset === undefined && hasMore && last
         ? encodeCursor(
             scope,
-            order.columns.map(([c]) => last[c]),
+            order.columns.map(([c, , text]) => (text ? last[cursorAlias(c)] : last[c])),
           )
         : null;
+    for (const [column, , text] of order.columns) if (text) for (const row of page) delete row[cursorAlias(column)];
+    const items = page as RowOf<DB, TB>[];
     return { items, nextCursor, hasMore, ...(totalPromise ? { total: await totalPromise } : {}) };
   }
 
@@ -275,24 +306,19 @@ export class Repository<DB, TB extends keyof DB & string> {
   async findAndCount(query: FindManyQuery<DB, TB> = {}): Promise<{ items: RowOf<DB, TB>[]; total: number }> {
     const limit = checkLimit(query.limit);
     const offset = checkOffset(query.offset);
-    const meta = await this.meta();
+    const { meta } = await this.load();
     const order = this.orderColumns(query.orderBy, meta);
-    const mode = deletedMode(query);
-    const totalColumn = this.naming.toTs('kr_total_count');
-    const rows = await this.select(
-      query.where,
-      mode,
-      meta,
-      `findAndCount|${order.key}`,
-      (q, base) =>
-        this.applyOrder(q.select(sql<string>`count(*) over ()`.as('kr_total_count')), order.columns)
+    const rows = await this.select(query.where, deletedMode(query), `findAndCount|${order.key}`, {
+      columns: (w, q) => selectRows(w, q).select(sql<string>`count(*) over ()`.as(TOTAL)),
+      extend: (w, q, base) =>
+        applyOrder(w, q, order.columns)
           .limit(numberArg(base))
           .offset(numberArg(base + 1)),
-      [limit, offset],
-    );
+      args: [limit, offset],
+    });
     if (rows.length === 0) return { items: [], total: offset === 0 ? 0 : await this.count(query.where, query) };
-    const total = Number(rows[0]![totalColumn]);
-    for (const row of rows) delete row[totalColumn];
+    const total = Number(rows[0]![TOTAL]);
+    for (const row of rows) delete row[TOTAL];
     return { items: rows as RowOf<DB, TB>[], total };
   }
 
@@ -301,16 +327,9 @@ export class Repository<DB, TB extends keyof DB & string> {
    * @throws ValidationError when `where` names something that is not a column.
    */
   async count(where?: Where<DB, TB>, filter?: DeletedFilter): Promise<number> {
-    const meta = await this.meta();
-    const rows = await this.select(
-      where,
-      deletedMode(filter),
-      meta,
-      'count',
-      (q) => q,
-      [],
-      (q) => q.select(sql<string>`count(*)`.as('count')),
-    );
+    const rows = await this.select(where, deletedMode(filter), 'count', {
+      columns: (_w, q) => q.select(sql<string>`count(*)`.as('count')),
+    });
     return Number(rows[0]?.['count'] ?? 0);
   }
 
@@ -319,16 +338,10 @@ export class Repository<DB, TB extends keyof DB & string> {
    * @throws ValidationError when `where` names something that is not a column.
    */
   async exists(where: Where<DB, TB>, filter?: DeletedFilter): Promise<boolean> {
-    const meta = await this.meta();
-    const rows = await this.select(
-      where,
-      deletedMode(filter),
-      meta,
-      'exists',
-      (q) => q.limit(1),
-      [],
-      (q) => q.select(sql<number>`1`.as('one')),
-    );
+    const rows = await this.select(where, deletedMode(filter), 'exists', {
+      columns: (_w, q) => q.select(sql<number>`1`.as('one')),
+      extend: (_w, q) => q.limit(1),
+    });
     return rows.length > 0;
   }
 
@@ -337,15 +350,12 @@ export class Repository<DB, TB extends keyof DB & string> {
    * @throws ValidationError for a key that is not a writable column; the mapped constraint errors.
    */
   async create(values: NewRowOf<DB, TB>): Promise<RowOf<DB, TB>> {
-    const meta = await this.meta();
+    const { meta, sqlNames: w } = await this.load();
     const [columns, args] = this.writable(values, meta, 'values');
-    const shape = this.shape(`create|${columns.join(',')}`, args.length, (q) =>
-      q
-        .insertInto(this.tableName)
-        .values(Object.fromEntries(columns.map((c, i) => [c, arg(i)])))
-        .returningAll(),
+    const shape = this.shape(`create|${columns.join(',')}`, args.length, () =>
+      returnRows(w, w.q.insertInto(w.table).values(Object.fromEntries(columns.map((c, i) => [w.col(c), arg(i)])))),
     );
-    const rows = await this.run(shape, args);
+    const rows = (await this.runShape(shape, args)).rows;
     return rows[0] as RowOf<DB, TB>;
   }
 
@@ -358,9 +368,9 @@ export class Repository<DB, TB extends keyof DB & string> {
   async createMany(rows: readonly NewRowOf<DB, TB>[], options: CreateManyOptions = {}): Promise<RowOf<DB, TB>[]> {
     if (!Array.isArray(rows)) throw new ValidationError('rows', 'type', 'rows must be an array of objects');
     if (rows.length === 0) return [];
-    const meta = await this.meta();
+    const { meta, sqlNames: w } = await this.load();
     const returning = options.returning ?? true;
-    // rows with the same columns insert together; the rest of the table's columns take their defaults
+    // rows with the same columns insert together; the table's other columns take their defaults
     const groups = new Map<string, { columns: string[]; rows: unknown[][] }>();
     rows.forEach((row, index) => {
       const [columns, args] = this.writable(row, meta, `rows[${index}]`);
@@ -375,15 +385,19 @@ export class Repository<DB, TB extends keyof DB & string> {
     const statements: (() => Promise<Row[]>)[] = [];
     for (const { columns, rows: groupRows } of groups.values()) {
       if (columns.length === 0) {
-        for (let i = 0; i < groupRows.length; i++) statements.push(() => this.insertDefaults(returning));
+        const shape = this.shape(`createDefaults|${returning}`, 0, () => {
+          const insert = w.q.insertInto(w.table).defaultValues();
+          return returning ? returnRows(w, insert) : insert;
+        });
+        for (let i = 0; i < groupRows.length; i++) statements.push(async () => (await this.runShape(shape, [])).rows);
         continue;
       }
-      const json = this.jsonPathAllowed(columns, meta, groupRows);
+      const json = jsonPathAllowed(columns, meta, groupRows);
       const chunk = json ? JSON_CHUNK_ROWS : Math.floor(MAX_PARAMETERS / columns.length);
       for (let start = 0; start < groupRows.length; start += chunk) {
         const slice = groupRows.slice(start, start + chunk);
         statements.push(() =>
-          json ? this.insertJson(columns, slice, meta, returning) : this.insertValues(columns, slice, returning),
+          json ? this.insertJson(w, columns, slice, returning) : this.insertValues(w, columns, slice, returning),
         );
       }
     }
@@ -393,7 +407,9 @@ export class Repository<DB, TB extends keyof DB & string> {
       return inserted;
     };
     const inserted =
-      statements.length === 1 || this.executor() !== this.db ? await runAll() : await this.inTransaction(runAll);
+      statements.length === 1
+        ? await runAll()
+        : await withTransaction(this.executor(), runAll, { propagation: 'required' });
     return (returning ? inserted : []) as RowOf<DB, TB>[];
   }
 
@@ -406,7 +422,7 @@ export class Repository<DB, TB extends keyof DB & string> {
    */
   async update(id: Id, patch: PatchOf<DB, TB>): Promise<RowOf<DB, TB> | undefined> {
     const key = checkId(id);
-    const meta = await this.meta();
+    const { meta, sqlNames: w } = await this.load();
     const version = this.options.version;
     const [columns, args] = this.writable(patch, meta, 'patch', version);
     let expected: unknown;
@@ -418,19 +434,15 @@ export class Repository<DB, TB extends keyof DB & string> {
     }
     if (columns.length === 0 && version === undefined) return this.findById(key);
     const updatedAt = this.updatedAtColumn(meta, columns);
-    const shape = this.shape(
-      `update|${columns.join(',')}|${updatedAt ?? ''}`,
-      args.length + 1 + (version ? 1 : 0),
-      (q) => {
-        const set: Record<string, unknown> = Object.fromEntries(columns.map((c, i) => [c, arg(i)]));
-        if (updatedAt) set[updatedAt] = sql`now()`;
-        if (version) set[version] = sql`${sql.ref(version)} + 1`;
-        let built = q.updateTable(this.tableName).set(set).where(this.primaryKey, '=', arg(columns.length));
-        if (version) built = built.where(version, '=', arg(columns.length + 1));
-        return this.deletedFilter(built, 'live', meta).returningAll();
-      },
-    );
-    const rows = await this.run(shape, version ? [...args, key, expected] : [...args, key]);
+    const arity = args.length + 1 + (version ? 1 : 0);
+    const shape = this.shape(`update|${columns.join(',')}|${updatedAt ?? ''}`, arity, () => {
+      const set = setObject(w, columns, updatedAt);
+      if (version) set[w.col(version)] = sql`${sql.ref(w.col(version))} + 1`;
+      let query = w.q.updateTable(w.table).set(set).where(w.col(this.primaryKey), '=', arg(columns.length));
+      if (version) query = query.where(w.col(version), '=', arg(columns.length + 1));
+      return returnRows(w, this.deletedFilter(w, query, 'live'));
+    });
+    const rows = (await this.runShape(shape, version ? [...args, key, expected] : [...args, key])).rows;
     if (rows[0] !== undefined || version === undefined) return rows[0] as RowOf<DB, TB> | undefined;
     if ((await this.findById(key)) === undefined) return undefined;
     throw new OptimisticLockError(`${this.table} ${String(key)} was changed by someone else since it was read`, {
@@ -443,32 +455,26 @@ export class Repository<DB, TB extends keyof DB & string> {
    * @throws ValidationError as update; the mapped constraint errors.
    */
   async updateMany(where: Where<DB, TB>, patch: PatchOf<DB, TB>): Promise<number> {
-    const meta = await this.meta();
+    const { meta, sqlNames } = await this.load();
     const [columns, args] = this.writable(patch, meta, 'patch');
     if (columns.length === 0) return 0;
     const updatedAt = this.updatedAtColumn(meta, columns);
-    const set = (): Record<string, unknown> => {
-      const values: Record<string, unknown> = Object.fromEntries(columns.map((c, i) => [c, arg(i)]));
-      if (updatedAt) values[updatedAt] = sql`now()`;
-      return values;
-    };
     if (typeof where === 'function') {
-      const compiled = this.deletedFilter(
-        this.loose(this.db)
-          .updateTable(this.tableName)
-          .set(set())
-          .where(where as WhereFn),
-        'live',
-        meta,
-      ).compile();
-      const result = await this.executor().executeQuery(bindCompiled(compiled, args));
+      const w = this.tsNames();
+      const query = w.q
+        .updateTable(w.table)
+        .set(setObject(w, columns, updatedAt))
+        .where(where as WhereFn);
+      const result = await this.runTyped(bindCompiled(this.deletedFilter(w, query, 'live').compile(), args));
       return Number(result.numAffectedRows ?? 0n);
     }
     const plan = this.wherePlan(where, meta);
-    const shape = this.shape(`updateMany|${columns.join(',')}|${plan.key}`, args.length + plan.values.length, (q) =>
-      this.deletedFilter(this.applyWhere(q.updateTable(this.tableName).set(set()), plan, args.length), 'live', meta),
-    );
-    const result = await this.executor().executeQuery(bindShape(shape, [...args, ...plan.values]));
+    const shape = this.shape(`updateMany|${columns.join(',')}|${plan.key}`, args.length + plan.values.length, () => {
+      const w = sqlNames;
+      const query = w.q.updateTable(w.table).set(setObject(w, columns, updatedAt));
+      return this.deletedFilter(w, applyWhere(w, query, plan, args.length), 'live');
+    });
+    const result = await this.runShape(shape, [...args, ...plan.values]);
     return Number(result.numAffectedRows ?? 0n);
   }
 
@@ -479,7 +485,7 @@ export class Repository<DB, TB extends keyof DB & string> {
    * constraint errors.
    */
   async upsert(values: NewRowOf<DB, TB>, conflictColumns: readonly ColumnOf<DB, TB>[]): Promise<RowOf<DB, TB>> {
-    const meta = await this.meta();
+    const { meta, sqlNames: w } = await this.load();
     const [columns, args] = this.writable(values, meta, 'values');
     const conflict: readonly string[] = Array.isArray(conflictColumns) ? conflictColumns : [];
     if (conflict.length === 0) {
@@ -492,22 +498,25 @@ export class Repository<DB, TB extends keyof DB & string> {
     }
     const updatedAt = this.updatedAtColumn(meta, columns);
     const others = columns.filter((c) => !conflict.includes(c));
-    const shape = this.shape(`upsert|${columns.join(',')}|${conflict.join(',')}`, args.length, (q) =>
-      q
-        .insertInto(this.tableName)
-        .values(Object.fromEntries(columns.map((c, i) => [c, arg(i)])))
-        .onConflict((oc) =>
-          oc.columns([...conflict]).doUpdateSet((eb) => {
-            const set: Record<string, unknown> = {};
-            // with nothing else to change, touch a conflict column so RETURNING still yields the row
-            for (const c of others.length > 0 ? others : [conflict[0]!]) set[c] = eb.ref(`excluded.${c}`);
-            if (updatedAt) set[updatedAt] = sql`now()`;
-            return set;
-          }),
-        )
-        .returningAll(),
+    const shape = this.shape(`upsert|${columns.join(',')}|${conflict.join(',')}`, args.length, () =>
+      returnRows(
+        w,
+        w.q
+          .insertInto(w.table)
+          .values(Object.fromEntries(columns.map((c, i) => [w.col(c), arg(i)])))
+          .onConflict((oc) =>
+            oc.columns(conflict.map((c) => w.col(c))).doUpdateSet((eb) => {
+              const set: Record<string, unknown> = {};
+              // with nothing else to change, touch a conflict column so RETURNING still yields the row
+              for (const c of others.length > 0 ? others : [conflict[0]!])
+                set[w.col(c)] = eb.ref(`excluded.${w.col(c)}`);
+              if (updatedAt) set[w.col(updatedAt)] = sql`now()`;
+              return set;
+            }),
+          ),
+      ),
     );
-    const rows = await this.run(shape, args);
+    const rows = (await this.runShape(shape, args)).rows;
     return rows[0] as RowOf<DB, TB>;
   }
 
@@ -518,18 +527,20 @@ export class Repository<DB, TB extends keyof DB & string> {
    */
   async delete(id: Id): Promise<boolean> {
     const key = checkId(id);
-    const meta = await this.meta();
-    const soft = this.options.softDelete;
-    const shape = soft
-      ? this.shape('softDelete', 1, (q) =>
+    const { meta, sqlNames: w } = await this.load();
+    const shape = this.options.softDelete
+      ? this.shape('softDelete', 1, () =>
           this.deletedFilter(
-            q.updateTable(this.tableName).set(this.softDeleteSet(meta, 'delete')).where(this.primaryKey, '=', arg(0)),
+            w,
+            w.q
+              .updateTable(w.table)
+              .set(this.softDeleteSet(w, meta, 'delete'))
+              .where(w.col(this.primaryKey), '=', arg(0)),
             'live',
-            meta,
           ),
         )
-      : this.shape('delete', 1, (q) => q.deleteFrom(this.tableName).where(this.primaryKey, '=', arg(0)));
-    const result = await this.executor().executeQuery(bindShape(shape, [key]));
+      : this.shape('delete', 1, () => w.q.deleteFrom(w.table).where(w.col(this.primaryKey), '=', arg(0)));
+    const result = await this.runShape(shape, [key]);
     return (result.numAffectedRows ?? 0n) > 0n;
   }
 
@@ -540,15 +551,18 @@ export class Repository<DB, TB extends keyof DB & string> {
   async restore(id: Id): Promise<boolean> {
     const key = checkId(id);
     if (!this.options.softDelete) throw new DatabaseError(`restore() needs softDelete on the ${this.table} repository`);
-    const meta = await this.meta();
-    const shape = this.shape('restore', 1, (q) =>
+    const { meta, sqlNames: w } = await this.load();
+    const shape = this.shape('restore', 1, () =>
       this.deletedFilter(
-        q.updateTable(this.tableName).set(this.softDeleteSet(meta, 'restore')).where(this.primaryKey, '=', arg(0)),
+        w,
+        w.q
+          .updateTable(w.table)
+          .set(this.softDeleteSet(w, meta, 'restore'))
+          .where(w.col(this.primaryKey), '=', arg(0)),
         'deleted',
-        meta,
       ),
     );
-    const result = await this.executor().executeQuery(bindShape(shape, [key]));
+    const result = await this.runShape(shape, [key]);
     return (result.numAffectedRows ?? 0n) > 0n;
   }
 
@@ -561,19 +575,16 @@ export class Repository<DB, TB extends keyof DB & string> {
     if (typeof by !== 'number' || !Number.isFinite(by)) {
       throw new ValidationError('by', 'type', 'by must be a finite number');
     }
-    const meta = await this.meta();
-    this.checkColumn(column, meta, 'column');
+    const { meta, sqlNames: w } = await this.load();
+    checkColumn(this.table, column, meta, 'column');
     const updatedAt = this.updatedAtColumn(meta, [column]);
-    const shape = this.shape(`increment|${column}|${updatedAt ?? ''}`, 2, (q) => {
-      const set: Record<string, unknown> = { [column]: sql`${sql.ref(column)} + ${arg(0)}` };
-      if (updatedAt) set[updatedAt] = sql`now()`;
-      return this.deletedFilter(
-        q.updateTable(this.tableName).set(set).where(this.primaryKey, '=', arg(1)),
-        'live',
-        meta,
-      ).returningAll();
+    const shape = this.shape(`increment|${column}|${updatedAt ?? ''}`, 2, () => {
+      const set: Record<string, unknown> = { [w.col(column)]: sql`${sql.ref(w.col(column))} + ${arg(0)}` };
+      if (updatedAt) set[w.col(updatedAt)] = sql`now()`;
+      const query = w.q.updateTable(w.table).set(set).where(w.col(this.primaryKey), '=', arg(1));
+      return returnRows(w, this.deletedFilter(w, query, 'live'));
     });
-    const rows = await this.run(shape, [by, key]);
+    const rows = (await this.runShape(shape, [by, key])).rows;
     return rows[0] as RowOf<DB, TB> | undefined;
   }
 
@@ -595,90 +606,82 @@ export class Repository<DB, TB extends keyof DB & string> {
     return this.bound ?? currentTransaction(this.db) ?? this.db;
   }
 
-  /** Runs `fn` in a transaction (joining the ambient one when there is one). */
-  private async inTransaction<T>(fn: () => Promise<T>): Promise<T> {
-    return withTransaction(this.db, () => fn(), { propagation: 'required' });
-  }
-
-  /** The table as the loose builders take it. */
-  private get tableName(): string {
-    return this.table;
-  }
-
-  private loose(db: Kysely<DB>): AnyKysely {
-    return db as unknown as AnyKysely;
-  }
-
-  /** The table's columns and key, read once per Database. */
-  protected async meta(): Promise<TableMeta> {
-    const known = this.state.meta;
-    if (known) return known;
-    const meta = await tableMetadata(this.executor() as Kysely<unknown>, this.db, this.table, this.naming);
-    if (!meta.columns.has(this.primaryKey)) {
+  /** The table's columns and the SQL-names writer, read from the catalog once per Database. */
+  private async load(): Promise<{ meta: TableMeta; sqlNames: Writer }> {
+    const { meta, sqlNames } = this.state;
+    if (meta && sqlNames) return { meta, sqlNames };
+    const loaded = await tableMetadata(this.executor() as Kysely<unknown>, this.db, this.table, this.naming);
+    if (!loaded.columns.has(this.primaryKey)) {
       throw new DatabaseError(`${this.table} has no column ${this.primaryKey}; set the primaryKey option`);
     }
-    this.state.meta = meta;
-    return meta;
+    const writer = sqlNamesWriter(this.db.withoutPlugins() as unknown as AnyKysely, this.table, loaded, this.naming);
+    this.state.meta = loaded;
+    this.state.sqlNames = writer;
+    return { meta: loaded, sqlNames: writer };
   }
 
-  /** The compiled shape for `key`, built on the Database's Kysely the first time. */
-  private shape(key: string, arity: number, build: (q: AnyKysely) => Compilable): QueryShape {
-    return shapes.get(this.db, `${this.table}|${key}`, () =>
-      compileShape(() => build(this.loose(this.db)), arity, this.prepare),
-    );
+  /** A writer with TypeScript names, through the Kysely instance's plugins (for where callbacks). */
+  private tsNames(): Writer {
+    return { q: this.db as unknown as AnyKysely, table: this.table, col: (name) => name, selection: undefined };
   }
 
-  private async run(shape: QueryShape, args: readonly unknown[]): Promise<Row[]> {
-    const result = await this.executor().executeQuery(bindShape<Row>(shape, args));
-    return result.rows;
+  /** The compiled shape for `key`, built the first time. */
+  private shape(key: string, arity: number, build: () => Compilable): QueryShape {
+    return shapes.get(this.db, `${this.scope}|${key}`, () => compileShape(build, arity, this.prepare));
   }
 
   /**
-   * A select over the table with `where`, the soft-delete filter and `extend` (order, limit…),
-   * cached as a shape unless `where` is a callback. `extra` are the arguments `extend` uses,
-   * placed after the where values (`base` is where they start).
+   * Runs a shape: in the bound or ambient transaction when there is one, else straight on the
+   * pool (the Database's fast path), else through Kysely.
+   */
+  private async runShape(shape: QueryShape, args: readonly unknown[]): Promise<QueryResult<Row>> {
+    return this.runCompiled(bindShape<Row>(shape, args));
+  }
+
+  /** Runs a statement written with SQL names, as runShape does. */
+  private async runCompiled(compiled: CompiledQuery<Row>): Promise<QueryResult<Row>> {
+    const trx = this.bound ?? currentTransaction(this.db);
+    if (trx) return trx.executeQuery(compiled);
+    const execute = this.context?.execute;
+    return execute ? execute<Row>(compiled) : this.db.executeQuery(compiled);
+  }
+
+  /** Runs a statement written with TypeScript names, through the executor's plugins. */
+  private async runTyped(compiled: CompiledQuery<Row>): Promise<QueryResult<Row>> {
+    return this.executor().executeQuery(compiled);
+  }
+
+  /**
+   * A select with `where`, the soft-delete filter, `columns` (default: every column) and `extend`
+   * (order, limit…): a cached shape, unless `where` is a callback (then written with TypeScript
+   * names through the plugins). `args` are the arguments `extend` uses after the where values.
    */
   private async select(
     where: Where<DB, TB> | undefined,
     mode: DeletedMode,
-    meta: TableMeta,
     key: string,
-    extend: (q: SelectBuilder, base: number) => SelectBuilder,
-    extra: readonly unknown[],
-    columns: (q: FromBuilder) => SelectBuilder = (q) => q.selectAll(),
+    parts: {
+      columns?: (w: Writer, q: FromBuilder) => SelectBuilder;
+      extend?: (w: Writer, q: SelectBuilder, base: number) => SelectBuilder;
+      args?: readonly unknown[];
+    },
   ): Promise<Row[]> {
+    const { meta, sqlNames } = await this.load();
+    const columns = parts.columns ?? selectRows;
+    const extend = parts.extend ?? ((_w: Writer, q: SelectBuilder) => q);
+    const args = parts.args ?? [];
     if (typeof where === 'function') {
-      const compiled = extend(
-        this.deletedFilter(
-          columns(this.loose(this.executor()).selectFrom(this.tableName)).where(where as WhereFn),
-          mode,
-          meta,
-        ),
-        0,
-      ).compile();
-      const result = await this.executor().executeQuery(bindCompiled(compiled, extra));
-      return result.rows;
+      const w = this.tsNames();
+      const query = this.deletedFilter(w, columns(w, w.q.selectFrom(w.table)).where(where as WhereFn), mode);
+      return (await this.runTyped(bindCompiled(extend(w, query, 0).compile(), args))).rows;
     }
     const plan = this.wherePlan(where, meta);
-    const shape = this.shape(`${key}|${mode}|${plan.key}`, plan.values.length + extra.length, (q) =>
-      extend(
-        this.deletedFilter(this.applyWhere(columns(q.selectFrom(this.tableName)), plan, 0), mode, meta),
-        plan.values.length,
-      ),
-    );
-    return this.run(shape, [...plan.values, ...extra]);
-  }
-
-  private checkColumn(column: unknown, meta: TableMeta, field: string): string {
-    if (typeof column !== 'string' || !meta.columns.has(column)) {
-      const name = typeof column === 'string' ? column : String(column);
-      throw new ValidationError(
-        field === 'column' ? name : field,
-        'column',
-        `${name} is not a column of ${this.table}`,
-      );
-    }
-    return column;
+    const shape = this.shape(`${key}|${mode}|${plan.key}`, plan.values.length + args.length, () => {
+      const w = sqlNames;
+      const query = this.deletedFilter(w, applyWhere(w, columns(w, w.q.selectFrom(w.table)), plan, 0), mode);
+      return extend(w, query, plan.values.length);
+    });
+    return (await this.runShape(shape, [...plan.values, ...args])).rows;
   }
 
   /** Splits a where object into a shape key and values, checking every key is a column. */
@@ -691,7 +694,7 @@ export class Repository<DB, TB extends keyof DB & string> {
     for (const column of Object.keys(object).sort()) {
       const value = object[column];
       if (value === undefined) continue;
-      this.checkColumn(column, meta, column);
+      checkColumn(this.table, column, meta, column);
       if (value === null) entries.push([column, 'null']);
       else if (Array.isArray(value)) {
         entries.push([column, 'any']);
@@ -704,36 +707,25 @@ export class Repository<DB, TB extends keyof DB & string> {
     return { key: entries.map(([c, k]) => `${c}:${k}`).join(','), entries, values };
   }
 
-  private applyWhere<Q extends Filterable>(q: Q, plan: WherePlan, base: number): Q {
-    let built: Filterable = q;
-    let index = base;
-    for (const [column, kind] of plan.entries) {
-      if (kind === 'null') built = built.where(column, 'is', null);
-      else if (kind === 'any') built = built.where(column, '=', sql<unknown>`any(${arg(index++)})`);
-      else built = built.where(column, '=', arg(index++));
-    }
-    return built as Q;
-  }
-
-  private deletedFilter<Q extends Filterable>(q: Q, mode: DeletedMode, meta: TableMeta): Q {
+  private deletedFilter<Q extends Filterable>(w: Writer, q: Q, mode: DeletedMode): Q {
     const soft = this.options.softDelete;
     if (!soft || mode === 'all') return q;
-    this.checkColumn(soft.column, meta, 'softDelete.column');
+    const column = w.col(soft.column);
     const filtered: Filterable =
       soft.kind === 'boolean'
-        ? q.where(soft.column, '=', sql.lit(mode === 'live'))
-        : q.where(soft.column, mode === 'live' ? 'is' : 'is not', null);
+        ? q.where(column, '=', sql.lit(mode === 'live'))
+        : q.where(column, mode === 'live' ? 'is' : 'is not', null);
     return filtered as Q;
   }
 
-  private softDeleteSet(meta: TableMeta, action: 'delete' | 'restore'): Record<string, unknown> {
+  private softDeleteSet(w: Writer, meta: TableMeta, action: 'delete' | 'restore'): Record<string, unknown> {
     const soft = this.options.softDelete!;
     const set: Record<string, unknown> =
       soft.kind === 'boolean'
-        ? { [soft.column]: sql.lit(action === 'restore') }
-        : { [soft.column]: action === 'delete' ? sql`now()` : null };
+        ? { [w.col(soft.column)]: sql.lit(action === 'restore') }
+        : { [w.col(soft.column)]: action === 'delete' ? sql`now()` : null };
     const updatedAt = this.updatedAtColumn(meta, [soft.column]);
-    if (updatedAt) set[updatedAt] = sql`now()`;
+    if (updatedAt) set[w.col(updatedAt)] = sql`now()`;
     return set;
   }
 
@@ -742,7 +734,7 @@ export class Repository<DB, TB extends keyof DB & string> {
     if (option === false) return undefined;
     const column = option ?? 'updatedAt';
     if (!meta.columns.has(column)) {
-      if (option !== undefined) this.checkColumn(option, meta, 'updatedAt');
+      if (option !== undefined) checkColumn(this.table, option, meta, 'updatedAt');
       return undefined;
     }
     return changed.includes(column) ? undefined : column;
@@ -756,9 +748,8 @@ export class Repository<DB, TB extends keyof DB & string> {
     for (const column of Object.keys(values).sort()) {
       const value = values[column];
       if (value === undefined || column === versionColumn) continue;
-      const meta_ = meta.columns.get(column);
-      if (!meta_) this.checkColumn(column, meta, column);
-      else if (meta_.generatedAlways) {
+      const info = checkColumn(this.table, column, meta, column);
+      if (info.generatedAlways) {
         throw new ValidationError(column, 'generated', `${column} is generated by the database and cannot be written`);
       }
       columns.push(column);
@@ -768,103 +759,178 @@ export class Repository<DB, TB extends keyof DB & string> {
   }
 
   /** The sort columns (validated) plus the primary key as the tie-breaker, and their shape key. */
-  private orderColumns(
-    orderBy: OrderBy<DB, TB> | undefined,
-    meta: TableMeta,
-  ): { columns: [string, Direction][]; key: string } {
-    const columns: [string, Direction][] = [];
+  private orderColumns(orderBy: OrderBy<DB, TB> | undefined, meta: TableMeta): { columns: SortColumn[]; key: string } {
+    const columns: SortColumn[] = [];
+    const text = (column: string) => /^(date|time)/.test(meta.columns.get(column)?.type ?? '');
     if (orderBy !== undefined) {
-      const list: readonly (readonly [unknown, unknown])[] =
-        typeof orderBy === 'string' ? [[orderBy, 'asc']] : Array.isArray(orderBy) ? orderBy : [[orderBy, 'asc']];
+      const list: readonly (readonly [unknown, unknown])[] = Array.isArray(orderBy) ? orderBy : [[orderBy, 'asc']];
       for (const item of list) {
         if (!Array.isArray(item) || item.length !== 2) {
           throw new ValidationError('orderBy', 'type', 'orderBy must be a column or [column, direction] pairs');
         }
         const [column, direction] = item;
-        this.checkColumn(column, meta, 'orderBy');
+        checkColumn(this.table, column, meta, 'orderBy');
         if (direction !== 'asc' && direction !== 'desc') {
           throw new ValidationError('orderBy', 'direction', "an order direction must be 'asc' or 'desc'");
         }
-        if (!columns.some(([c]) => c === column)) columns.push([column as string, direction]);
+        if (!columns.some(([c]) => c === column)) columns.push([column as string, direction, text(column as string)]);
       }
     }
     if (!columns.some(([c]) => c === this.primaryKey)) {
-      columns.push([this.primaryKey, columns[columns.length - 1]?.[1] ?? 'asc']);
+      columns.push([this.primaryKey, columns[columns.length - 1]?.[1] ?? 'asc', text(this.primaryKey)]);
     }
     return { columns, key: columns.map(([c, d]) => `${c}:${d}`).join(',') };
   }
 
-  private applyOrder(q: SelectBuilder, columns: readonly [string, Direction][]): SelectBuilder {
-    let built = q;
-    for (const [column, direction] of columns) built = built.orderBy(column, direction);
-    return built;
-  }
-
-  /**
-   * Rows after the cursor: a row comparison when all directions agree (index friendly), else
-   * the expanded OR of prefixes.
-   */
-  private keysetCondition(columns: readonly [string, Direction][], base: number): Expression<SqlBool> {
-    const direction = columns[0]![1];
-    if (columns.every(([, d]) => d === direction)) {
-      const op = direction === 'asc' ? sql`>` : sql`<`;
-      const left = sql.join(columns.map(([c]) => sql.ref(c)));
-      const right = sql.join(columns.map((_, i) => sql`${arg(base + i)}`));
-      return sql<SqlBool>`(${left}) ${op} (${right})`;
-    }
-    const branches = columns.map(([column, dir], i) => {
-      const equal = columns.slice(0, i).map(([c], j) => sql`${sql.ref(c)} = ${arg(base + j)}`);
-      const after = sql`${sql.ref(column)} ${dir === 'asc' ? sql`>` : sql`<`} ${arg(base + i)}`;
-      return sql`(${sql.join([...equal, after], sql` and `)})`;
-    });
-    return sql<SqlBool>`(${sql.join(branches, sql` or `)})`;
-  }
-
-  private jsonPathAllowed(columns: readonly string[], meta: TableMeta, rows: readonly unknown[][]): boolean {
-    if (rows.length < 2) return false;
-    for (const column of columns) if (meta.columns.get(column)?.type === 'bytea') return false;
-    return rows.every((row) => row.every((v) => !(v instanceof Uint8Array)));
-  }
-
   /** INSERT … SELECT FROM json_populate_recordset($1): one parameter however many rows. */
-  private async insertJson(columns: string[], rows: unknown[][], meta: TableMeta, returning: boolean): Promise<Row[]> {
-    const dbColumns = columns.map((c) => meta.columns.get(c)!.dbName);
+  private async insertJson(
+    w: Writer,
+    columns: readonly string[],
+    rows: readonly unknown[][],
+    returning: boolean,
+  ): Promise<Row[]> {
+    const names = columns.map((c) => w.col(c));
     const json = JSON.stringify(
-      rows.map((row) => Object.fromEntries(row.map((value, i): [string, unknown] => [dbColumns[i]!, value]))),
+      rows.map((row) => Object.fromEntries(row.map((value, i): [string, unknown] => [names[i]!, value]))),
       jsonReplacer,
     );
-    const shape = this.shape(`createManyJson|${columns.join(',')}|${returning}`, 1, (q) => {
-      const source = sql`json_populate_recordset(null::${sql.table(this.naming.toDb(this.table))}, ${arg(0)}::json)`;
-      const insert = q
-        .insertInto(this.tableName)
-        .columns(columns)
-        .expression(q.selectFrom(source.as('r')).select(columns.map((c) => `r.${c}`)));
-      return returning ? insert.returningAll() : insert;
+    const shape = this.shape(`createManyJson|${columns.join(',')}|${returning}`, 1, () => {
+      const source = sql`json_populate_recordset(null::${sql.table(w.table)}, ${arg(0)}::json)`;
+      const insert = w.q
+        .insertInto(w.table)
+        .columns(names)
+        .expression(w.q.selectFrom(source.as('r')).select(names.map((c) => `r.${c}`)));
+      return returning ? returnRows(w, insert) : insert;
     });
-    return this.run(shape, [json]);
+    return (await this.runShape(shape, [json])).rows;
   }
 
-  /** A multi-row INSERT … VALUES, for small batches and values JSON cannot carry. */
-  private async insertValues(columns: string[], rows: unknown[][], returning: boolean): Promise<Row[]> {
-    const insert = this.loose(this.executor())
-      .insertInto(this.tableName)
-      .values(rows.map((row) => Object.fromEntries(columns.map((c, i) => [c, row[i]]))));
-    const result = await this.executor().executeQuery((returning ? insert.returningAll() : insert).compile());
-    return result.rows;
+  /** A multi-row INSERT … VALUES, for values JSON cannot carry (bytea). */
+  private async insertValues(
+    w: Writer,
+    columns: readonly string[],
+    rows: readonly unknown[][],
+    returning: boolean,
+  ): Promise<Row[]> {
+    const insert = w.q
+      .insertInto(w.table)
+      .values(rows.map((row) => Object.fromEntries(columns.map((c, i) => [w.col(c), row[i]]))));
+    const compiled = (returning ? returnRows(w, insert) : insert).compile() as CompiledQuery<Row>;
+    return (await this.runCompiled(compiled)).rows;
   }
+}
 
-  private async insertDefaults(returning: boolean): Promise<Row[]> {
-    const insert = this.loose(this.executor()).insertInto(this.tableName).defaultValues();
-    const result = await this.executor().executeQuery((returning ? insert.returningAll() : insert).compile());
-    return result.rows;
+/** The alias of findAndCount's window count (camelCase, so every plugin leaves it alone). */
+const TOTAL = 'krTotalCount';
+
+/**
+ * How a statement names things: SQL names with camelCase aliases, compiled without plugins
+ * (cached shapes, whose rows need no mapping), or TypeScript names through the Kysely instance's
+ * plugins (statements with a where callback, which speaks TypeScript names).
+ */
+interface Writer {
+  readonly q: AnyKysely;
+  readonly table: string;
+  /** A column (TypeScript name) as this writer names it. */
+  col(name: string): string;
+  /** The select list; undefined selects every column as the plugins name it. */
+  readonly selection: readonly AliasedSelection[] | undefined;
+}
+
+type AliasedSelection = string | ReturnType<ReturnType<typeof sql.ref>['as']>;
+type FromBuilder = SelectQueryBuilder<AnyDB, string, object>;
+type SelectBuilder = SelectQueryBuilder<AnyDB, string, Row>;
+type Filterable = WhereInterface<AnyDB, string>;
+interface Returning {
+  returning(selection: readonly AliasedSelection[]): Compilable;
+  returningAll(): Compilable;
+}
+
+/** The SQL-names writer for a table. */
+function sqlNamesWriter(q: AnyKysely, table: string, meta: TableMeta, naming: Naming): Writer {
+  const selection = [...meta.columns.values()].map((c) =>
+    c.dbName === c.name ? c.dbName : sql.ref(c.dbName).as(c.name),
+  );
+  return {
+    q,
+    table: table
+      .split('.')
+      .map((part) => naming.toDb(part))
+      .join('.'),
+    col: (name) => meta.columns.get(name)?.dbName ?? name,
+    selection,
+  };
+}
+
+function selectRows(w: Writer, q: FromBuilder): SelectBuilder {
+  return w.selection ? q.select(w.selection) : q.selectAll();
+}
+
+function returnRows(w: Writer, q: unknown): Compilable {
+  const builder = q as Returning;
+  return w.selection ? builder.returning(w.selection) : builder.returningAll();
+}
+
+function setObject(w: Writer, columns: readonly string[], updatedAt: string | undefined): Record<string, unknown> {
+  const set: Record<string, unknown> = Object.fromEntries(columns.map((c, i) => [w.col(c), arg(i)]));
+  if (updatedAt) set[w.col(updatedAt)] = sql`now()`;
+  return set;
+}
+
+function applyWhere<Q extends Filterable>(w: Writer, q: Q, plan: WherePlan, base: number): Q {
+  let built: Filterable = q;
+  let index = base;
+  for (const [column, kind] of plan.entries) {
+    const name = w.col(column);
+    if (kind === 'null') built = built.where(name, 'is', null);
+    else if (kind === 'any') built = built.where(name, '=', sql<unknown>`any(${arg(index++)})`);
+    else built = built.where(name, '=', arg(index++));
   }
+  return built as Q;
+}
+
+function applyOrder(w: Writer, q: SelectBuilder, columns: readonly SortColumn[]): SelectBuilder {
+  let built = q;
+  for (const [column, direction] of columns) built = built.orderBy(w.col(column), direction);
+  return built;
+}
+
+/**
+ * Rows after the cursor: a row comparison when all directions agree (index friendly), else the
+ * expanded OR of prefixes.
+ */
+function keysetCondition(w: Writer, columns: readonly SortColumn[], base: number): Expression<SqlBool> {
+  const direction = columns[0]![1];
+  if (columns.every(([, d]) => d === direction)) {
+    const op = direction === 'asc' ? sql`>` : sql`<`;
+    const left = sql.join(columns.map(([c]) => sql.ref(w.col(c))));
+    const right = sql.join(columns.map((_, i) => sql`${arg(base + i)}`));
+    return sql<SqlBool>`(${left}) ${op} (${right})`;
+  }
+  const branches = columns.map(([column, dir], i) => {
+    const equal = columns.slice(0, i).map(([c], j) => sql`${sql.ref(w.col(c))} = ${arg(base + j)}`);
+    const after = sql`${sql.ref(w.col(column))} ${dir === 'asc' ? sql`>` : sql`<`} ${arg(base + i)}`;
+    return sql`(${sql.join([...equal, after], sql` and `)})`;
+  });
+  return sql<SqlBool>`(${sql.join(branches, sql` or `)})`;
+}
+
+function checkColumn(table: string, column: unknown, meta: TableMeta, field: string): ColumnMeta {
+  const info = typeof column === 'string' ? meta.columns.get(column) : undefined;
+  if (!info) {
+    const name = typeof column === 'string' ? column : String(column);
+    throw new ValidationError(field === 'column' ? name : field, 'column', `${name} is not a column of ${table}`);
+  }
+  return info;
+}
+
+function jsonPathAllowed(columns: readonly string[], meta: TableMeta, rows: readonly unknown[][]): boolean {
+  if (rows.length < 2) return false;
+  for (const column of columns) if (meta.columns.get(column)?.type === 'bytea') return false;
+  return rows.every((row) => row.every((v) => !(v instanceof Uint8Array)));
 }
 
 /** A placeholder for a numeric argument (limit, offset), as a bound parameter. */
 function numberArg(index: number): Expression<number> {
   return sql<number>`${arg(index)}`;
 }
-
-type FromBuilder = SelectQueryBuilder<AnyDB, string, object>;
-type SelectBuilder = SelectQueryBuilder<AnyDB, string, Row>;
-type Filterable = WhereInterface<AnyDB, string>;

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { inspect } from 'node:util';
 import {
   CheckViolationError,
   ConnectionError,
@@ -53,11 +54,12 @@ describe('mapError', () => {
     expect((composite as UniqueViolationError).columns).to.deep.equal(['a', 'b']);
   });
 
-  it('removes password hashes from the detail', () => {
+  it("removes password hashes from the detail, the cause's included", () => {
     const hash = '$2b$12$abcdefghijklmnopqrstuuJ0ZJDkEwlsJYVHzyS1pHCX6wRMK0G/W';
     const mapped = mapError(serverError('23514', { detail: `Failing row contains (1, ada, ${hash}).` }));
     expect(mapped).to.be.instanceOf(CheckViolationError);
     expect(mapped.detail).not.to.contain(hash);
+    expect(inspect(mapped, { depth: 5 })).not.to.contain(hash);
   });
 
   it('returns a DatabaseError unchanged, and wraps anything else without losing it', () => {
