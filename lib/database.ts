@@ -1,6 +1,7 @@
 /**
- * createDatabase(): a typed Kysely over a pg pool (optionally through the SSH tunnel), with
- * ping, health, status and close. One Database per application, created once and passed on.
+ * createDatabase(): a typed Kysely over a pg pool (optionally through the SSH tunnel) or over the
+ * embedded engine (PGlite), with ping, health, status and close. One Database per application,
+ * created once and passed on.
  */
 import {
   CamelCasePlugin,
@@ -8,14 +9,17 @@ import {
   PostgresAdapter,
   PostgresIntrospector,
   PostgresQueryCompiler,
+  type CompiledQuery,
   type Dialect,
   type KyselyPlugin,
+  type QueryResult,
   type LogEvent,
 } from 'kysely';
 import { sql } from 'kysely';
 import { loadConfig, type DatabaseConfig } from './config.js';
 import { createConnectionStats, type ConnectionStats } from './connection/connection-stats.js';
 import { PgDriver } from './connection/pg-driver.js';
+import { createPGliteEngine, type PGliteEngine } from './connection/pglite-engine.js';
 import { createPgPool } from './connection/pg-pool.js';
 import { SshTunnel, type TunnelStatus } from './connection/ssh-tunnel.js';
 import { ConnectionError, DatabaseError, IntegrityConstraintViolationError, mapError } from './errors.js';
@@ -89,6 +93,11 @@ export interface DatabaseContext {
   readonly stats: ConnectionStats;
   /** Whether the CamelCasePlugin maps snake_case SQL names to camelCase TypeScript names. */
   readonly camelCase: boolean;
+  /**
+   * Runs a compiled statement on a pooled connection outside any transaction, past Kysely's
+   * executor and plugins (rows come back as pg gives them). Present for the pg engine.
+   */
+  readonly execute?: <R>(query: CompiledQuery) => Promise<QueryResult<R>>;
 }
 
 const contexts = new WeakMap<Kysely<unknown>, DatabaseContext>();
@@ -134,8 +143,9 @@ function queryLogger(config: DatabaseConfig, logger: Logger): (event: LogEvent) 
 
 class PooledDatabase<DB> implements Database<DB> {
   readonly db: Kysely<DB>;
-  readonly #driver: PgDriver;
-  readonly #tunnel: SshTunnel | undefined;
+  #driver: PgDriver | undefined;
+  #tunnel: SshTunnel | undefined;
+  #embedded: PGliteEngine | undefined;
   readonly #stats: ConnectionStats;
   #closing: Promise<void> | undefined;
 
@@ -144,11 +154,36 @@ class PooledDatabase<DB> implements Database<DB> {
     readonly logger: Logger,
     options: CreateDatabaseOptions,
   ) {
-    const target = config.connection;
-    if (config.engine !== 'postgres' || !target) {
-      throw new DatabaseError(`engine ${config.engine} is not available in this build`);
-    }
     this.#stats = createConnectionStats();
+    const log = queryLogger(config, logger);
+    const dialect =
+      config.engine === 'pglite' ? this.#embeddedDialect(config, logger) : this.#postgresDialect(config, logger, log);
+    const plugins = [...(options.camelCase === false ? [] : [new CamelCasePlugin()]), ...(options.plugins ?? [])];
+    this.db = new Kysely<DB>({ dialect, plugins, log });
+    const driver = this.#driver;
+    contexts.set(this.db as Kysely<unknown>, {
+      config,
+      logger,
+      stats: this.#stats,
+      camelCase: options.camelCase !== false,
+      ...(driver ? { execute: <R>(query: CompiledQuery) => driver.run<R>(query) } : {}),
+    });
+  }
+
+  /** The embedded engine (PGlite, started on the first query) as a Kysely dialect. */
+  #embeddedDialect(config: DatabaseConfig, logger: Logger): Dialect {
+    this.#embedded = createPGliteEngine(config, {
+      stats: this.#stats,
+      logger,
+      closeTimeoutMs: Math.min(config.pool.acquireTimeoutMs, CLOSE_TIMEOUT_CAP_MS),
+    });
+    return this.#embedded.dialect;
+  }
+
+  /** The pg pool (through the SSH tunnel when configured) as a Kysely dialect. */
+  #postgresDialect(config: DatabaseConfig, logger: Logger, log: (event: LogEvent) => void): Dialect {
+    const target = config.connection;
+    if (!target) throw new DatabaseError('engine postgres needs a server: DATABASE_URL=postgres://…');
     const tunnel = config.ssh ? new SshTunnel(config.ssh, { logger }) : undefined;
     this.#tunnel = tunnel;
     this.#driver = new PgDriver({
@@ -160,6 +195,7 @@ class PooledDatabase<DB> implements Database<DB> {
       preparedStatements: config.preparedStatements && config.pgbouncer !== 'transaction',
       stats: this.#stats,
       logger,
+      log,
       closeTimeoutMs: Math.min(config.pool.acquireTimeoutMs, CLOSE_TIMEOUT_CAP_MS),
     });
     const driver = this.#driver;
@@ -169,14 +205,7 @@ class PooledDatabase<DB> implements Database<DB> {
       createIntrospector: (db) => new PostgresIntrospector(db),
       createQueryCompiler: () => new PostgresQueryCompiler(),
     };
-    const plugins = [...(options.camelCase === false ? [] : [new CamelCasePlugin()]), ...(options.plugins ?? [])];
-    this.db = new Kysely<DB>({ dialect, plugins, log: queryLogger(config, logger) });
-    contexts.set(this.db as Kysely<unknown>, {
-      config,
-      logger,
-      stats: this.#stats,
-      camelCase: options.camelCase !== false,
-    });
+    return dialect;
   }
 
   async ping(): Promise<boolean> {
@@ -221,7 +250,8 @@ class PooledDatabase<DB> implements Database<DB> {
   async close(): Promise<void> {
     this.#closing ??= (async () => {
       try {
-        await this.#driver.destroy();
+        await this.#driver?.destroy();
+        await this.#embedded?.close();
       } finally {
         await this.#tunnel?.close();
       }
@@ -234,7 +264,8 @@ class PooledDatabase<DB> implements Database<DB> {
   }
 
   #poolStatus(): PoolStatus {
-    const pool = this.#driver.pool;
+    if (this.#embedded) return this.#embedded.poolStatus();
+    const pool = this.#driver?.pool;
     return {
       total: pool?.totalCount ?? 0,
       idle: pool?.idleCount ?? 0,
@@ -245,14 +276,17 @@ class PooledDatabase<DB> implements Database<DB> {
 }
 
 /**
- * Creates a Database: a typed Kysely over a pg pool built from `config`. Nothing connects until
- * the first query.
+ * Creates a Database: a typed Kysely over a pg pool built from `config`, or, for engine `pglite`
+ * (`DATABASE_URL=pglite://` in memory, `pglite:///abs/dir` persisted), over an in-process PGlite
+ * with one connection (the optional peer dependency @electric-sql/pglite, loaded only then).
+ * Nothing connects, loads or starts until the first query.
  *
  * @example
  * const database = createDatabase<DB>({ config: loadConfig() });
  * const users = await database.db.selectFrom('users').selectAll().execute();
  * await database.close();
- * @throws ConfigError when no config is given and the environment's is invalid.
+ * @throws ConfigError when no config is given and the environment's is invalid. (For the embedded
+ * engine without @electric-sql/pglite installed, the first query throws ConfigError.)
  */
 export function createDatabase<DB>(options: CreateDatabaseOptions = {}): Database<DB> {
   const base = options.logger ?? createLogger(options.config ? { level: options.config.logLevel } : {});

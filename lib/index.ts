@@ -79,6 +79,7 @@ export type {
   ColumnOf,
   CreateManyOptions,
   DeletedFilter,
+  FindByIdOptions,
   FindManyQuery,
   Id,
   NewRowOf,
@@ -92,3 +93,12 @@ export type {
   SoftDeleteOptions,
   Where,
 } from './repository/repository-types.js';
+export {
+  getTableInfo,
+  vacuumAnalyze,
+  type ColumnInfo,
+  type ForeignKeyAction,
+  type ForeignKeyInfo,
+  type IndexInfo,
+  type TableInfo,
+} from './maintenance.js';

@@ -532,7 +532,7 @@ async function rollback(trx: AnyControlledTransaction, logger: Logger | undefine
 function assertPoolCanServe(context: DatabaseContext | undefined, parent: Frame): void {
   if (context === undefined) return;
   const held = connectionsHeld(parent);
-  const size = context.config.pool.size;
+  const size = context.config.engine === 'pglite' ? 1 : context.config.pool.size;
   if (held >= size) {
     throw new DatabaseError(
       `propagation 'requiresNew' would deadlock: it needs another pooled connection, but the pool has ${size} ` +
