@@ -93,6 +93,27 @@ export type {
   SoftDeleteOptions,
   Where,
 } from './repository/repository-types.js';
+export { UserRepository, type UserRepositoryOptions } from './users/user-repository.js';
+export type {
+  CountUsersOptions,
+  ListUsersOptions,
+  ListUsersPageOptions,
+  NewUser,
+  UserChanges,
+  UserStats,
+  UserStore,
+} from './users/user-store.js';
+export type { User } from './users/user.js';
+export type { PasswordHasher } from './users/password-hasher.js';
+export { BcryptPasswordHasher, type BcryptPasswordHasherOptions } from './users/bcrypt-password-hasher.js';
+export { DEFAULT_USER_POLICY, resolveUserPolicy, type UserPolicy } from './users/user-policy.js';
+export {
+  validateEmail,
+  validatePassword,
+  validateUserChanges,
+  validateUsername,
+  type ValidUserChanges,
+} from './users/user-validation.js';
 export {
   getTableInfo,
   vacuumAnalyze,

@@ -1,0 +1,460 @@
+/**
+ * UserRepository: the complete user store — create, look up, update, soft delete and restore,
+ * list and page, count, verify and change passwords, stats — on a Repository<DB, 'users'> it
+ * owns. Composition, not inheritance: no method of the generic Repository is reachable through
+ * it, and every row passes through toUser() before it leaves, so a password hash never does.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { DB } from '../../schema/db.js';
+import { databaseContext } from '../database.js';
+import { mapError, ValidationError } from '../errors.js';
+import { redactingLogger, silentLogger, type Logger, type LogMeta } from '../logger.js';
+import { Repository } from '../repository/repository.js';
+import type { Id, OrderBy, Page, RowOf } from '../repository/repository-types.js';
+import { afterCommit, currentTransaction, withTransaction } from '../transaction.js';
+import { BcryptPasswordHasher } from './bcrypt-password-hasher.js';
+import type { PasswordHasher } from './password-hasher.js';
+import { toUser, type User } from './user.js';
+import { userConflict } from './user-conflict.js';
+import { BCRYPT_MAX_BYTES, resolveUserPolicy, type UserPolicy } from './user-policy.js';
+import type {
+  CountUsersOptions,
+  ListUsersOptions,
+  ListUsersPageOptions,
+  NewUser,
+  UserChanges,
+  UserStats,
+  UserStore,
+} from './user-store.js';
+import {
+  activeOnly,
+  normalizeEmail,
+  pageLimit,
+  pageOffset,
+  requireString,
+  userId,
+  validateNewUser,
+  validatePassword,
+  validateUserChanges,
+} from './user-validation.js';
+
+type UserRow = RowOf<DB, 'users'>;
+
+/** Options of UserRepository. */
+export interface UserRepositoryOptions {
+  /** How passwords are hashed. (Default: a BcryptPasswordHasher at the policy's bcryptCost) */
+  readonly hasher?: PasswordHasher;
+  /**
+   * Where user events go (created, updated, deleted, restored, password changed or rehashed,
+   * login failed), with ids and usernames, never a password or hash. Lines are redacted once
+   * more on the way out. (Default: the Database's logger, else none)
+   */
+  readonly logger?: Logger;
+  /** Password rules and bcrypt cost, over DEFAULT_USER_POLICY. */
+  readonly policy?: Partial<UserPolicy>;
+}
+
+/** Newest first, id as the tie-breaker: the order the partial index users_active_created_at_idx has. */
+const NEWEST_FIRST: OrderBy<DB, 'users'> = [
+  ['createdAt', 'desc'],
+  ['id', 'desc'],
+];
+
+/**
+ * The hash unknown usernames are compared against, one per hasher (so at that hasher's cost),
+ * made the first time it is needed.
+ */
+const dummyHashes = new WeakMap<PasswordHasher, Promise<string>>();
+
+function isHasher(value: unknown): value is PasswordHasher {
+  const candidate = value as Partial<Record<keyof PasswordHasher, unknown>> | null;
+  return (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    typeof candidate.hash === 'function' &&
+    typeof candidate.verify === 'function' &&
+    typeof candidate.needsRehash === 'function'
+  );
+}
+
+/**
+ * The user store on a Database's `users` table.
+ *
+ * - Validation (user-validation.ts) runs before anything is hashed or written; each failure is a
+ *   ValidationError naming the field and rule, worded like the original ("Username must be at
+ *   least 3 characters", "Valid email address is required", "Password must be at least 8 characters").
+ * - Uniqueness is decided by the table's unique constraints, never by a check-then-insert: a
+ *   clash is a ConflictError ("Username 'x' already exists", "Email 'x' already registered"),
+ *   also when callers race. Inside an ambient transaction each write runs in a savepoint, so a
+ *   ConflictError leaves the transaction usable.
+ * - Passwords are hashed off the main thread (bcrypt's async API, cost 12 by default). An unknown
+ *   username costs the same hashing work as a known one. A hash of a lower cost than the policy's
+ *   is replaced on the next successful login.
+ * - Soft delete: deleteUser sets is_active = false; lookups by id, username and email still find
+ *   the user (check `isActive`); lists, pages and counts show active users unless asked otherwise;
+ *   an inactive user cannot log in or change the password.
+ * - Calls join the ambient transaction of withTransaction() on the same Database; write events
+ *   are logged only once it commits.
+ *
+ * @example
+ * const users = new UserRepository(database.db, { policy: { bcryptCost: 12 } });
+ * const ann = await users.createUser({ username: 'ann', email: 'Ann@Example.com', password: 'correct horse' });
+ * await users.verifyPassword('ann', 'correct horse'); // ann (without any password hash)
+ * await users.updateUser(ann.id, { email: 'ann@example.org' });
+ * const page = await users.listUsersPage({ limit: 50 });
+ */
+export class UserRepository implements UserStore {
+  /** The policy in force (defaults merged with the constructor's `policy`). */
+  readonly policy: UserPolicy;
+  readonly #db: Kysely<DB>;
+  readonly #users: Repository<DB, 'users'>;
+  readonly #hasher: PasswordHasher;
+  readonly #logger: Logger;
+
+  /**
+   * @throws ValidationError (field `policy.<name>`) for a policy value out of range, or a
+   * maxBytes above 72 with the default bcrypt hasher; (field `hasher`) for a hasher lacking
+   * hash, verify or needsRehash.
+   */
+  constructor(db: Kysely<DB>, options: UserRepositoryOptions = {}) {
+    this.policy = resolveUserPolicy(options.policy);
+    if (options.hasher !== undefined && !isHasher(options.hasher)) {
+      throw new ValidationError('hasher', 'type', 'hasher must have hash, verify and needsRehash methods');
+    }
+    if (options.hasher === undefined && this.policy.maxBytes > BCRYPT_MAX_BYTES) {
+      throw new ValidationError(
+        'policy.maxBytes',
+        'range',
+        `policy.maxBytes may not exceed ${BCRYPT_MAX_BYTES} with bcrypt, which ignores every byte after the 72nd`,
+      );
+    }
+    this.#db = db;
+    this.#users = new Repository(db, 'users', { softDelete: { column: 'isActive', kind: 'boolean' } });
+    this.#hasher = options.hasher ?? new BcryptPasswordHasher({ cost: this.policy.bcryptCost });
+    this.#logger = options.logger
+      ? redactingLogger(options.logger)
+      : (databaseContext(db as Kysely<unknown>)?.logger ?? silentLogger);
+  }
+
+  /**
+   * Validates the fields, hashes the password and inserts the user (email trimmed and
+   * lower-cased); returns it without the hash.
+   *
+   * @example
+   * const user = await users.createUser({ username: 'john_doe', email: 'john@example.com', password: 'secure_password_123' });
+   * @throws ValidationError naming the field and rule (`username`: minLength, maxLength, format;
+   * `email`: format, maxLength; `password`: minLength, maxBytes; any: required, type);
+   * ConflictError (field `username` or `email`) when the database's unique constraint says the
+   * value is taken; CheckViolationError if a value passed validation but not the table's checks.
+   */
+  async createUser(user: NewUser): Promise<User> {
+    const { username, email, password } = validateNewUser(user, this.policy);
+    const passwordHash = await this.#hasher.hash(password);
+    let row: UserRow;
+    try {
+      row = await this.#write(() => this.#users.create({ username, email, passwordHash }));
+    } catch (error) {
+      throw userConflict(error, { username, email });
+    }
+    this.#event('user created', { userId: row.id, username: row.username });
+    return toUser(row);
+  }
+
+  /**
+   * The user with this id, active or not, or undefined.
+   *
+   * @example
+   * const user = await users.getUserById('42');
+   * @throws ValidationError (field `id`) for an id that is not an int8.
+   */
+  async getUserById(id: Id): Promise<User | undefined> {
+    const row = await this.#users.findById(userId(id), { withDeleted: true });
+    return row && toUser(row);
+  }
+
+  /**
+   * The user with exactly this username (case-sensitive, as the unique constraint), active or
+   * not, or undefined.
+   *
+   * @example
+   * const user = await users.getUserByUsername('john_doe');
+   * @throws ValidationError (field `username`) when it is not a string.
+   */
+  async getUserByUsername(username: string): Promise<User | undefined> {
+    const row = await this.#users.findOne(
+      { username: requireString(username, 'username', 'Username') },
+      { withDeleted: true },
+    );
+    return row && toUser(row);
+  }
+
+  /**
+   * The user with this email, compared trimmed and case-insensitively (through the unique index
+   * on lower(email)), active or not, or undefined.
+   *
+   * @example
+   * const user = await users.getUserByEmail(' John@Example.com ');
+   * @throws ValidationError (field `email`) when it is not a string.
+   */
+  async getUserByEmail(email: string): Promise<User | undefined> {
+    const normalized = normalizeEmail(requireString(email, 'email', 'Email'));
+    const row = await this.#users.findOne((eb) => eb(eb.fn<string>('lower', [eb.ref('email')]), '=', normalized), {
+      withDeleted: true,
+    });
+    return row && toUser(row);
+  }
+
+  /**
+   * Changes the user's username, email (trimmed and lower-cased) and/or isActive, revalidated as
+   * in createUser, and moves updatedAt forward. Works on inactive users too (`isActive: true`
+   * reactivates). With no changes it returns the user as it is.
+   *
+   * @example
+   * const user = await users.updateUser('42', { email: 'new@example.com' });
+   * @throws ValidationError naming the key for any key but username, email and isActive
+   * (`passwordHash`, `id`, `__proto__`…), or naming the field whose value breaks its rule;
+   * ValidationError (field `id`) for a malformed id; ConflictError when the new username or
+   * email is taken.
+   */
+  async updateUser(id: Id, changes: UserChanges): Promise<User | undefined> {
+    const key = userId(id);
+    const valid = validateUserChanges(changes);
+    const fields = Object.keys(valid);
+    if (fields.length === 0) return this.getUserById(key);
+    let row: UserRow | undefined;
+    try {
+      // not Repository.update(): that changes active rows only, and updateUser also reactivates
+      row = await this.#write(() =>
+        this.#executor()
+          .updateTable('users')
+          .set((eb) => ({ ...valid, updatedAt: eb.fn<Date>('now') }))
+          .where('id', '=', key)
+          .returningAll()
+          .executeTakeFirst(),
+      );
+    } catch (error) {
+      throw userConflict(error, valid);
+    }
+    if (row === undefined) return undefined;
+    this.#event('user updated', { userId: row.id, username: row.username, fields });
+    return toUser(row);
+  }
+
+  /**
+   * Soft-deletes the user: is_active = false. True when it was active; false when it was
+   * already inactive or does not exist.
+   *
+   * @example
+   * await users.deleteUser('42'); // true, then false
+   * @throws ValidationError (field `id`) for a malformed id.
+   */
+  async deleteUser(id: Id): Promise<boolean> {
+    const key = userId(id);
+    const deleted = await this.#users.delete(key);
+    if (deleted) this.#event('user deleted', { userId: key });
+    return deleted;
+  }
+
+  /**
+   * Undoes deleteUser: is_active = true. True when it was inactive; false when it was active or
+   * does not exist.
+   *
+   * @example
+   * await users.restoreUser('42');
+   * @throws ValidationError (field `id`) for a malformed id.
+   */
+  async restoreUser(id: Id): Promise<boolean> {
+    const key = userId(id);
+    const restored = await this.#users.restore(key);
+    if (restored) this.#event('user restored', { userId: key });
+    return restored;
+  }
+
+  /**
+   * Users newest first (id breaks ties), `limit` of them after skipping `offset`. For deep
+   * pages prefer listUsersPage: an offset still reads every row it skips.
+   *
+   * @example
+   * const second = await users.listUsers({ offset: 20, limit: 20 });
+   * @throws ValidationError for a limit outside 1..1000, a negative offset, a non-boolean activeOnly.
+   */
+  async listUsers(options: ListUsersOptions = {}): Promise<User[]> {
+    const rows = await this.#users.findMany({
+      orderBy: NEWEST_FIRST,
+      limit: pageLimit(options.limit),
+      offset: pageOffset(options.offset),
+      withDeleted: !activeOnly(options.activeOnly),
+    });
+    return rows.map(toUser);
+  }
+
+  /**
+   * A page of users newest first (id breaks ties), by keyset: pass the previous page's
+   * nextCursor as `cursor`. Each page costs the same however deep it is; for active users the
+   * partial index users_active_created_at_idx serves it.
+   *
+   * @example
+   * let page = await users.listUsersPage({ limit: 100 });
+   * while (page.nextCursor) page = await users.listUsersPage({ limit: 100, cursor: page.nextCursor });
+   * @throws ValidationError for a limit outside 1..1000, a non-boolean activeOnly, or a cursor
+   * that is not one this method issued.
+   */
+  async listUsersPage(options: ListUsersPageOptions = {}): Promise<Page<User>> {
+    const page = await this.#users.paginate({
+      orderBy: NEWEST_FIRST,
+      limit: pageLimit(options.limit),
+      cursor: options.cursor ?? null,
+      withDeleted: !activeOnly(options.activeOnly),
+      withTotal: options.withTotal === true,
+    });
+    return { ...page, items: page.items.map(toUser) };
+  }
+
+  /**
+   * How many users there are: active ones unless `activeOnly` is false.
+   *
+   * @example
+   * const everyone = await users.countUsers({ activeOnly: false });
+   * @throws ValidationError for a non-boolean activeOnly.
+   */
+  async countUsers(options: CountUsersOptions = {}): Promise<number> {
+    return this.#users.count(undefined, { withDeleted: !activeOnly(options.activeOnly) });
+  }
+
+  /**
+   * The user when `password` is right and the user is active; undefined otherwise (unknown
+   * username, wrong password, inactive user — the caller cannot tell which). An unknown username
+   * is compared against a dummy hash of the same cost, so the answer takes as long as for a real
+   * one. On success, a hash weaker than the current policy is replaced (compare-and-set, so a
+   * concurrent changePassword wins); a failure to store it is logged, never a failed login.
+   *
+   * @example
+   * const user = await users.verifyPassword('john_doe', 'secure_password_123');
+   * if (!user) throw new Unauthorized();
+   * @throws ValidationError (field `username` or `password`) when one is not a string.
+   */
+  async verifyPassword(username: string, password: string): Promise<User | undefined> {
+    requireString(username, 'username', 'Username');
+    requireString(password, 'password', 'Password');
+    const dummy = await this.#dummyHash();
+    const row = await this.#users.findOne({ username }, { withDeleted: true });
+    const matches = await this.#hasher.verify(password, row?.passwordHash ?? dummy);
+    if (row === undefined || !matches || !row.isActive) {
+      const reason = row === undefined ? 'unknown username' : !matches ? 'wrong password' : 'inactive user';
+      this.#logger.info('login failed', { username, reason, ...(row ? { userId: row.id } : {}) });
+      return undefined;
+    }
+    await this.#rehashIfNeeded(row, password);
+    this.#logger.debug('login succeeded', { userId: row.id, username: row.username });
+    return toUser(row);
+  }
+
+  /**
+   * Replaces the password of an active user when `current` is right: `next` is validated under
+   * the policy, hashed and stored only if the stored hash is still the one `current` matched.
+   * True when it was stored; false when the user is absent or inactive, `current` is wrong, or
+   * the password changed meanwhile.
+   *
+   * @example
+   * const changed = await users.changePassword(user.id, 'old password', 'new password 2');
+   * @throws ValidationError (field `newPassword`) when `next` breaks the policy; (field
+   * `currentPassword`) when `current` is not a string; (field `id`) for a malformed id.
+   */
+  async changePassword(id: Id, current: string, next: string): Promise<boolean> {
+    const key = userId(id);
+    requireString(current, 'currentPassword', 'Current password');
+    const nextPassword = validatePassword(next, this.policy, 'newPassword');
+    const dummy = await this.#dummyHash();
+    const row = await this.#users.findById(key);
+    const matches = await this.#hasher.verify(current, row?.passwordHash ?? dummy);
+    if (row === undefined || !matches) {
+      this.#logger.info('password change refused', { userId: key, reason: row ? 'wrong password' : 'no active user' });
+      return false;
+    }
+    const passwordHash = await this.#hasher.hash(nextPassword);
+    const stored = await this.#write(() =>
+      this.#users.updateMany({ id: key, passwordHash: row.passwordHash }, { passwordHash }),
+    );
+    if (stored === 0) {
+      this.#logger.info('password change refused', { userId: key, reason: 'changed concurrently' });
+      return false;
+    }
+    this.#event('password changed', { userId: key, username: row.username });
+    return true;
+  }
+
+  /**
+   * Totals and the first and last creation time, in one query.
+   *
+   * @example
+   * const { totalUsers, activeUsers } = await users.getUserStats();
+   * @throws the mapped database error when the query fails.
+   */
+  async getUserStats(): Promise<UserStats> {
+    const row = await this.#executor()
+      .selectFrom('users')
+      .select((eb) => [
+        eb.fn.countAll<string>().as('totalUsers'),
+        eb.fn.countAll<string>().filterWhere('isActive', '=', true).as('activeUsers'),
+        eb.fn.countAll<string>().filterWhere('isActive', '=', false).as('inactiveUsers'),
+        eb.fn.min('createdAt').as('firstUserCreated'),
+        eb.fn.max('createdAt').as('lastUserCreated'),
+      ])
+      .executeTakeFirstOrThrow();
+    return {
+      totalUsers: Number(row.totalUsers),
+      activeUsers: Number(row.activeUsers),
+      inactiveUsers: Number(row.inactiveUsers),
+      firstUserCreated: row.firstUserCreated ?? null,
+      lastUserCreated: row.lastUserCreated ?? null,
+    };
+  }
+
+  // ---- internals -------------------------------------------------------------------------
+
+  /** Where direct queries run: the ambient transaction of withTransaction, else the pool. */
+  #executor(): Kysely<DB> {
+    return currentTransaction(this.#db) ?? this.#db;
+  }
+
+  /**
+   * Runs a write; inside an ambient transaction, in a savepoint, so a constraint violation
+   * (surfacing as ConflictError) rolls back only the write and the transaction goes on.
+   */
+  async #write<T>(fn: () => Promise<T>): Promise<T> {
+    return currentTransaction(this.#db) === undefined ? fn() : withTransaction(this.#db, () => fn());
+  }
+
+  /** Logs a write: now, or inside a transaction only once it commits. */
+  #event(message: string, meta: LogMeta): void {
+    if (currentTransaction(this.#db) === undefined) this.#logger.info(message, meta);
+    else afterCommit(() => this.#logger.info(message, meta));
+  }
+
+  /** This hasher's dummy hash, made once (at the hasher's cost) the first time it is needed. */
+  async #dummyHash(): Promise<string> {
+    const hasher = this.#hasher;
+    let pending = dummyHashes.get(hasher);
+    if (pending === undefined) {
+      pending = hasher.hash(randomBytes(18).toString('base64url'));
+      dummyHashes.set(hasher, pending);
+      pending.catch(() => dummyHashes.delete(hasher));
+    }
+    return pending;
+  }
+
+  /** After a successful login: replaces a hash weaker than the policy's, if still the stored one. */
+  async #rehashIfNeeded(row: UserRow, password: string): Promise<void> {
+    if (!this.#hasher.needsRehash(row.passwordHash)) return;
+    try {
+      const passwordHash = await this.#hasher.hash(password);
+      const stored = await this.#write(() =>
+        this.#users.updateMany({ id: row.id, passwordHash: row.passwordHash }, { passwordHash }),
+      );
+      if (stored > 0) this.#event('password rehashed', { userId: row.id });
+    } catch (error) {
+      this.#logger.warn('password rehash failed', { userId: row.id, error: mapError(error).message });
+    }
+  }
+}
