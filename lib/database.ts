@@ -86,6 +86,9 @@ export interface Database<DB> extends AsyncDisposable {
   close(): Promise<void>;
 }
 
+/** Whether a statement only reads, or writes. */
+export type StatementIntent = 'read' | 'write';
+
 /** What the transaction helper and repositories need to know about the Database behind a Kysely. */
 export interface DatabaseContext {
   readonly config: DatabaseConfig;
@@ -95,9 +98,10 @@ export interface DatabaseContext {
   readonly camelCase: boolean;
   /**
    * Runs a compiled statement on a pooled connection outside any transaction, past Kysely's
-   * executor and plugins (rows come back as pg gives them). Present for the pg engine.
+   * executor and plugins (rows come back as pg gives them). `intent` says whether it only reads
+   * (a replica may serve it) or writes. Present for the pg engine.
    */
-  readonly execute?: <R>(query: CompiledQuery) => Promise<QueryResult<R>>;
+  readonly execute?: <R>(query: CompiledQuery, intent: StatementIntent) => Promise<QueryResult<R>>;
 }
 
 const contexts = new WeakMap<Kysely<unknown>, DatabaseContext>();

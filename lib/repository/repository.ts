@@ -15,7 +15,7 @@ import {
   type SqlBool,
   type WhereInterface,
 } from 'kysely';
-import { databaseContext, type DatabaseContext } from '../database.js';
+import { databaseContext, type DatabaseContext, type StatementIntent } from '../database.js';
 import { DatabaseError, NotFoundError, OptimisticLockError, ValidationError } from '../errors.js';
 import { currentTransaction, withTransaction } from '../transaction.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
@@ -193,7 +193,7 @@ export class Repository<DB, TB extends keyof DB & string> {
       );
       return forUpdate ? query.forUpdate() : query;
     });
-    const rows = (await this.runShape(shape, [key])).rows;
+    const rows = (await this.runShape(shape, [key], forUpdate ? 'write' : 'read')).rows;
     return rows[0] as RowOf<DB, TB> | undefined;
   }
 
@@ -634,16 +634,23 @@ export class Repository<DB, TB extends keyof DB & string> {
    * Runs a shape: in the bound or ambient transaction when there is one, else straight on the
    * pool (the Database's fast path), else through Kysely.
    */
-  private async runShape(shape: QueryShape, args: readonly unknown[]): Promise<QueryResult<Row>> {
-    return this.runCompiled(bindShape<Row>(shape, args));
+  private async runShape(
+    shape: QueryShape,
+    args: readonly unknown[],
+    intent: StatementIntent = 'write',
+  ): Promise<QueryResult<Row>> {
+    return this.runCompiled(bindShape<Row>(shape, args), intent);
   }
 
   /** Runs a statement written with SQL names, as runShape does. */
-  private async runCompiled(compiled: CompiledQuery<Row>): Promise<QueryResult<Row>> {
+  private async runCompiled(
+    compiled: CompiledQuery<Row>,
+    intent: StatementIntent = 'write',
+  ): Promise<QueryResult<Row>> {
     const trx = this.bound ?? currentTransaction(this.db);
     if (trx) return trx.executeQuery(compiled);
     const execute = this.context?.execute;
-    return execute ? execute<Row>(compiled) : this.db.executeQuery(compiled);
+    return execute ? execute<Row>(compiled, intent) : this.db.executeQuery(compiled);
   }
 
   /** Runs a statement written with TypeScript names, through the executor's plugins. */
@@ -681,7 +688,7 @@ export class Repository<DB, TB extends keyof DB & string> {
       const query = this.deletedFilter(w, applyWhere(w, columns(w, w.q.selectFrom(w.table)), plan, 0), mode);
       return extend(w, query, plan.values.length);
     });
-    return (await this.runShape(shape, [...plan.values, ...args])).rows;
+    return (await this.runShape(shape, [...plan.values, ...args], 'read')).rows;
   }
 
   /** Splits a where object into a shape key and values, checking every key is a column. */

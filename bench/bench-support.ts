@@ -1,0 +1,128 @@
+/**
+ * What every benchmark shares: a scratch database on a real server, a fixed-duration runner for
+ * N concurrent workers that reports ops/s and client CPU per operation, medians, and a table.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { startThrowawayCluster, type ThrowawayCluster } from '../spec/support/postgres-cluster.js';
+
+/** A database made for one benchmark run. */
+export interface BenchDatabase {
+  readonly url: string;
+  readonly serverVersion: string;
+  drop(): Promise<void>;
+}
+
+function withDatabase(url: string, name: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${name}`;
+  return parsed.toString();
+}
+
+async function reachable(url: string): Promise<string | undefined> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ v: string }>('show server_version');
+    return rows[0]?.v;
+  } catch {
+    return undefined;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Creates a scratch database: on BENCH_DATABASE_URL, else a postgres:// DATABASE_URL, else
+ * 127.0.0.1:5432, else a throwaway cluster from the installed server binaries.
+ */
+export async function createBenchDatabase(prefix: string): Promise<BenchDatabase> {
+  const fromEnv = process.env['BENCH_DATABASE_URL'] ?? process.env['DATABASE_URL'];
+  const candidates = [
+    ...(fromEnv && /^postgres(ql)?:/.test(fromEnv) ? [fromEnv] : []),
+    'postgres://postgres@127.0.0.1:5432/postgres',
+  ];
+  let admin: string | undefined;
+  let version: string | undefined;
+  let cluster: ThrowawayCluster | undefined;
+  for (const url of candidates) {
+    version = await reachable(url);
+    if (version) {
+      admin = url;
+      break;
+    }
+  }
+  if (!admin) {
+    cluster = await startThrowawayCluster();
+    admin = cluster.url();
+    version = await reachable(admin);
+  }
+  const name = `${prefix}_${process.pid}_${randomBytes(3).toString('hex')}`;
+  const client = new pg.Client({ connectionString: admin });
+  await client.connect();
+  await client.query(`create database "${name}"`);
+  await client.end();
+  return {
+    url: withDatabase(admin, name),
+    serverVersion: version ?? 'unknown',
+    drop: async () => {
+      const c = new pg.Client({ connectionString: admin });
+      await c.connect();
+      await c.query(`drop database if exists "${name}" with (force)`);
+      await c.end();
+      await cluster?.destroy();
+    },
+  };
+}
+
+/** One measured window. */
+export interface Sample {
+  readonly opsPerSecond: number;
+  /** Client CPU (user + system) per operation, µs. */
+  readonly cpuMicros: number;
+}
+
+/**
+ * Runs `op` from `workers` concurrent loops for `seconds` and returns throughput and client CPU
+ * per operation over that window. `op` gets the worker's running operation number.
+ */
+export async function measure(op: (i: number) => Promise<unknown>, workers: number, seconds: number): Promise<Sample> {
+  let ops = 0;
+  let stop = false;
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  const timer = setTimeout(() => {
+    stop = true;
+  }, seconds * 1000);
+  await Promise.all(
+    Array.from({ length: workers }, async (_, w) => {
+      let i = w;
+      while (!stop) {
+        await op(i);
+        i += workers;
+        ops++;
+      }
+    }),
+  );
+  clearTimeout(timer);
+  const elapsed = (performance.now() - started) / 1000;
+  const used = process.cpuUsage(cpu);
+  return { opsPerSecond: ops / elapsed, cpuMicros: (used.user + used.system) / ops };
+}
+
+/** The median of numbers. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Prints rows as an aligned Markdown table. */
+export function printTable(header: readonly string[], rows: readonly (readonly string[])[]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  console.log(line(header));
+  console.log(`| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`);
+  for (const row of rows) console.log(line(row));
+}
