@@ -52,7 +52,7 @@ export {
   type LogMeta,
   type Logger,
 } from './logger.js';
-export type { TunnelStatus } from './connection/ssh-tunnel.js';
+export type { TunnelState, TunnelStatus } from './connection/ssh-tunnel.js';
 export {
   migrateDown,
   migrateToLatest,

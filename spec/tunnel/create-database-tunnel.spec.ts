@@ -1,0 +1,110 @@
+/**
+ * createDatabase with DB_SSH_* configuration (from loadConfig) against a real OpenSSH sshd: the
+ * Database's queries go through the tunnel, status() and health() show it, a dropped SSH
+ * connection surfaces as a ConnectionError and heals, close() ends the pool and then SSH.
+ */
+import { expect } from 'chai';
+import { sql } from 'kysely';
+import sinon from 'sinon';
+import { loadConfig } from '../../lib/config.js';
+import { createDatabase, type Database } from '../../lib/database.js';
+import { ConnectionError, mapError } from '../../lib/errors.js';
+import { sshdMissingReason, sshEnv, startSshServer, type SshServer } from '../support/ssh-server.js';
+import { testDatabaseUrl } from '../support/test-server.js';
+
+describe('createDatabase through the SSH tunnel (real sshd)', function () {
+  let server: SshServer;
+  let database: Database<unknown> | undefined;
+  let sandbox: sinon.SinonSandbox;
+  let logger: { [K in 'error' | 'warn' | 'info' | 'debug']: sinon.SinonSpy };
+
+  before(async function () {
+    const missing = sshdMissingReason();
+    if (missing) {
+      process.stdout.write(`    skipping createDatabase through the SSH tunnel: ${missing}\n`);
+      this.skip();
+    }
+    server = await startSshServer();
+  });
+
+  after(async () => {
+    await server?.destroy();
+  });
+
+  beforeEach(() => {
+    sandbox = sinon.createSandbox();
+    logger = { error: sandbox.spy(), warn: sandbox.spy(), info: sandbox.spy(), debug: sandbox.spy() };
+  });
+
+  afterEach(async () => {
+    await database?.close();
+    database = undefined;
+    sandbox.restore();
+  });
+
+  function open(overrides: Record<string, string> = {}): Database<unknown> {
+    const config = loadConfig(sshEnv(server, testDatabaseUrl(), { DB_POOL_SIZE: '4', ...overrides }));
+    database = createDatabase<unknown>({ config, logger });
+    return database;
+  }
+
+  it('runs queries through one SSH connection and reports the tunnel in status() and health()', async () => {
+    const mark = server.mark();
+    const db = open();
+    expect(db.status().tunnel).to.deep.include({ state: 'idle', openChannels: 0 });
+    expect(server.logSince(mark)).not.to.include('Connection from');
+
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => sql<{ n: number }>`select ${i}::int as n`.execute(db.db)),
+    );
+    expect(results.map((r) => r.rows[0]?.n)).to.deep.equal(Array.from({ length: 20 }, (_, i) => i));
+
+    const health = await db.health();
+    expect(health.ok).to.equal(true);
+    expect(health.tunnel).to.deep.include({
+      state: 'ready',
+      reconnects: 0,
+      handshakes: 1,
+      hostFingerprint: server.hostFingerprint,
+    });
+    expect(health.tunnel?.openChannels).to.be.within(1, 4);
+    expect(db.status().tunnel?.channelsOpened).to.be.within(1, 4);
+
+    const log = server.logSince(mark);
+    expect(log.match(/Accepted publickey for /g)?.length).to.equal(1);
+    expect(log).to.match(/server_request_direct_tcpip: originator .*, target 127\.0\.0\.1 port \d+/);
+  });
+
+  it('close() ends the pool, then the SSH connection', async () => {
+    const mark = server.mark();
+    const db = open();
+    await sql`select 1`.execute(db.db);
+    await db.close();
+    await db.close();
+    expect(db.status().tunnel).to.deep.include({ state: 'closed', openChannels: 0 });
+    // the pool's connections had ended (Terminate sent, channel closed by the server) before SSH did
+    expect(logger.warn.calledWithMatch('channels still in use')).to.equal(false);
+    // the client said goodbye (SSH_DISCONNECT_BY_APPLICATION = 11): no reset, no timeout
+    const log = await server.waitForLog(/Received disconnect from 127\.0\.0\.1 port \d+:11:/, mark);
+    expect(log).to.include('server_request_direct_tcpip');
+    expect(log).not.to.match(/Connection reset|Timeout, client not responding/);
+  });
+
+  it('a dropped SSH connection fails the running query as a ConnectionError; the next ones reconnect', async () => {
+    const db = open({ DB_SSH_KEEPALIVE_MS: '1000' });
+    await sql`select 1`.execute(db.db);
+    const running = sql`select pg_sleep(10)`.execute(db.db).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    server.signalConnections('SIGKILL');
+    const error = await running;
+    expect(mapError(error)).to.be.instanceOf(ConnectionError);
+
+    expect(await db.ping()).to.equal(true);
+    const health = await db.health();
+    expect(health.ok).to.equal(true);
+    expect(health.tunnel).to.deep.include({ state: 'ready', reconnects: 1 });
+  });
+});
