@@ -1,9 +1,22 @@
-// The demo: connect, ping, print the server version. (The full lifecycle comes with the examples.)
-import pg from 'pg';
+/**
+ * `npm start`: the user lifecycle, a batch in one transaction, and maintenance — on the embedded
+ * engine when DATABASE_URL is unset, on DATABASE_URL when it is set, through the SSH tunnel when
+ * DB_SSH_HOST is set as well.
+ */
+import { batch } from './batch.js';
+import { lifecycle } from './lifecycle.js';
+import { maintenance } from './maintenance.js';
+import { openExampleDatabase } from './open-database.js';
 
-const url = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const client = new pg.Client({ connectionString: url });
-await client.connect();
-const { rows } = await client.query<{ version: string }>('select version()');
-console.log(`connected: ${rows[0]?.version ?? 'unknown'}`);
-await client.end();
+const where = process.env['DATABASE_URL'] ? 'DATABASE_URL' : 'the embedded engine (DATABASE_URL is unset)';
+console.log(`kysely-repository demo on ${where}${process.env['DB_SSH_HOST'] ? ', through the SSH tunnel' : ''}\n`);
+const database = await openExampleDatabase();
+try {
+  await lifecycle(database, console.log);
+  console.log();
+  await batch(database, console.log);
+  console.log();
+  await maintenance(database, console.log);
+} finally {
+  await database.close();
+}

@@ -134,7 +134,8 @@ function queryLogger(config: DatabaseConfig, logger: Logger): (event: LogEvent) 
     const { sql: text, parameters } = event.query;
     if (event.level === 'error') {
       const error = mapError(event.error);
-      const level = error instanceof IntegrityConstraintViolationError ? 'warn' : 'error';
+      // a constraint violation is usually an answer the caller handles (a ConflictError, say): info
+      const level = error instanceof IntegrityConstraintViolationError ? 'info' : 'error';
       logger[level]('query failed', { code: error.code, error: error.message, sql: text, durationMs });
       return;
     }

@@ -21,9 +21,19 @@ export interface TestServer {
 
 const LOCAL_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
-let server: TestServer | undefined;
-let database: { name: string; url: string } | undefined;
-const scratch = new Set<string>();
+// Kept on globalThis: mocha may load a spec's import graph as CommonJS or as ESM (a module with
+// top-level await can only be imported), and both copies of this module must see one harness.
+interface HarnessState {
+  server: TestServer | undefined;
+  database: { name: string; url: string } | undefined;
+  scratch: Set<string>;
+}
+const STATE = Symbol.for('kysely-repository.spec-harness');
+const state: HarnessState = ((globalThis as { [STATE]?: HarnessState })[STATE] ??= {
+  server: undefined,
+  database: undefined,
+  scratch: new Set(),
+});
 
 /** Replaces the database name of a postgres URL. */
 export function withDatabase(url: string, name: string): string {
@@ -66,8 +76,8 @@ async function chooseServer(): Promise<TestServer> {
 }
 
 async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  if (!server) throw new Error('the spec harness has not started');
-  const client = new pg.Client({ connectionString: server.adminUrl });
+  if (!state.server) throw new Error('the spec harness has not started');
+  const client = new pg.Client({ connectionString: state.server.adminUrl });
   client.on('error', () => undefined);
   await client.connect();
   try {
@@ -83,42 +93,42 @@ function newDatabaseName(prefix: string): string {
 
 /** Starts (or finds) the server and creates the run's database. Called once by the root hook. */
 export async function setUpTestServer(): Promise<TestServer> {
-  server = await chooseServer();
+  state.server = await chooseServer();
   const name = newDatabaseName('kr_test');
   await admin((c) => c.query(`create database "${name}"`));
-  database = { name, url: withDatabase(server.adminUrl, name) };
-  return server;
+  state.database = { name, url: withDatabase(state.server.adminUrl, name) };
+  return state.server;
 }
 
 /** Drops every database the run made and stops a throwaway cluster. Safe to call twice. */
 export async function tearDownTestServer(): Promise<void> {
-  if (!server) return;
-  const names = [...scratch, ...(database ? [database.name] : [])];
-  database = undefined;
-  scratch.clear();
+  if (!state.server) return;
+  const names = [...state.scratch, ...(state.database ? [state.database.name] : [])];
+  state.database = undefined;
+  state.scratch.clear();
   try {
     for (const name of names) await admin((c) => c.query(`drop database if exists "${name}" with (force)`));
   } finally {
-    await server.cluster?.destroy();
-    server = undefined;
+    await state.server.cluster?.destroy();
+    state.server = undefined;
   }
 }
 
 /** Last-resort synchronous cleanup for process exit: stops a throwaway cluster. */
 export function tearDownTestServerSync(): void {
-  server?.cluster?.destroySync();
+  state.server?.cluster?.destroySync();
 }
 
 /** The server this run uses. */
 export function testServer(): TestServer {
-  if (!server) throw new Error('the spec harness has not started (is spec/support/hooks.ts in .mocharc.json?)');
-  return server;
+  if (!state.server) throw new Error('the spec harness has not started (is spec/support/hooks.ts in .mocharc.json?)');
+  return state.server;
 }
 
 /** The URL of this run's own database. */
 export function testDatabaseUrl(): string {
-  if (!database) throw new Error('the spec harness has not started (is spec/support/hooks.ts in .mocharc.json?)');
-  return database.url;
+  if (!state.database) throw new Error('the spec harness has not started (is spec/support/hooks.ts in .mocharc.json?)');
+  return state.database.url;
 }
 
 /**
@@ -128,11 +138,11 @@ export function testDatabaseUrl(): string {
 export async function createScratchDatabase(prefix = 'kr_scratch'): Promise<{ url: string; drop(): Promise<void> }> {
   const name = newDatabaseName(prefix);
   await admin((c) => c.query(`create database "${name}"`));
-  scratch.add(name);
+  state.scratch.add(name);
   return {
     url: withDatabase(testServer().adminUrl, name),
     drop: async () => {
-      scratch.delete(name);
+      state.scratch.delete(name);
       await admin((c) => c.query(`drop database if exists "${name}" with (force)`));
     },
   };
