@@ -141,7 +141,7 @@ export class Repository<DB, TB extends keyof DB & string> {
   /** The key of this repository's compiled shapes: table and options. */
   private readonly scope: string;
   /** Filled on first use and shared by copies from withTransaction(). */
-  private readonly state: { meta: TableMeta | undefined; sqlNames: Writer | undefined };
+  private readonly state: { loaded: Loaded | undefined };
 
   constructor(db: Kysely<DB>, table: TB, options: RepositoryOptions = {}) {
     this.db = db;
@@ -152,7 +152,7 @@ export class Repository<DB, TB extends keyof DB & string> {
     this.naming = (options.camelCase ?? this.context?.camelCase ?? false) ? CAMEL_CASE_NAMING : IDENTITY_NAMING;
     this.prepare = options.prepare ?? this.context?.config.preparedStatements ?? true;
     this.primaryKey = options.primaryKey ?? 'id';
-    this.state = { meta: undefined, sqlNames: undefined };
+    this.state = { loaded: undefined };
     // compiled shapes depend on the options as much as on the table
     this.scope = JSON.stringify([
       table,
@@ -182,7 +182,7 @@ export class Repository<DB, TB extends keyof DB & string> {
    */
   async findById(id: Id, options?: FindByIdOptions): Promise<RowOf<DB, TB> | undefined> {
     const key = checkId(id);
-    const w = this.state.sqlNames ?? (await this.load()).sqlNames;
+    const w = (this.state.loaded ?? (await this.load())).sqlNames;
     const mode = deletedMode(options);
     const forUpdate = options?.forUpdate === true;
     const shape = this.shape(`findById|${mode}|${forUpdate}`, 1, () => {
@@ -223,7 +223,7 @@ export class Repository<DB, TB extends keyof DB & string> {
   async findMany(query: FindManyQuery<DB, TB> = {}): Promise<RowOf<DB, TB>[]> {
     const limit = checkLimit(query.limit);
     const offset = checkOffset(query.offset);
-    const { meta } = await this.load();
+    const { meta } = this.state.loaded ?? (await this.load());
     const order = this.orderColumns(query.orderBy, meta);
     const rows = await this.select(query.where, deletedMode(query), `findMany|${order.key}|${offset > 0}`, {
       extend: (w, q, base) => {
@@ -243,7 +243,7 @@ export class Repository<DB, TB extends keyof DB & string> {
    */
   async paginate(request: PageRequest<DB, TB> = {}): Promise<Page<RowOf<DB, TB>>> {
     const limit = checkLimit(request.limit);
-    const { meta } = await this.load();
+    const { meta } = this.state.loaded ?? (await this.load());
     const order = this.orderColumns(request.orderBy, meta);
     const mode = deletedMode(request);
     const offset = request.offset === undefined ? undefined : checkOffset(request.offset);
@@ -306,7 +306,7 @@ export class Repository<DB, TB extends keyof DB & string> {
   async findAndCount(query: FindManyQuery<DB, TB> = {}): Promise<{ items: RowOf<DB, TB>[]; total: number }> {
     const limit = checkLimit(query.limit);
     const offset = checkOffset(query.offset);
-    const { meta } = await this.load();
+    const { meta } = this.state.loaded ?? (await this.load());
     const order = this.orderColumns(query.orderBy, meta);
     const rows = await this.select(query.where, deletedMode(query), `findAndCount|${order.key}`, {
       columns: (w, q) => selectRows(w, q).select(sql<string>`count(*) over ()`.as(TOTAL)),
@@ -350,7 +350,7 @@ export class Repository<DB, TB extends keyof DB & string> {
    * @throws ValidationError for a key that is not a writable column; the mapped constraint errors.
    */
   async create(values: NewRowOf<DB, TB>): Promise<RowOf<DB, TB>> {
-    const { meta, sqlNames: w } = await this.load();
+    const { meta, sqlNames: w } = this.state.loaded ?? (await this.load());
     const [columns, args] = this.writable(values, meta, 'values');
     const shape = this.shape(`create|${columns.join(',')}`, args.length, () =>
       returnRows(w, w.q.insertInto(w.table).values(Object.fromEntries(columns.map((c, i) => [w.col(c), arg(i)])))),
@@ -368,7 +368,7 @@ export class Repository<DB, TB extends keyof DB & string> {
   async createMany(rows: readonly NewRowOf<DB, TB>[], options: CreateManyOptions = {}): Promise<RowOf<DB, TB>[]> {
     if (!Array.isArray(rows)) throw new ValidationError('rows', 'type', 'rows must be an array of objects');
     if (rows.length === 0) return [];
-    const { meta, sqlNames: w } = await this.load();
+    const { meta, sqlNames: w } = this.state.loaded ?? (await this.load());
     const returning = options.returning ?? true;
     // rows with the same columns insert together; the table's other columns take their defaults
     const groups = new Map<string, { columns: string[]; rows: unknown[][] }>();
@@ -422,7 +422,7 @@ export class Repository<DB, TB extends keyof DB & string> {
    */
   async update(id: Id, patch: PatchOf<DB, TB>): Promise<RowOf<DB, TB> | undefined> {
     const key = checkId(id);
-    const { meta, sqlNames: w } = await this.load();
+    const { meta, sqlNames: w } = this.state.loaded ?? (await this.load());
     const version = this.options.version;
     const [columns, args] = this.writable(patch, meta, 'patch', version);
     let expected: unknown;
@@ -455,7 +455,7 @@ export class Repository<DB, TB extends keyof DB & string> {
    * @throws ValidationError as update; the mapped constraint errors.
    */
   async updateMany(where: Where<DB, TB>, patch: PatchOf<DB, TB>): Promise<number> {
-    const { meta, sqlNames } = await this.load();
+    const { meta, sqlNames } = this.state.loaded ?? (await this.load());
     const [columns, args] = this.writable(patch, meta, 'patch');
     if (columns.length === 0) return 0;
     const updatedAt = this.updatedAtColumn(meta, columns);
@@ -485,7 +485,7 @@ export class Repository<DB, TB extends keyof DB & string> {
    * constraint errors.
    */
   async upsert(values: NewRowOf<DB, TB>, conflictColumns: readonly ColumnOf<DB, TB>[]): Promise<RowOf<DB, TB>> {
-    const { meta, sqlNames: w } = await this.load();
+    const { meta, sqlNames: w } = this.state.loaded ?? (await this.load());
     const [columns, args] = this.writable(values, meta, 'values');
     const conflict: readonly string[] = Array.isArray(conflictColumns) ? conflictColumns : [];
     if (conflict.length === 0) {
@@ -527,7 +527,7 @@ export class Repository<DB, TB extends keyof DB & string> {
    */
   async delete(id: Id): Promise<boolean> {
     const key = checkId(id);
-    const { meta, sqlNames: w } = await this.load();
+    const { meta, sqlNames: w } = this.state.loaded ?? (await this.load());
     const shape = this.options.softDelete
       ? this.shape('softDelete', 1, () =>
           this.deletedFilter(
@@ -551,7 +551,7 @@ export class Repository<DB, TB extends keyof DB & string> {
   async restore(id: Id): Promise<boolean> {
     const key = checkId(id);
     if (!this.options.softDelete) throw new DatabaseError(`restore() needs softDelete on the ${this.table} repository`);
-    const { meta, sqlNames: w } = await this.load();
+    const { meta, sqlNames: w } = this.state.loaded ?? (await this.load());
     const shape = this.shape('restore', 1, () =>
       this.deletedFilter(
         w,
@@ -575,7 +575,7 @@ export class Repository<DB, TB extends keyof DB & string> {
     if (typeof by !== 'number' || !Number.isFinite(by)) {
       throw new ValidationError('by', 'type', 'by must be a finite number');
     }
-    const { meta, sqlNames: w } = await this.load();
+    const { meta, sqlNames: w } = this.state.loaded ?? (await this.load());
     checkColumn(this.table, column, meta, 'column');
     const updatedAt = this.updatedAtColumn(meta, [column]);
     const shape = this.shape(`increment|${column}|${updatedAt ?? ''}`, 2, () => {
@@ -607,17 +607,14 @@ export class Repository<DB, TB extends keyof DB & string> {
   }
 
   /** The table's columns and the SQL-names writer, read from the catalog once per Database. */
-  private async load(): Promise<{ meta: TableMeta; sqlNames: Writer }> {
-    const { meta, sqlNames } = this.state;
-    if (meta && sqlNames) return { meta, sqlNames };
-    const loaded = await tableMetadata(this.executor() as Kysely<unknown>, this.db, this.table, this.naming);
-    if (!loaded.columns.has(this.primaryKey)) {
+  private async load(): Promise<Loaded> {
+    const meta = await tableMetadata(this.executor() as Kysely<unknown>, this.db, this.table, this.naming);
+    if (!meta.columns.has(this.primaryKey)) {
       throw new DatabaseError(`${this.table} has no column ${this.primaryKey}; set the primaryKey option`);
     }
-    const writer = sqlNamesWriter(this.db.withoutPlugins() as unknown as AnyKysely, this.table, loaded, this.naming);
-    this.state.meta = loaded;
-    this.state.sqlNames = writer;
-    return { meta: loaded, sqlNames: writer };
+    const sqlNames = sqlNamesWriter(this.db.withoutPlugins() as unknown as AnyKysely, this.table, meta, this.naming);
+    this.state.loaded = { meta, sqlNames };
+    return this.state.loaded;
   }
 
   /** A writer with TypeScript names, through the Kysely instance's plugins (for where callbacks). */
@@ -634,7 +631,7 @@ export class Repository<DB, TB extends keyof DB & string> {
    * Runs a shape: in the bound or ambient transaction when there is one, else straight on the
    * pool (the Database's fast path), else through Kysely.
    */
-  private async runShape(
+  private runShape(
     shape: QueryShape,
     args: readonly unknown[],
     intent: StatementIntent = 'write',
@@ -643,10 +640,7 @@ export class Repository<DB, TB extends keyof DB & string> {
   }
 
   /** Runs a statement written with SQL names, as runShape does. */
-  private async runCompiled(
-    compiled: CompiledQuery<Row>,
-    intent: StatementIntent = 'write',
-  ): Promise<QueryResult<Row>> {
+  private runCompiled(compiled: CompiledQuery<Row>, intent: StatementIntent = 'write'): Promise<QueryResult<Row>> {
     const trx = this.bound ?? currentTransaction(this.db);
     if (trx) return trx.executeQuery(compiled);
     const execute = this.context?.execute;
@@ -654,7 +648,7 @@ export class Repository<DB, TB extends keyof DB & string> {
   }
 
   /** Runs a statement written with TypeScript names, through the executor's plugins. */
-  private async runTyped(compiled: CompiledQuery<Row>): Promise<QueryResult<Row>> {
+  private runTyped(compiled: CompiledQuery<Row>): Promise<QueryResult<Row>> {
     return this.executor().executeQuery(compiled);
   }
 
@@ -673,7 +667,7 @@ export class Repository<DB, TB extends keyof DB & string> {
       args?: readonly unknown[];
     },
   ): Promise<Row[]> {
-    const { meta, sqlNames } = await this.load();
+    const { meta, sqlNames } = this.state.loaded ?? (await this.load());
     const columns = parts.columns ?? selectRows;
     const extend = parts.extend ?? ((_w: Writer, q: SelectBuilder) => q);
     const args = parts.args ?? [];
@@ -825,6 +819,12 @@ export class Repository<DB, TB extends keyof DB & string> {
     const compiled = (returning ? returnRows(w, insert) : insert).compile() as CompiledQuery<Row>;
     return (await this.runCompiled(compiled)).rows;
   }
+}
+
+/** What a repository reads from the catalog once: the table's columns, and the SQL-names writer. */
+interface Loaded {
+  readonly meta: TableMeta;
+  readonly sqlNames: Writer;
 }
 
 /** The alias of findAndCount's window count (camelCase, so every plugin leaves it alone). */
