@@ -9,7 +9,7 @@ import { createScratchDatabase } from '../support/test-server.js';
 for (const engine of ['postgres', 'pglite'] as const) {
   describe(`examples (${engine === 'postgres' ? 'real PostgreSQL' : 'embedded PGlite'})`, () => {
     let database: Database<DB>;
-    let drop: () => Promise<void> = async () => undefined;
+    let drop: () => Promise<void> = () => Promise.resolve();
 
     before(async function () {
       this.timeout(60_000);

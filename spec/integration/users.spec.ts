@@ -76,7 +76,7 @@ for (const engine of ['postgres', 'pglite'] as const) {
       target =
         engine === 'postgres'
           ? await createScratchDatabase('kr_users')
-          : { url: 'pglite://', drop: async () => undefined };
+          : { url: 'pglite://', drop: () => Promise.resolve() };
       database = createDatabase<DB>({
         config: loadConfig({ DATABASE_URL: target.url }, { envFile: '/dev/null' }),
         logger: silentLogger,
