@@ -24,7 +24,7 @@ async function reachable(url: string): Promise<string | undefined> {
   client.on('error', () => undefined);
   try {
     await client.connect();
-    const { rows } = await client.query<{ v: string }>('show server_version');
+    const { rows } = await client.query<{ v: string }>('select current_setting($1) as v', ['server_version']);
     return rows[0]?.v;
   } catch {
     return undefined;

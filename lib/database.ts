@@ -11,16 +11,22 @@ import {
   PostgresQueryCompiler,
   type CompiledQuery,
   type Dialect,
+  type Driver,
   type KyselyPlugin,
   type QueryResult,
   type LogEvent,
 } from 'kysely';
 import { sql } from 'kysely';
-import { loadConfig, type DatabaseConfig } from './config.js';
+import { loadConfig, type ConnectionTarget, type DatabaseConfig } from './config.js';
+import { connectionSetup } from './connection/connection-setup.js';
 import { createConnectionStats, type ConnectionStats } from './connection/connection-stats.js';
-import { PgDriver } from './connection/pg-driver.js';
+import { PgDriver, type PgDriverOptions } from './connection/pg-driver.js';
 import { createPGliteEngine, type PGliteEngine } from './connection/pglite-engine.js';
 import { createPgPool } from './connection/pg-pool.js';
+import { ReadYourWrites } from './connection/read-your-writes.js';
+import { ReplicaDriver } from './connection/replica-driver.js';
+import { ReplicaRouter } from './connection/replica-router.js';
+import { ReplicaSet, type ReplicaState } from './connection/replica-set.js';
 import { SshTunnel, type TunnelStatus } from './connection/ssh-tunnel.js';
 import { ConnectionError, DatabaseError, IntegrityConstraintViolationError, mapError } from './errors.js';
 import { createLogger, redactingLogger, type Logger } from './logger.js';
@@ -48,13 +54,33 @@ export interface PoolStatus {
   readonly max: number;
 }
 
+/** One read replica, as status() and health() report it. */
+export interface ReplicaStatus {
+  /** DATABASE_REPLICA_URLS entry, password masked. */
+  readonly url: string;
+  /** 'down' after it failed, until a health check (DB_REPLICA_RETRY_MS later) passes. */
+  readonly state: ReplicaState;
+  readonly pool: PoolStatus;
+  /**
+   * How far replay is behind the primary, from the last health check: 0 when it has replayed all
+   * it received, else `now() - pg_last_xact_replay_timestamp()`. Undefined before the first check,
+   * or when the server is not in recovery.
+   */
+  readonly lagMs?: number;
+  /** Why it was marked down (no secrets). */
+  readonly lastError?: string;
+}
+
 /** What status() reports. Counters are this Database's own. */
 export interface DatabaseStatus {
   readonly engine: DatabaseConfig['engine'];
+  /** The primary's pool. */
   readonly pool: PoolStatus;
   readonly queries: { readonly succeeded: number; readonly failed: number };
   readonly transactions: { readonly committed: number; readonly rolledBack: number; readonly retried: number };
   readonly tunnel?: TunnelStatus;
+  /** Each read replica, in DATABASE_REPLICA_URLS order (present when replicas are configured). */
+  readonly replicas?: readonly ReplicaStatus[];
 }
 
 /** What health() reports. */
@@ -67,22 +93,40 @@ export interface HealthReport {
   readonly tunnel?: TunnelStatus;
   /** Why it is not ok (no secrets). */
   readonly error?: string;
+  /**
+   * Each read replica, checked just now (bounded): state and lag (present when replicas are
+   * configured). A replica that is down does not make the report not ok: reads fall back to the primary.
+   */
+  readonly replicas?: readonly ReplicaStatus[];
 }
 
 /** A pooled, typed connection to PostgreSQL. */
 export interface Database<DB> extends AsyncDisposable {
-  /** The typed Kysely instance: use it directly for anything the repositories don't cover. */
+  /**
+   * The typed Kysely instance: use it directly for anything the repositories don't cover. It is
+   * the primary: everything run on it goes there, and a write through it counts for read-your-writes.
+   */
   readonly db: Kysely<DB>;
+  /** The primary, explicitly: the same Kysely as `db`. */
+  readonly primary: Kysely<DB>;
+  /**
+   * Reads from a replica, explicitly: each connection comes from the next read replica that is up
+   * (round robin), or from the primary when none is; read-your-writes is not consulted. Writes
+   * through it are the caller's choice: a replica refuses them (ReadOnlyTransactionError, 25006).
+   * Transactions on it are its own (repositories on `db` do not join them). The same Kysely as
+   * `db` when no replicas are configured.
+   */
+  readonly replica: Kysely<DB>;
   readonly config: DatabaseConfig;
   /** The (redacting) logger this Database writes to. */
   readonly logger: Logger;
-  /** `select 1`; true when it answered within the pool timeout. Never throws. */
+  /** `select 1` on the primary; true when it answered within the pool timeout. Never throws. */
   ping(): Promise<boolean>;
-  /** ok, latency, pool and tunnel state, and the error when not ok. Never throws. */
+  /** ok, latency, pool and tunnel state, and the error when not ok; each replica checked, with its lag. Never throws. */
   health(): Promise<HealthReport>;
-  /** Pool gauges and this Database's query and transaction counters. */
+  /** Pool gauges, this Database's query and transaction counters, and each replica's last known state. */
   status(): DatabaseStatus;
-  /** Ends the pool (waiting a bounded time for checked-out connections), then the tunnel. Idempotent. */
+  /** Ends the pools (waiting a bounded time for checked-out connections), then the tunnel. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -146,9 +190,25 @@ function queryLogger(config: DatabaseConfig, logger: Logger): (event: LogEvent) 
   };
 }
 
+/** A Kysely dialect for PostgreSQL over `driver`. */
+function postgresDialect(driver: Driver): Dialect {
+  return {
+    createAdapter: () => new PostgresAdapter(),
+    createDriver: () => driver,
+    createIntrospector: (db) => new PostgresIntrospector(db),
+    createQueryCompiler: () => new PostgresQueryCompiler(),
+  };
+}
+
+const HEALTH_CHECK_CAP_MS = 5_000;
+
 class PooledDatabase<DB> implements Database<DB> {
   readonly db: Kysely<DB>;
+  readonly primary: Kysely<DB>;
+  readonly replica: Kysely<DB>;
   #driver: PgDriver | undefined;
+  #replicas: ReplicaSet | undefined;
+  #router: ReplicaRouter | undefined;
   #tunnel: SshTunnel | undefined;
   #embedded: PGliteEngine | undefined;
   readonly #stats: ConnectionStats;
@@ -165,18 +225,33 @@ class PooledDatabase<DB> implements Database<DB> {
       config.engine === 'pglite' ? this.#embeddedDialect(config, logger) : this.#postgresDialect(config, logger, log);
     const plugins = [...(options.camelCase === false ? [] : [new CamelCasePlugin()]), ...(options.plugins ?? [])];
     this.db = new Kysely<DB>({ dialect, plugins, log });
+    this.primary = this.db;
+    const base = { config, logger, stats: this.#stats, camelCase: options.camelCase !== false };
     const driver = this.#driver;
-    contexts.set(this.db as Kysely<unknown>, {
-      config,
-      logger,
-      stats: this.#stats,
-      camelCase: options.camelCase !== false,
-      ...(driver ? { execute: <R>(query: CompiledQuery) => driver.run<R>(query) } : {}),
-    });
+    const router = this.#router;
+    if (router) {
+      // repositories: reads to a replica unless this context wrote; on `replica`: always a replica
+      this.replica = new Kysely<DB>({ dialect: postgresDialect(new ReplicaDriver(router)), plugins, log });
+      contexts.set(this.db as Kysely<unknown>, {
+        ...base,
+        execute: <R>(query: CompiledQuery, intent: StatementIntent) => router.run<R>(query, intent),
+      });
+      contexts.set(this.replica as Kysely<unknown>, {
+        ...base,
+        execute: <R>(query: CompiledQuery) => router.read<R>(query),
+      });
+    } else {
+      this.replica = this.db;
+      contexts.set(this.db as Kysely<unknown>, {
+        ...base,
+        ...(driver ? { execute: <R>(query: CompiledQuery) => driver.run<R>(query) } : {}),
+      });
+    }
   }
 
   /** The embedded engine (PGlite, started on the first query) as a Kysely dialect. */
   #embeddedDialect(config: DatabaseConfig, logger: Logger): Dialect {
+    if (config.replicas.length > 0) logger.warn('DATABASE_REPLICA_URLS is ignored by the embedded engine');
     this.#embedded = createPGliteEngine(config, {
       stats: this.#stats,
       logger,
@@ -185,32 +260,49 @@ class PooledDatabase<DB> implements Database<DB> {
     return this.#embedded.dialect;
   }
 
-  /** The pg pool (through the SSH tunnel when configured) as a Kysely dialect. */
+  /**
+   * The primary's pg pool (through the SSH tunnel when configured) as a Kysely dialect; with
+   * DATABASE_REPLICA_URLS, a pool per replica (same settings, same tunnel) and the router between them.
+   */
   #postgresDialect(config: DatabaseConfig, logger: Logger, log: (event: LogEvent) => void): Dialect {
     const target = config.connection;
     if (!target) throw new DatabaseError('engine postgres needs a server: DATABASE_URL=postgres://…');
     const tunnel = config.ssh ? new SshTunnel(config.ssh, { logger }) : undefined;
     this.#tunnel = tunnel;
-    this.#driver = new PgDriver({
-      createPool: () =>
-        createPgPool(target, config, {
-          logger,
-          ...(tunnel ? { stream: tunnel.streamFactory({ host: target.host, port: target.port }) } : {}),
-        }),
-      preparedStatements: config.preparedStatements && config.pgbouncer !== 'transaction',
-      stats: this.#stats,
-      logger,
-      log,
-      closeTimeoutMs: Math.min(config.pool.acquireTimeoutMs, CLOSE_TIMEOUT_CAP_MS),
-    });
-    const driver = this.#driver;
-    const dialect: Dialect = {
-      createAdapter: () => new PostgresAdapter(),
-      createDriver: () => driver,
-      createIntrospector: (db) => new PostgresIntrospector(db),
-      createQueryCompiler: () => new PostgresQueryCompiler(),
-    };
-    return dialect;
+    const pgDriver = (server: ConnectionTarget, extra: Partial<PgDriverOptions> = {}): PgDriver =>
+      new PgDriver({
+        createPool: () =>
+          createPgPool(server, config, {
+            logger,
+            ...(tunnel ? { stream: tunnel.streamFactory({ host: server.host, port: server.port }) } : {}),
+          }),
+        preparedStatements: config.preparedStatements && config.pgbouncer !== 'transaction',
+        setUpConnection: connectionSetup(config),
+        statementTimeoutMs: config.statementTimeoutMs,
+        stats: this.#stats,
+        logger,
+        log,
+        closeTimeoutMs: Math.min(config.pool.acquireTimeoutMs, CLOSE_TIMEOUT_CAP_MS),
+        ...extra,
+      });
+    if (config.replicas.length === 0) {
+      this.#driver = pgDriver(target);
+      return postgresDialect(this.#driver);
+    }
+    const readYourWrites = new ReadYourWrites({ windowMs: config.readYourWritesMs });
+    // the primary sees every statement run through Kysely, in or out of transactions: it marks writes
+    const primary = pgDriver(target, { afterStatement: (query) => readYourWrites.noteStatement(query) });
+    this.#driver = primary;
+    this.#replicas = new ReplicaSet(
+      config.replicas.map((server) => ({ target: server, driver: pgDriver(server) })),
+      {
+        retryMs: config.replicaRetryMs,
+        checkTimeoutMs: Math.min(config.pool.acquireTimeoutMs, HEALTH_CHECK_CAP_MS),
+        logger,
+      },
+    );
+    this.#router = new ReplicaRouter(primary, this.#replicas, readYourWrites);
+    return postgresDialect(primary);
   }
 
   async ping(): Promise<boolean> {
@@ -223,6 +315,7 @@ class PooledDatabase<DB> implements Database<DB> {
   }
 
   async health(): Promise<HealthReport> {
+    const replicasChecked = this.#replicas?.checkAll();
     const started = performance.now();
     let error: string | undefined;
     try {
@@ -231,6 +324,7 @@ class PooledDatabase<DB> implements Database<DB> {
       error = mapError(cause).message;
     }
     const latencyMs = error === undefined ? Math.round((performance.now() - started) * 1000) / 1000 : undefined;
+    await replicasChecked;
     return {
       ok: error === undefined,
       engine: this.config.engine,
@@ -238,6 +332,7 @@ class PooledDatabase<DB> implements Database<DB> {
       pool: this.#poolStatus(),
       ...(this.#tunnel ? { tunnel: this.#tunnel.status() } : {}),
       ...(error === undefined ? {} : { error }),
+      ...(this.#replicas ? { replicas: this.#replicaStatuses() } : {}),
     };
   }
 
@@ -249,13 +344,14 @@ class PooledDatabase<DB> implements Database<DB> {
       queries: { succeeded: s.succeeded, failed: s.failed },
       transactions: { committed: s.committed, rolledBack: s.rolledBack, retried: s.retried },
       ...(this.#tunnel ? { tunnel: this.#tunnel.status() } : {}),
+      ...(this.#replicas ? { replicas: this.#replicaStatuses() } : {}),
     };
   }
 
   async close(): Promise<void> {
     this.#closing ??= (async () => {
       try {
-        await this.#driver?.destroy();
+        await Promise.all([this.#driver?.destroy(), this.#replicas?.close()]);
         await this.#embedded?.close();
       } finally {
         await this.#tunnel?.close();
@@ -270,13 +366,27 @@ class PooledDatabase<DB> implements Database<DB> {
 
   #poolStatus(): PoolStatus {
     if (this.#embedded) return this.#embedded.poolStatus();
-    const pool = this.#driver?.pool;
+    return this.#pgPoolStatus(this.#driver);
+  }
+
+  #pgPoolStatus(driver: PgDriver | undefined): PoolStatus {
+    const pool = driver?.pool;
     return {
       total: pool?.totalCount ?? 0,
       idle: pool?.idleCount ?? 0,
       waiting: pool?.waitingCount ?? 0,
       max: this.config.pool.size,
     };
+  }
+
+  #replicaStatuses(): ReplicaStatus[] {
+    return (this.#replicas?.replicas ?? []).map((replica) => ({
+      url: replica.target.redactedUrl,
+      state: replica.state,
+      pool: this.#pgPoolStatus(replica.driver),
+      ...(replica.lagMs === undefined ? {} : { lagMs: replica.lagMs }),
+      ...(replica.lastError === undefined ? {} : { lastError: replica.lastError }),
+    }));
   }
 }
 

@@ -123,3 +123,6 @@ export {
   type IndexInfo,
   type TableInfo,
 } from './maintenance.js';
+export { type ReplicaStatus } from './database.js';
+export type { ReplicaState } from './connection/replica-set.js';
+export { UNSCOPED_READ_YOUR_WRITES_MS, withReadYourWrites } from './connection/read-your-writes.js';

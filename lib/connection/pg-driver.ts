@@ -18,6 +18,7 @@ import { CompiledQuery as Compiled } from 'kysely';
 import type pg from 'pg';
 import { ConnectionError, DatabaseError, PoolTimeoutError, mapError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { SetUpConnection } from './connection-setup.js';
 import type { ConnectionStats } from './connection-stats.js';
 
 const PREPARED_NAME = Symbol('kysely-repository.preparedName');
@@ -47,6 +48,16 @@ export interface PgDriverOptions {
   readonly log?: (event: LogEvent) => void;
   /** How long close() waits for checked-out connections before ending them. */
   readonly closeTimeoutMs: number;
+  /**
+   * Runs once on each new pg client, before its first statement (DB_PGBOUNCER: pooler detection,
+   * session settings). A client it reports as transaction-pooled runs no named prepared statements
+   * and gets the statement timeout with each BEGIN. (Default: none; every client is direct)
+   */
+  readonly setUpConnection?: SetUpConnection;
+  /** DB_STATEMENT_TIMEOUT: set LOCAL with each BEGIN on a transaction-pooled client. */
+  readonly statementTimeoutMs?: number;
+  /** Called after each statement run through Kysely (not the run() fast path); read-your-writes marks writes here. */
+  readonly afterStatement?: (query: CompiledQuery) => void;
 }
 
 const POOL_WAIT_TIMEOUT = /^timeout exceeded when trying to connect/;
@@ -97,6 +108,12 @@ export class PgDriver implements Driver {
     let connection = this.#connections.get(client);
     if (!connection) {
       connection = new PgConnection(client, this.options);
+      try {
+        await connection.setUp();
+      } catch (error) {
+        client.release(true);
+        throw mapError(error);
+      }
       this.#connections.set(client, connection);
     }
     connection.checkOut();
@@ -131,13 +148,21 @@ export class PgDriver implements Driver {
     }
   }
 
-  /** Begins a transaction with the settings asked for. */
+  /**
+   * Begins a transaction with the settings asked for. On a transaction-pooled client, the statement
+   * timeout is set LOCAL in the same round trip (it cannot be a startup parameter there).
+   */
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
     let sql = 'begin';
     if (settings.isolationLevel || settings.accessMode) {
       sql = 'start transaction';
       if (settings.isolationLevel) sql += ` isolation level ${settings.isolationLevel}`;
       if (settings.accessMode) sql += ` ${settings.accessMode}`;
+    }
+    const timeoutMs = this.options.statementTimeoutMs;
+    if ((connection as PgConnection).transactionPooled && timeoutMs !== undefined && Number.isSafeInteger(timeoutMs)) {
+      // an integer from the validated config, not input; simple protocol allows the two statements
+      sql += `; set local statement_timeout = ${timeoutMs}`;
     }
     await connection.executeQuery(Compiled.raw(sql));
   }
@@ -247,6 +272,7 @@ class PgConnection implements DatabaseConnection {
   #checkedOut = false;
   #discarded = false;
   #lostBecause: Error | undefined;
+  #transactionPooled = false;
 
   constructor(
     readonly client: pg.PoolClient,
@@ -268,12 +294,31 @@ class PgConnection implements DatabaseConnection {
     this.#checkedOut = true;
   }
 
+  /** Whether this client goes through a transaction pooler (set up by setUpConnection). */
+  get transactionPooled(): boolean {
+    return this.#transactionPooled;
+  }
+
   /**
-   * Runs one statement (Kysely's entry point; Kysely may wrap it with its logging).
+   * Runs the driver's setUpConnection on this new client.
+   * @throws pg's error when its statement fails.
+   */
+  async setUp(): Promise<void> {
+    const setUp = this.options.setUpConnection;
+    if (setUp) this.#transactionPooled = (await setUp(this.client)).transactionPooled;
+  }
+
+  /**
+   * Runs one statement (Kysely's entry point; Kysely may wrap it with its logging), then tells
+   * afterStatement.
    * @throws as {@link run}.
    */
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    return this.run<R>(compiledQuery);
+    try {
+      return await this.run<R>(compiledQuery);
+    } finally {
+      this.options.afterStatement?.(compiledQuery);
+    }
   }
 
   /**
@@ -286,7 +331,8 @@ class PgConnection implements DatabaseConnection {
       throw new ConnectionError('this connection was lost and has been discarded', { cause: this.#lostBecause });
     }
     const { stats } = this.options;
-    const name = this.options.preparedStatements ? (compiledQuery as PreparedCompiledQuery)[PREPARED_NAME] : undefined;
+    const prepared = this.options.preparedStatements && !this.#transactionPooled;
+    const name = prepared ? (compiledQuery as PreparedCompiledQuery)[PREPARED_NAME] : undefined;
     try {
       const result = await (name === undefined
         ? this.client.query(compiledQuery.sql, compiledQuery.parameters as unknown[])

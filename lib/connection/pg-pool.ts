@@ -1,12 +1,13 @@
 /**
  * The pg Pool for one server, with the configured limits: size, connection wait, idle timeout,
- * maximum lifetime, statement timeout; optionally every connection through a stream factory
- * (the SSH tunnel).
+ * maximum lifetime, statement timeout (a startup parameter when no pooler is in between);
+ * optionally every connection through a stream factory (the SSH tunnel).
  */
 import type { Duplex } from 'node:stream';
 import pg from 'pg';
 import type { ConnectionTarget, DatabaseConfig } from '../config.js';
 import type { Logger } from '../logger.js';
+import { startupStatementTimeout } from './connection-setup.js';
 
 /** Options of createPgPool. */
 export interface PgPoolOptions {
@@ -31,7 +32,8 @@ export function createPgPool(target: ConnectionTarget, config: DatabaseConfig, o
     connectionTimeoutMillis: config.pool.acquireTimeoutMs,
     idleTimeoutMillis: config.pool.idleTimeoutMs,
     maxLifetimeSeconds: config.pool.maxLifetimeSeconds,
-    statement_timeout: config.statementTimeoutMs,
+    // a startup parameter only without a pooler: PgBouncer refuses unknown ones (see connection-setup.ts)
+    statement_timeout: startupStatementTimeout(config),
     application_name: config.applicationName,
     keepAlive: true,
     ...(options.stream ? { stream: options.stream } : {}),

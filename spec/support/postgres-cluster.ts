@@ -4,9 +4,9 @@
  * replicate a server use one of these, never a server they did not start.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, chownSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, realpathSync, rmSync, chownSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from './free-port.js';
 
@@ -24,9 +24,11 @@ export function findServerBinaries(): string | undefined {
       .sort((a, b) => Number(b) - Number(a));
     candidates.push(...versions.map((v) => join(debianRoot, v, 'bin')));
   }
-  return candidates.find(
+  const found = candidates.find(
     (dir) => existsSync(join(dir, 'initdb')) && existsSync(join(dir, 'pg_ctl')) && existsSync(join(dir, 'postgres')),
   );
+  // a PATH entry may hold only symlinks to some of the binaries: use the directory they live in
+  return found === undefined ? undefined : dirname(realpathSync(join(found, 'initdb')));
 }
 
 /** The uid/gid PostgreSQL must run as: ourselves, or the `postgres` user when we are root. */
@@ -87,33 +89,39 @@ export async function startThrowawayCluster(options: ClusterOptions = {}): Promi
   const port = await freePort();
   const bin = (name: string) => join(binDir, name);
 
-  if (options.replicaOf) {
-    await runAs(bin('pg_basebackup'), [
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(options.replicaOf.port),
-      '-U',
-      'postgres',
-      '-D',
-      dataDir,
-      '-R',
-      '-X',
-      'stream',
-      '--no-sync',
-    ]);
-  } else {
-    await runAs(bin('initdb'), [
-      '-D',
-      dataDir,
-      '-U',
-      'postgres',
-      '--auth=trust',
-      '-E',
-      'UTF8',
-      '--locale=C',
-      '--no-sync',
-    ]);
+  try {
+    if (options.replicaOf) {
+      await runAs(bin('pg_basebackup'), [
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(options.replicaOf.port),
+        '-U',
+        'postgres',
+        '-D',
+        dataDir,
+        '-R',
+        '-X',
+        'stream',
+        '--no-sync',
+      ]);
+    } else {
+      await runAs(bin('initdb'), [
+        '-D',
+        dataDir,
+        '-U',
+        'postgres',
+        '--auth=trust',
+        '-E',
+        'UTF8',
+        '--locale=C',
+        '--no-sync',
+      ]);
+    }
+  } catch (error) {
+    // a failed initdb or pg_basebackup leaves nothing behind
+    rmSync(root, { recursive: true, force: true });
+    throw error;
   }
 
   const settings: Record<string, string | number> = {
