@@ -4,6 +4,7 @@
  */
 import type { Kysely } from 'kysely';
 import { Migrator, type MigrationProvider, type MigrationResultSet, type Migration } from 'kysely/migration';
+import { databaseContext } from '../lib/database.js';
 import { DatabaseError, mapError } from '../lib/errors.js';
 import { migrations } from './migrations/index.js';
 
@@ -34,12 +35,23 @@ const provider: MigrationProvider = {
 };
 
 /**
- * A Migrator on `db` without its plugins, so each migration's SQL is exactly what its file says
- * (a CamelCasePlugin or any other plugin of the caller's Kysely does not rewrite it). Kysely's
- * own bookkeeping tables are `kysely_migration` and `kysely_migration_lock`.
+ * Runs `fn` with a Migrator on `db` without its plugins, so each migration's SQL is exactly what
+ * its file says (a CamelCasePlugin or any other plugin of the caller's Kysely does not rewrite it).
+ * Kysely's own bookkeeping tables are `kysely_migration` and `kysely_migration_lock`.
+ *
+ * Behind PgBouncer in transaction mode (DB_PGBOUNCER=transaction or auto) the whole run happens
+ * in one transaction: the Migrator's lock is a session-level advisory lock, and taken and
+ * released in separate transactions it could land on different server connections and leak.
  */
-function migratorFor<DB>(db: Kysely<DB>): Migrator {
-  return new Migrator({ db: db.withoutPlugins(), provider });
+async function withMigrator<DB>(
+  db: Kysely<DB>,
+  fn: (migrator: Migrator) => Promise<MigrationResultSet>,
+): Promise<MigrationResultSet> {
+  const pooled = databaseContext(db as Kysely<unknown>)?.config.pgbouncer;
+  if (!db.isTransaction && (pooled === 'transaction' || pooled === 'auto')) {
+    return db.transaction().execute((trx) => fn(new Migrator({ db: trx.withoutPlugins(), provider })));
+  }
+  return fn(new Migrator({ db: db.withoutPlugins(), provider }));
 }
 
 function toRun(resultSet: MigrationResultSet, action: string): MigrationRun {
@@ -75,7 +87,7 @@ function toRun(resultSet: MigrationResultSet, action: string): MigrationRun {
  *   Migrator's error is the `cause` and the message names the failing migration.
  */
 export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<MigrationRun> {
-  return toRun(await migratorFor(db).migrateToLatest(), 'migrate to latest');
+  return toRun(await withMigrator(db, (m) => m.migrateToLatest()), 'migrate to latest');
 }
 
 /**
@@ -86,7 +98,7 @@ export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<MigrationRun>
  * @throws DatabaseError when the migration fails (the Migrator's error as `cause`).
  */
 export async function migrateUp<DB>(db: Kysely<DB>): Promise<MigrationRun> {
-  return toRun(await migratorFor(db).migrateUp(), 'migrate up');
+  return toRun(await withMigrator(db, (m) => m.migrateUp()), 'migrate up');
 }
 
 /**
@@ -97,7 +109,7 @@ export async function migrateUp<DB>(db: Kysely<DB>): Promise<MigrationRun> {
  * @throws DatabaseError when the migration's `down` fails (the Migrator's error as `cause`).
  */
 export async function migrateDown<DB>(db: Kysely<DB>): Promise<MigrationRun> {
-  return toRun(await migratorFor(db).migrateDown(), 'migrate down');
+  return toRun(await withMigrator(db, (m) => m.migrateDown()), 'migrate down');
 }
 
 /**
@@ -110,7 +122,7 @@ export async function migrateDown<DB>(db: Kysely<DB>): Promise<MigrationRun> {
  */
 export async function migrationStatus<DB>(db: Kysely<DB>): Promise<MigrationState[]> {
   try {
-    const infos = await migratorFor(db).getMigrations();
+    const infos = await new Migrator({ db: db.withoutPlugins(), provider }).getMigrations();
     return infos.map((info) => ({ name: info.name, executedAt: info.executedAt, pending: !info.executedAt }));
   } catch (error) {
     throw mapError(error);

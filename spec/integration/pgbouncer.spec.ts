@@ -84,9 +84,9 @@ describe('behind PgBouncer in transaction mode (real pgbouncer)', function () {
     });
     bouncerUrl = bouncer.url(databaseName);
     database = open();
-    // Kysely's migration lock is a session-level advisory lock: given a transaction, the migrator
-    // takes and releases it inside that transaction, so both run on the same server connection
-    const run = await withTransaction(database.db, (trx) => migrateToLatest<DB>(trx));
+    // Kysely's migration lock is a session-level advisory lock: with DB_PGBOUNCER=transaction the
+    // migrator runs in one transaction, so the lock is taken and released on one server connection
+    const run = await migrateToLatest(database.db);
     expect(run.steps.map((s) => s.status)).to.include('done');
   });
 
@@ -106,14 +106,13 @@ describe('behind PgBouncer in transaction mode (real pgbouncer)', function () {
       expect(report.error).to.contain('unsupported startup parameter: statement_timeout');
     });
 
-    it('migrated inside one transaction, leaving no advisory lock on a pooled server connection', async () => {
-      const locks = await onServer<{ n: string }>(
-        scratch.url,
-        `select count(*) as n from pg_locks
-          where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())`,
-      );
+    it('migrates in one transaction, leaving no advisory lock on a pooled server connection', async () => {
+      const locksQuery = `select count(*) as n from pg_locks
+          where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())`;
+      const locks = await onServer<{ n: string }>(scratch.url, locksQuery);
       expect(locks[0]?.n).to.equal('0');
-      expect((await withTransaction(database.db, (trx) => migrateToLatest<DB>(trx))).steps).to.deep.equal([]);
+      expect((await migrateToLatest(database.db)).steps).to.deep.equal([]);
+      expect((await onServer<{ n: string }>(scratch.url, locksQuery))[0]?.n).to.equal('0');
     });
 
     it('applies DB_STATEMENT_TIMEOUT to each transaction (SET LOCAL), leaving single statements to the server', async () => {
