@@ -396,9 +396,23 @@ function describe(config: DatabaseConfig): Record<string, unknown> {
  * also when DATABASE_URL is missing or a named envFile does not exist.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadConfigOptions = {}): DatabaseConfig {
+  if (typeof env !== 'object' || env === null) {
+    throw new ConfigError('env', 'the environment must be an object of strings', 'an object such as process.env');
+  }
   const fromFile = readEnvFile(options.envFile ?? '.env', options.envFile !== undefined);
-  const merged: Record<string, string | undefined> = { ...fromFile };
-  for (const [key, value] of Object.entries(env)) if (value !== undefined && value !== '') merged[key] = value;
+  // no prototype: a `__proto__` key is a variable like any other, never the object's prototype
+  const merged: Record<string, string | undefined> = Object.create(null) as Record<string, string | undefined>;
+  for (const [key, value] of [...Object.entries(fromFile), ...Object.entries(env)]) {
+    if (value === undefined || value === '') continue;
+    if (typeof value !== 'string') {
+      throw new ConfigError(
+        key,
+        `${key} must be a string, not ${Array.isArray(value) ? 'an array' : typeof value}`,
+        'a string',
+      );
+    }
+    merged[key] = value;
+  }
   const read = new Reader(merged);
 
   for (const name of Object.keys(merged)) {

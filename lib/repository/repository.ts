@@ -18,7 +18,8 @@ import {
 import { databaseContext, type DatabaseContext, type StatementIntent } from '../database.js';
 import { DatabaseError, NotFoundError, OptimisticLockError, ValidationError } from '../errors.js';
 import { currentTransaction, withTransaction } from '../transaction.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { checkColumnValue } from './column-values.js';
+import { decodeCursor, encodeCursor, type CursorValue } from './cursor.js';
 import { arg, bindCompiled, bindShape, compileShape, ShapeCache, type QueryShape } from './query-shape.js';
 import type {
   ColumnOf,
@@ -102,12 +103,15 @@ function checkOffset(offset: unknown): number {
   return offset;
 }
 
-/** Validates an id: a safe integer, a bigint, or a non-empty string without NUL. */
-function checkId(id: unknown, field = 'id'): Id {
-  if (typeof id === 'bigint') return id.toString();
-  if (typeof id === 'number' && Number.isSafeInteger(id)) return id;
-  if (typeof id === 'string' && id.length > 0 && id.length <= 255 && !id.includes('\0')) return id;
-  throw new ValidationError(field, 'type', `${field} must be an integer, a bigint or a non-empty string`);
+/** Validates an id: a safe integer, a bigint, or a non-empty string, that fits the primary key column. */
+function checkId(id: unknown, primary: ColumnMeta): Id {
+  const valid =
+    typeof id === 'bigint' ||
+    (typeof id === 'number' && Number.isSafeInteger(id)) ||
+    (typeof id === 'string' && id.length > 0 && id.length <= 255);
+  if (!valid) throw new ValidationError('id', 'type', 'id must be an integer, a bigint or a non-empty string');
+  checkColumnValue(primary, id, 'id');
+  return typeof id === 'bigint' ? id.toString() : id;
 }
 
 function isPlainObject(value: unknown): value is Row {
@@ -181,8 +185,8 @@ export class Repository<DB, TB extends keyof DB & string> {
    * @throws ValidationError for an id that is not an integer, bigint or string.
    */
   async findById(id: Id, options?: FindByIdOptions): Promise<RowOf<DB, TB> | undefined> {
-    const key = checkId(id);
-    const w = (this.state.loaded ?? (await this.load())).sqlNames;
+    const { sqlNames: w, primary } = this.state.loaded ?? (await this.load());
+    const key = checkId(id, primary);
     const mode = deletedMode(options);
     const forUpdate = options?.forUpdate === true;
     const shape = this.shape(`findById|${mode}|${forUpdate}`, 1, () => {
@@ -254,7 +258,7 @@ export class Repository<DB, TB extends keyof DB & string> {
     const after =
       offset !== undefined || request.cursor === undefined || request.cursor === null
         ? undefined
-        : decodeCursor(scope, request.cursor, order.columns.length);
+        : this.checkCursor(decodeCursor(scope, request.cursor, order.columns.length), order.columns, meta);
     const totalPromise = request.withTotal ? this.count(request.where, request) : undefined;
 
     let rows: Row[];
@@ -421,8 +425,8 @@ export class Repository<DB, TB extends keyof DB & string> {
    * for a bad id, a non-writable column, or a missing version; the mapped constraint errors.
    */
   async update(id: Id, patch: PatchOf<DB, TB>): Promise<RowOf<DB, TB> | undefined> {
-    const key = checkId(id);
-    const { meta, sqlNames: w } = this.state.loaded ?? (await this.load());
+    const { meta, sqlNames: w, primary } = this.state.loaded ?? (await this.load());
+    const key = checkId(id, primary);
     const version = this.options.version;
     const [columns, args] = this.writable(patch, meta, 'patch', version);
     let expected: unknown;
@@ -526,8 +530,8 @@ export class Repository<DB, TB extends keyof DB & string> {
    * @throws ValidationError for a bad id; the mapped constraint errors (a foreign key, say).
    */
   async delete(id: Id): Promise<boolean> {
-    const key = checkId(id);
-    const { meta, sqlNames: w } = this.state.loaded ?? (await this.load());
+    const { meta, sqlNames: w, primary } = this.state.loaded ?? (await this.load());
+    const key = checkId(id, primary);
     const shape = this.options.softDelete
       ? this.shape('softDelete', 1, () =>
           this.deletedFilter(
@@ -549,9 +553,9 @@ export class Repository<DB, TB extends keyof DB & string> {
    * @throws DatabaseError when the repository has no softDelete; ValidationError for a bad id.
    */
   async restore(id: Id): Promise<boolean> {
-    const key = checkId(id);
     if (!this.options.softDelete) throw new DatabaseError(`restore() needs softDelete on the ${this.table} repository`);
-    const { meta, sqlNames: w } = this.state.loaded ?? (await this.load());
+    const { meta, sqlNames: w, primary } = this.state.loaded ?? (await this.load());
+    const key = checkId(id, primary);
     const shape = this.shape('restore', 1, () =>
       this.deletedFilter(
         w,
@@ -571,12 +575,14 @@ export class Repository<DB, TB extends keyof DB & string> {
    * @throws ValidationError for a bad id, a column that is not a column, or `by` not a finite number.
    */
   async increment(id: Id, column: NumericColumnOf<DB, TB>, by: number = 1): Promise<RowOf<DB, TB> | undefined> {
-    const key = checkId(id);
     if (typeof by !== 'number' || !Number.isFinite(by)) {
       throw new ValidationError('by', 'type', 'by must be a finite number');
     }
-    const { meta, sqlNames: w } = this.state.loaded ?? (await this.load());
-    checkColumn(this.table, column, meta, 'column');
+    const { meta, sqlNames: w, primary } = this.state.loaded ?? (await this.load());
+    const key = checkId(id, primary);
+    if (checkColumn(this.table, column, meta, 'column').generatedAlways) {
+      throw new ValidationError(column, 'generated', `${column} is generated by the database and cannot be written`);
+    }
     const updatedAt = this.updatedAtColumn(meta, [column]);
     const shape = this.shape(`increment|${column}|${updatedAt ?? ''}`, 2, () => {
       const set: Record<string, unknown> = { [w.col(column)]: sql`${sql.ref(w.col(column))} + ${arg(0)}` };
@@ -613,7 +619,7 @@ export class Repository<DB, TB extends keyof DB & string> {
       throw new DatabaseError(`${this.table} has no column ${this.primaryKey}; set the primaryKey option`);
     }
     const sqlNames = sqlNamesWriter(this.db.withoutPlugins() as unknown as AnyKysely, this.table, meta, this.naming);
-    this.state.loaded = { meta, sqlNames };
+    this.state.loaded = { meta, sqlNames, primary: meta.columns.get(this.primaryKey)! };
     return this.state.loaded;
   }
 
@@ -685,6 +691,21 @@ export class Repository<DB, TB extends keyof DB & string> {
     return (await this.runShape(shape, [...plan.values, ...args], 'read')).rows;
   }
 
+  /** A decoded cursor whose every value fits its sort column; else a ValidationError (field `cursor`). */
+  private checkCursor(values: CursorValue[], columns: readonly SortColumn[], meta: TableMeta): CursorValue[] {
+    values.forEach((value, i) => {
+      const column = meta.columns.get(columns[i]![0])!;
+      try {
+        checkColumnValue(column, value, 'cursor');
+      } catch (cause) {
+        throw new ValidationError('cursor', 'format', 'Invalid cursor: its values do not fit the sort columns', {
+          cause,
+        });
+      }
+    });
+    return values;
+  }
+
   /** Splits a where object into a shape key and values, checking every key is a column. */
   private wherePlan(where: Where<DB, TB> | undefined, meta: TableMeta): WherePlan {
     if (where === undefined) return { key: '', entries: [], values: [] };
@@ -695,12 +716,14 @@ export class Repository<DB, TB extends keyof DB & string> {
     for (const column of Object.keys(object).sort()) {
       const value = object[column];
       if (value === undefined) continue;
-      checkColumn(this.table, column, meta, column);
+      const info = checkColumn(this.table, column, meta, column);
       if (value === null) entries.push([column, 'null']);
       else if (Array.isArray(value)) {
+        for (const item of value as unknown[]) checkColumnValue(info, item, column);
         entries.push([column, 'any']);
         values.push(value);
       } else {
+        checkColumnValue(info, value, column);
         entries.push([column, 'eq']);
         values.push(value);
       }
@@ -753,6 +776,7 @@ export class Repository<DB, TB extends keyof DB & string> {
       if (info.generatedAlways) {
         throw new ValidationError(column, 'generated', `${column} is generated by the database and cannot be written`);
       }
+      checkColumnValue(info, value, column);
       columns.push(column);
       args.push(value);
     }
@@ -825,6 +849,8 @@ export class Repository<DB, TB extends keyof DB & string> {
 interface Loaded {
   readonly meta: TableMeta;
   readonly sqlNames: Writer;
+  /** The primary key column. */
+  readonly primary: ColumnMeta;
 }
 
 /** The alias of findAndCount's window count (camelCase, so every plugin leaves it alone). */

@@ -4,6 +4,7 @@
  * createUser, updateUser and changePassword all go through them; the table's check constraints
  * enforce the same rules once more in the database.
  */
+import { isStorableText } from '../repository/column-values.js';
 import { ValidationError } from '../errors.js';
 import type { UserPolicy } from './user-policy.js';
 
@@ -91,6 +92,7 @@ export function validateUsername(value: unknown): string {
 export function validateEmail(value: unknown): string {
   if (isMissing(value)) throw new ValidationError('email', 'required', 'Valid email address is required');
   if (typeof value !== 'string') throw new ValidationError('email', 'type', 'Valid email address is required');
+  if (!isStorableText(value)) throw new ValidationError('email', 'format', 'Valid email address is required');
   const email = normalizeEmail(value);
   if (characters(email) > EMAIL_MAX_LENGTH) {
     throw new ValidationError('email', 'maxLength', `Email must be at most ${EMAIL_MAX_LENGTH} characters`);
@@ -118,7 +120,8 @@ export function normalizeEmail(value: string): string {
  * validatePassword('hunter22', DEFAULT_USER_POLICY); // 'hunter22'
  * validatePassword('short', DEFAULT_USER_POLICY); // throws: Password must be at least 8 characters
  * @throws ValidationError (field `password` unless `field` names another; rule `required`, `type`,
- * `minLength` or `maxBytes`). The message never contains the password.
+ * `format` (a NUL byte or a lone surrogate), `minLength` or `maxBytes`). The message never
+ * contains the password.
  */
 export function validatePassword(
   value: unknown,
@@ -127,6 +130,7 @@ export function validatePassword(
 ): string {
   if (isMissing(value)) throw new ValidationError(field, 'required', 'Password is required');
   if (typeof value !== 'string') throw new ValidationError(field, 'type', 'Password must be a string');
+  storable(value, field, 'Password');
   if (characters(value) < policy.minLength) {
     throw new ValidationError(field, 'minLength', `Password must be at least ${policy.minLength} characters`);
   }
@@ -224,6 +228,19 @@ export function userId(value: unknown): string {
  */
 export function requireString(value: unknown, field: string, label: string): string {
   if (typeof value !== 'string') throw new ValidationError(field, 'type', `${label} must be a string`);
+  return storable(value, field, label);
+}
+
+/**
+ * `value`, when PostgreSQL (and bcrypt, which stops at a NUL) take it exactly as given: no NUL
+ * byte, no lone UTF-16 surrogate (which would be stored as U+FFFD, so two different passwords
+ * could match each other).
+ * @throws ValidationError (rule `format`) otherwise.
+ */
+function storable(value: string, field: string, label: string): string {
+  if (!isStorableText(value)) {
+    throw new ValidationError(field, 'format', `${label} contains a NUL byte or a lone UTF-16 surrogate`);
+  }
   return value;
 }
 

@@ -1,0 +1,108 @@
+/**
+ * Values checked against the column they are meant for, before they reach SQL: a value of the
+ * wrong kind (an object where text belongs, a fraction where an integer belongs) or text
+ * PostgreSQL cannot store as given (a NUL byte, a lone UTF-16 surrogate that it would silently
+ * replace) is a ValidationError naming the field, never a server error or a silently changed value.
+ */
+import { ValidationError } from '../errors.js';
+import type { ColumnMeta } from './table-metadata.js';
+
+/** NUL, or a UTF-16 surrogate that is not half of a pair. */
+const UNSTORABLE = /[\0\p{Cs}]/u;
+
+/** Whether PostgreSQL stores `text` exactly as given: no NUL byte, no lone UTF-16 surrogate. */
+export function isStorableText(text: string): boolean {
+  return !UNSTORABLE.test(text);
+}
+
+const INTEGER_TYPES = new Set(['smallint', 'integer', 'bigint']);
+const NUMBER_TYPES = new Set(['numeric', 'real', 'double precision', 'money']);
+const TEXT_TYPES = new Set(['text', 'character varying', 'character', 'citext', 'name', 'uuid', 'inet', 'cidr']);
+const INTEGER_TEXT = /^-?\d{1,19}$/;
+const NUMBER_TEXT = /^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$|^-?Infinity$|^NaN$/;
+/** A date, a time or a timestamp as PostgreSQL prints and reads it (ISO style), or ±infinity. */
+const TIME_TEXT =
+  /^(?:\d{4,}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?|\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)(?:\s?(?:Z|[+-]\d{2}(?::?\d{2}(?::?\d{2})?)?))?(?: BC)?$|^-?infinity$/i;
+const INT8_MIN = -(2n ** 63n);
+const INT8_MAX = 2n ** 63n - 1n;
+
+/** What kind of value a column of this (catalog) type takes; undefined: not checked. */
+function kindOf(type: string): 'integer' | 'number' | 'text' | 'boolean' | 'time' | 'bytea' | 'array' | undefined {
+  if (type.endsWith('[]')) return 'array';
+  if (INTEGER_TYPES.has(type)) return 'integer';
+  if (NUMBER_TYPES.has(type)) return 'number';
+  if (TEXT_TYPES.has(type)) return 'text';
+  if (type === 'boolean') return 'boolean';
+  if (type === 'bytea') return 'bytea';
+  if (type === 'date' || type.startsWith('time')) return 'time';
+  return undefined;
+}
+
+function fits(kind: ReturnType<typeof kindOf>, value: unknown): boolean {
+  switch (kind) {
+    case 'integer':
+      if (typeof value === 'number') return Number.isSafeInteger(value);
+      if (typeof value === 'bigint') return value >= INT8_MIN && value <= INT8_MAX;
+      return (
+        typeof value === 'string' && INTEGER_TEXT.test(value) && BigInt(value) >= INT8_MIN && BigInt(value) <= INT8_MAX
+      );
+    case 'number':
+      return (
+        (typeof value === 'number' && !Number.isNaN(value)) ||
+        typeof value === 'bigint' ||
+        (typeof value === 'string' && NUMBER_TEXT.test(value))
+      );
+    case 'text':
+      return typeof value === 'string';
+    case 'boolean':
+      return typeof value === 'boolean';
+    case 'time':
+      return (
+        (value instanceof Date && !Number.isNaN(value.getTime())) ||
+        (typeof value === 'string' && TIME_TEXT.test(value))
+      );
+    case 'bytea':
+      return value instanceof Uint8Array;
+    case 'array':
+      return Array.isArray(value);
+    default:
+      return true;
+  }
+}
+
+/** Strings anywhere in a value (arrays and plain objects are walked). */
+function* strings(value: unknown, depth = 0): Generator<string> {
+  if (typeof value === 'string') yield value;
+  else if (depth < 16 && Array.isArray(value)) for (const item of value) yield* strings(item, depth + 1);
+  else if (
+    depth < 16 &&
+    typeof value === 'object' &&
+    value !== null &&
+    !(value instanceof Date) &&
+    !(value instanceof Uint8Array)
+  ) {
+    for (const [key, item] of Object.entries(value)) {
+      yield key;
+      yield* strings(item, depth + 1);
+    }
+  }
+}
+
+/**
+ * Checks `value` (null allowed: the column's NOT NULL constraint decides) for `column`, naming
+ * `field` in the error.
+ * @throws ValidationError (rule `type`) for a value of the wrong kind, (rule `format`) for text
+ * PostgreSQL cannot store as given.
+ */
+export function checkColumnValue(column: ColumnMeta, value: unknown, field: string = column.name): void {
+  if (value === null || value === undefined) return;
+  const kind = kindOf(column.type);
+  if (!fits(kind, value)) {
+    throw new ValidationError(field, 'type', `${field} does not fit column ${column.name} (${column.type})`);
+  }
+  for (const text of strings(value)) {
+    if (!isStorableText(text)) {
+      throw new ValidationError(field, 'format', `${field} contains a NUL byte or a lone UTF-16 surrogate`);
+    }
+  }
+}
