@@ -21,6 +21,7 @@ import { loadConfig, type ConnectionTarget, type DatabaseConfig } from './config
 import { connectionSetup } from './connection/connection-setup.js';
 import { createConnectionStats, type ConnectionStats } from './connection/connection-stats.js';
 import { PgDriver, type PgDriverOptions } from './connection/pg-driver.js';
+import type { CopyValue } from './connection/pg-copy.js';
 import { createPGliteEngine, type PGliteEngine } from './connection/pglite-engine.js';
 import { createPgPool } from './connection/pg-pool.js';
 import { ReadYourWrites } from './connection/read-your-writes.js';
@@ -146,6 +147,23 @@ export interface DatabaseContext {
    * (a replica may serve it) or writes. Present for the pg engine.
    */
   readonly execute?: <R>(query: CompiledQuery, intent: StatementIntent) => Promise<QueryResult<R>>;
+  /**
+   * Runs a compiled statement in the transaction `trx` of this Database, straight on its
+   * connection once Kysely has shown which one that is (rows come back as pg gives them).
+   * Present for the pg engine.
+   */
+  readonly executeIn?: <R>(trx: Kysely<unknown>, query: CompiledQuery) => Promise<QueryResult<R>>;
+  /**
+   * COPY rows in (`statement` is `copy … from stdin`), in `trx` when given. Present for the pg
+   * engine; returns the number of rows.
+   */
+  readonly copy?: (
+    statement: string,
+    rows: readonly (readonly CopyValue[])[],
+    trx?: Kysely<unknown>,
+  ) => Promise<number>;
+  /** Whether statements marked with exactTemporals() keep the exact text of dates they read. */
+  readonly exactTemporals?: boolean;
 }
 
 const contexts = new WeakMap<Kysely<unknown>, DatabaseContext>();
@@ -228,12 +246,21 @@ class PooledDatabase<DB> implements Database<DB> {
     this.primary = this.db;
     const base = { config, logger, stats: this.#stats, camelCase: options.camelCase !== false };
     const driver = this.#driver;
+    // transactions and COPY always run on the primary
+    const onPrimary: Pick<DatabaseContext, 'executeIn' | 'copy' | 'exactTemporals'> = driver
+      ? {
+          exactTemporals: true,
+          executeIn: <R>(trx: Kysely<unknown>, query: CompiledQuery) => driver.executeIn<R>(trx, query),
+          copy: (statement, rows, trx) => driver.copy(statement, rows, trx),
+        }
+      : {};
     const router = this.#router;
     if (router) {
       // repositories: reads to a replica unless this context wrote; on `replica`: always a replica
       this.replica = new Kysely<DB>({ dialect: postgresDialect(new ReplicaDriver(router)), plugins, log });
       contexts.set(this.db as Kysely<unknown>, {
         ...base,
+        ...onPrimary,
         execute: <R>(query: CompiledQuery, intent: StatementIntent) => router.run<R>(query, intent),
       });
       contexts.set(this.replica as Kysely<unknown>, {
@@ -244,6 +271,7 @@ class PooledDatabase<DB> implements Database<DB> {
       this.replica = this.db;
       contexts.set(this.db as Kysely<unknown>, {
         ...base,
+        ...onPrimary,
         ...(driver ? { execute: <R>(query: CompiledQuery) => driver.run<R>(query) } : {}),
       });
     }

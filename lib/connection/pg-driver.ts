@@ -9,19 +9,77 @@ import type {
   CompiledQuery,
   DatabaseConnection,
   Driver,
+  Kysely,
   LogEvent,
   QueryCompiler,
   QueryResult,
   TransactionSettings,
 } from 'kysely';
 import { CompiledQuery as Compiled } from 'kysely';
-import type pg from 'pg';
+import pg from 'pg';
 import { ConnectionError, DatabaseError, PoolTimeoutError, mapError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { SetUpConnection } from './connection-setup.js';
+import { copyRows, type CopyValue } from './pg-copy.js';
 import type { ConnectionStats } from './connection-stats.js';
 
 const PREPARED_NAME = Symbol('kysely-repository.preparedName');
+const CAPTURE = Symbol('kysely-repository.capture');
+const TEMPORAL_TEXT = Symbol('kysely-repository.temporalText');
+
+/**
+ * The exact text PostgreSQL sent for the date and timestamp fields of the last two rows a query
+ * read, by field position: a JS Date holds only milliseconds, a keyset cursor needs all of it.
+ */
+export interface TemporalText {
+  /** The second-to-last row's texts. */
+  readonly previous: (string | undefined)[];
+  /** The last row's texts. */
+  readonly last: (string | undefined)[];
+}
+
+/** timestamptz, timestamp and date. */
+const TEMPORAL_OIDS = new Set([1184, 1114, 1082]);
+
+/** pg's type parsers for one query, with the temporal ones also keeping their text in `capture`. */
+function capturingTypes(capture: TemporalText): {
+  getTypeParser(oid: number, format?: string): (text: string) => unknown;
+} {
+  let field = 0; // pg asks for the parsers in field order, once per query
+  return {
+    getTypeParser(oid, format) {
+      const index = field++;
+      const parse = pg.types.getTypeParser(oid, format === 'binary' ? 'binary' : 'text') as (text: string) => unknown;
+      if (!TEMPORAL_OIDS.has(oid) || format === 'binary') return parse;
+      return (text) => {
+        capture.previous[index] = capture.last[index];
+        capture.last[index] = text;
+        return parse(text);
+      };
+    },
+  };
+}
+
+/**
+ * The compiled query, asking the driver to keep the exact text of the date and timestamp
+ * fields of the last two rows it reads in `capture` (drivers that cannot simply ignore it).
+ */
+export function withTemporalText<R>(query: CompiledQuery<R>, capture: TemporalText): CompiledQuery<R> {
+  return { ...query, [TEMPORAL_TEXT]: capture } as CompiledQuery<R>;
+}
+
+/** Where a transaction's statements run, once one of them has gone through Kysely. */
+interface TransactionLink {
+  readonly connection: PgConnection;
+  /** The connection's check-out count when the link was made: a later check-out is someone else's. */
+  readonly checkout: number;
+}
+
+/** A compiled query whose connection records itself in `link` when it runs the query. */
+type CapturingQuery = CompiledQuery & {
+  readonly [CAPTURE]?: { link?: TransactionLink };
+  readonly [TEMPORAL_TEXT]?: TemporalText;
+};
 
 /** A compiled query that asks to run as a named prepared statement. */
 type PreparedCompiledQuery = CompiledQuery & { readonly [PREPARED_NAME]?: string };
@@ -77,6 +135,8 @@ export class PgDriver implements Driver {
   readonly #held = new Set<PgConnection>();
   /** One DatabaseConnection object per pg client, so Kysely instruments each client once. */
   readonly #connections = new WeakMap<pg.PoolClient, PgConnection>();
+  /** Kysely transactions and the connection each runs on (see executeIn). */
+  readonly #links = new WeakMap<object, TransactionLink>();
 
   constructor(readonly options: PgDriverOptions) {}
 
@@ -129,22 +189,72 @@ export class PgDriver implements Driver {
    */
   async run<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
     const connection = (await this.acquireConnection()) as PgConnection;
-    const started = performance.now();
     try {
-      const result = await connection.run<R>(compiledQuery);
-      this.options.log?.({ level: 'query', query: compiledQuery, queryDurationMillis: performance.now() - started });
-      return result;
-    } catch (error) {
-      this.options.log?.({
-        level: 'error',
-        error,
-        query: compiledQuery,
-        queryDurationMillis: performance.now() - started,
-      });
-      throw error;
+      return await this.#timed(compiledQuery, () => connection.run<R>(compiledQuery));
     } finally {
       this.#held.delete(connection);
       connection.release();
+    }
+  }
+
+  /**
+   * Runs one statement in the Kysely transaction `trx`, straight on its connection once an
+   * earlier statement of `trx` has shown which one that is (the first goes through Kysely and
+   * is captured). Falls back to Kysely whenever the link is stale: the transaction ended, or the
+   * connection was handed to someone else.
+   * @throws the mapped error of the statement; what Kysely throws for an ended transaction.
+   */
+  async executeIn<R>(trx: Kysely<unknown>, compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+    const link = this.#links.get(trx);
+    if (link?.connection.serves(link.checkout)) {
+      const result = await this.#timed(compiledQuery, () => link.connection.run<R>(compiledQuery));
+      this.options.afterStatement?.(compiledQuery);
+      return result;
+    }
+    const capture: { link?: TransactionLink } = {};
+    const result = await trx.executeQuery<R>({ ...compiledQuery, [CAPTURE]: capture } as CapturingQuery);
+    if (capture.link) this.#links.set(trx, capture.link);
+    else this.#links.delete(trx);
+    return result;
+  }
+
+  /**
+   * COPY `rows` into a table (`statement` is the `copy … from stdin` command), in the Kysely
+   * transaction `trx` when given (on its connection), else on a pooled connection of its own.
+   * Counted and logged as one statement.
+   * @throws the mapped error: a constraint the rows break, a lost connection.
+   */
+  async copy(statement: string, rows: readonly (readonly CopyValue[])[], trx?: Kysely<unknown>): Promise<number> {
+    const query = Compiled.raw(statement);
+    if (trx) {
+      let link = this.#links.get(trx);
+      if (!link?.connection.serves(link.checkout)) {
+        await this.executeIn(trx, Compiled.raw('select 1'));
+        link = this.#links.get(trx);
+      }
+      if (!link) throw new DatabaseError('the transaction given to copy() does not run on this Database');
+      const connection = link.connection;
+      return this.#timed(query, () => connection.copy(statement, rows));
+    }
+    const connection = (await this.acquireConnection()) as PgConnection;
+    try {
+      return await this.#timed(query, () => connection.copy(statement, rows));
+    } finally {
+      this.#held.delete(connection);
+      connection.release();
+    }
+  }
+
+  /** Runs `fn`, timing and logging it through the `log` hook as Kysely does. */
+  async #timed<T>(query: CompiledQuery, fn: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      const result = await fn();
+      this.options.log?.({ level: 'query', query, queryDurationMillis: performance.now() - started });
+      return result;
+    } catch (error) {
+      this.options.log?.({ level: 'error', error, query, queryDurationMillis: performance.now() - started });
+      throw error;
     }
   }
 
@@ -165,6 +275,7 @@ export class PgDriver implements Driver {
       sql += `; set local statement_timeout = ${timeoutMs}`;
     }
     await connection.executeQuery(Compiled.raw(sql));
+    (connection as PgConnection).inTransaction = true;
   }
 
   /**
@@ -174,6 +285,7 @@ export class PgDriver implements Driver {
    */
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
     // On failure Kysely calls rollbackTransaction next, which counts the rollback.
+    (connection as PgConnection).inTransaction = false;
     const { rows } = await connection.executeQuery<{ command?: string }>(Compiled.raw('commit'));
     if (rows[0]?.command === 'ROLLBACK') {
       throw new DatabaseError('the transaction had been aborted by an earlier error; COMMIT rolled it back', {
@@ -191,6 +303,7 @@ export class PgDriver implements Driver {
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
     this.options.stats.rolledBack++;
     const pgConnection = connection as PgConnection;
+    pgConnection.inTransaction = false;
     if (pgConnection.discarded) return;
     try {
       await connection.executeQuery(Compiled.raw('rollback'));
@@ -289,9 +402,40 @@ class PgConnection implements DatabaseConnection {
     });
   }
 
+  #checkouts = 0;
+  /** Inside BEGIN … COMMIT/ROLLBACK (kept by the driver). */
+  inTransaction = false;
+
   /** Marks the connection as handed out. */
   checkOut(): void {
     this.#checkedOut = true;
+    this.#checkouts++;
+    this.inTransaction = false;
+  }
+
+  /** Whether this connection still runs the transaction it ran at check-out number `checkout`. */
+  serves(checkout: number): boolean {
+    return this.#checkedOut && !this.#discarded && this.inTransaction && this.#checkouts === checkout;
+  }
+
+  /**
+   * COPY rows in with `statement`; counted as one statement.
+   * @throws the mapped error; a ConnectionError also marks the connection for discard.
+   */
+  async copy(statement: string, rows: readonly (readonly CopyValue[])[]): Promise<number> {
+    if (this.#discarded) {
+      throw new ConnectionError('this connection was lost and has been discarded', { cause: this.#lostBecause });
+    }
+    try {
+      const count = await copyRows(this.client, statement, rows);
+      this.options.stats.succeeded++;
+      return count;
+    } catch (error) {
+      this.options.stats.failed++;
+      const mapped = mapError(error);
+      if (mapped instanceof ConnectionError) this.discard();
+      throw mapped;
+    }
   }
 
   /** Whether this client goes through a transaction pooler (set up by setUpConnection). */
@@ -331,12 +475,23 @@ class PgConnection implements DatabaseConnection {
       throw new ConnectionError('this connection was lost and has been discarded', { cause: this.#lostBecause });
     }
     const { stats } = this.options;
+    const marks = compiledQuery as CapturingQuery;
+    const capture = marks[CAPTURE];
+    if (capture && this.inTransaction) capture.link = { connection: this, checkout: this.#checkouts };
+    const temporalText = marks[TEMPORAL_TEXT];
     const prepared = this.options.preparedStatements && !this.#transactionPooled;
     const name = prepared ? (compiledQuery as PreparedCompiledQuery)[PREPARED_NAME] : undefined;
     try {
-      const result = await (name === undefined
-        ? this.client.query(compiledQuery.sql, compiledQuery.parameters as unknown[])
-        : this.client.query({ name, text: compiledQuery.sql, values: compiledQuery.parameters as unknown[] }));
+      const values = compiledQuery.parameters as unknown[];
+      const types = temporalText ? capturingTypes(temporalText) : undefined;
+      const result = await (name === undefined && types === undefined
+        ? this.client.query(compiledQuery.sql, values)
+        : this.client.query({
+            text: compiledQuery.sql,
+            values,
+            ...(name ? { name } : {}),
+            ...(types ? { types } : {}),
+          }));
       stats.succeeded++;
       const { command, rowCount, rows } = result;
       if (command === 'ROLLBACK' || command === 'COMMIT') return { rows: [{ command } as R] };

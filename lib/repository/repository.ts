@@ -18,6 +18,8 @@ import {
 import { databaseContext, type DatabaseContext, type StatementIntent } from '../database.js';
 import { DatabaseError, NotFoundError, OptimisticLockError, ValidationError } from '../errors.js';
 import { currentTransaction, withTransaction } from '../transaction.js';
+import { copyable, type CopyValue } from '../connection/pg-copy.js';
+import { withTemporalText, type TemporalText } from '../connection/pg-driver.js';
 import { checkColumnValue } from './column-values.js';
 import { decodeCursor, encodeCursor, type CursorValue } from './cursor.js';
 import { arg, bindCompiled, bindShape, compileShape, ShapeCache, type QueryShape } from './query-shape.js';
@@ -58,6 +60,8 @@ const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
 /** PostgreSQL's limit on bind parameters in one statement. */
 const MAX_PARAMETERS = 65_535;
+/** createMany uses COPY (when no rows are to be returned) from this many rows of one shape. */
+const COPY_MIN_ROWS = 1_000;
 /** Rows per statement of createMany's JSON path. */
 const JSON_CHUNK_ROWS = 20_000;
 
@@ -66,7 +70,7 @@ const shapes = new ShapeCache();
 /** A where object, split into its shape (columns and kinds) and its values. */
 interface WherePlan {
   readonly key: string;
-  readonly entries: readonly (readonly [column: string, kind: 'eq' | 'null' | 'any'])[];
+  readonly entries: readonly (readonly [column: string, kind: 'eq' | 'null' | 'any' | 'true' | 'false'])[];
   readonly values: readonly unknown[];
 }
 
@@ -247,7 +251,7 @@ export class Repository<DB, TB extends keyof DB & string> {
    */
   async paginate(request: PageRequest<DB, TB> = {}): Promise<Page<RowOf<DB, TB>>> {
     const limit = checkLimit(request.limit);
-    const { meta } = this.state.loaded ?? (await this.load());
+    const { meta, fields } = this.state.loaded ?? (await this.load());
     const order = this.orderColumns(request.orderBy, meta);
     const mode = deletedMode(request);
     const offset = request.offset === undefined ? undefined : checkOffset(request.offset);
@@ -255,6 +259,10 @@ export class Repository<DB, TB extends keyof DB & string> {
       throw new ValidationError('cursor', 'exclusive', 'give either cursor or offset, not both');
     }
     const scope = `${this.table}|${order.key}`;
+    // the driver keeps the exact text of the dates read, when it can; else they are selected as text
+    const exact = this.context?.exactTemporals === true;
+    const temporalText: TemporalText | undefined =
+      exact && order.columns.some(([, , text]) => text) ? { previous: [], last: [] } : undefined;
     const after =
       offset !== undefined || request.cursor === undefined || request.cursor === null
         ? undefined
@@ -272,11 +280,15 @@ export class Repository<DB, TB extends keyof DB & string> {
       });
     } else {
       rows = await this.select(request.where, mode, `pageKeyset|${order.key}|${after ? 'after' : 'first'}`, {
+        // dates and times go into the cursor as PostgreSQL's text, keeping what a JS Date loses
+        // (microseconds): read from the driver when it keeps it, else selected as text alongside
+        temporalText,
         columns: (w, q) => {
-          // dates and times travel as text, so the cursor keeps what a JS Date would lose (microseconds)
           let selected = selectRows(w, q);
           for (const [column, , text] of order.columns) {
-            if (text) selected = selected.select(sql<string>`${sql.ref(w.col(column))}::text`.as(cursorAlias(column)));
+            if (text && !exact) {
+              selected = selected.select(sql<string>`${sql.ref(w.col(column))}::text`.as(cursorAlias(column)));
+            }
           }
           return selected;
         },
@@ -294,10 +306,18 @@ export class Repository<DB, TB extends keyof DB & string> {
       offset === undefined && hasMore && last
         ? encodeCursor(
             scope,
-            order.columns.map(([c, , text]) => (text ? last[cursorAlias(c)] : last[c])),
+            order.columns.map(([c, , text]) =>
+              !text
+                ? last[c]
+                : temporalText
+                  ? (temporalText.previous[fields.get(c)!] ?? last[c])
+                  : last[cursorAlias(c)],
+            ),
           )
         : null;
-    for (const [column, , text] of order.columns) if (text) for (const row of page) delete row[cursorAlias(column)];
+    if (!exact) {
+      for (const [column, , text] of order.columns) if (text) for (const row of page) delete row[cursorAlias(column)];
+    }
     const items = page as RowOf<DB, TB>[];
     return { items, nextCursor, hasMore, ...(totalPromise ? { total: await totalPromise } : {}) };
   }
@@ -394,6 +414,20 @@ export class Repository<DB, TB extends keyof DB & string> {
           return returning ? returnRows(w, insert) : insert;
         });
         for (let i = 0; i < groupRows.length; i++) statements.push(async () => (await this.runShape(shape, [])).rows);
+        continue;
+      }
+      const copy = this.context?.copy;
+      if (copy && !returning && groupRows.length >= COPY_MIN_ROWS && copyable(groupRows)) {
+        // COPY: the fastest way in, one statement however many rows
+        const statement =
+          sql`copy ${sql.table(w.table)} (${sql.join(columns.map((c) => sql.id(w.col(c))))}) from stdin`.compile(
+            w.q,
+          ).sql;
+        const values = groupRows as CopyValue[][];
+        statements.push(async () => {
+          await copy(statement, values, (this.bound ?? currentTransaction(this.db)) as Kysely<unknown> | undefined);
+          return [];
+        });
         continue;
       }
       const json = jsonPathAllowed(columns, meta, groupRows);
@@ -619,7 +653,12 @@ export class Repository<DB, TB extends keyof DB & string> {
       throw new DatabaseError(`${this.table} has no column ${this.primaryKey}; set the primaryKey option`);
     }
     const sqlNames = sqlNamesWriter(this.db.withoutPlugins() as unknown as AnyKysely, this.table, meta, this.naming);
-    this.state.loaded = { meta, sqlNames, primary: meta.columns.get(this.primaryKey)! };
+    this.state.loaded = {
+      meta,
+      sqlNames,
+      primary: meta.columns.get(this.primaryKey)!,
+      fields: new Map([...meta.columns.keys()].map((name, i) => [name, i])),
+    };
     return this.state.loaded;
   }
 
@@ -648,7 +687,10 @@ export class Repository<DB, TB extends keyof DB & string> {
   /** Runs a statement written with SQL names, as runShape does. */
   private runCompiled(compiled: CompiledQuery<Row>, intent: StatementIntent = 'write'): Promise<QueryResult<Row>> {
     const trx = this.bound ?? currentTransaction(this.db);
-    if (trx) return trx.executeQuery(compiled);
+    if (trx) {
+      const executeIn = this.context?.executeIn;
+      return executeIn ? executeIn<Row>(trx as Kysely<unknown>, compiled) : trx.executeQuery(compiled);
+    }
     const execute = this.context?.execute;
     return execute ? execute<Row>(compiled, intent) : this.db.executeQuery(compiled);
   }
@@ -671,6 +713,8 @@ export class Repository<DB, TB extends keyof DB & string> {
       columns?: (w: Writer, q: FromBuilder) => SelectBuilder;
       extend?: (w: Writer, q: SelectBuilder, base: number) => SelectBuilder;
       args?: readonly unknown[];
+      /** Where the driver keeps the exact text of the dates and timestamps of the last rows read. */
+      temporalText?: TemporalText;
     },
   ): Promise<Row[]> {
     const { meta, sqlNames } = this.state.loaded ?? (await this.load());
@@ -680,15 +724,20 @@ export class Repository<DB, TB extends keyof DB & string> {
     if (typeof where === 'function') {
       const w = this.tsNames();
       const query = this.deletedFilter(w, columns(w, w.q.selectFrom(w.table)).where(where as WhereFn), mode);
-      return (await this.runTyped(bindCompiled(extend(w, query, 0).compile(), args))).rows;
+      const compiled = extend(w, query, 0).compile();
+      const bound = bindCompiled(compiled, args);
+      return (await this.runTyped(parts.temporalText ? withTemporalText(bound, parts.temporalText) : bound)).rows;
     }
     const plan = this.wherePlan(where, meta);
-    const shape = this.shape(`${key}|${mode}|${plan.key}`, plan.values.length + args.length, () => {
+    const arity = plan.values.length + args.length;
+    const shape = this.shape(`${key}|${mode}|${plan.key}`, arity, () => {
       const w = sqlNames;
       const query = this.deletedFilter(w, applyWhere(w, columns(w, w.q.selectFrom(w.table)), plan, 0), mode);
       return extend(w, query, plan.values.length);
     });
-    return (await this.runShape(shape, [...plan.values, ...args], 'read')).rows;
+    const bound = bindShape<Row>(shape, [...plan.values, ...args]);
+    return (await this.runCompiled(parts.temporalText ? withTemporalText(bound, parts.temporalText) : bound, 'read'))
+      .rows;
   }
 
   /** A decoded cursor whose every value fits its sort column; else a ValidationError (field `cursor`). */
@@ -710,7 +759,7 @@ export class Repository<DB, TB extends keyof DB & string> {
   private wherePlan(where: Where<DB, TB> | undefined, meta: TableMeta): WherePlan {
     if (where === undefined) return { key: '', entries: [], values: [] };
     if (!isPlainObject(where)) throw new ValidationError('where', 'type', 'where must be an object or a function');
-    const entries: [string, 'eq' | 'null' | 'any'][] = [];
+    const entries: [string, 'eq' | 'null' | 'any' | 'true' | 'false'][] = [];
     const values: unknown[] = [];
     const object: Row = where;
     for (const column of Object.keys(object).sort()) {
@@ -722,6 +771,10 @@ export class Repository<DB, TB extends keyof DB & string> {
         for (const item of value as unknown[]) checkColumnValue(info, item, column);
         entries.push([column, 'any']);
         values.push(value);
+      } else if (typeof value === 'boolean' && info.type === 'boolean') {
+        // a literal, not a parameter: a prepared statement's generic plan can then use partial
+        // indexes such as `where is_active` (two shapes at most)
+        entries.push([column, value ? 'true' : 'false']);
       } else {
         checkColumnValue(info, value, column);
         entries.push([column, 'eq']);
@@ -851,6 +904,8 @@ interface Loaded {
   readonly sqlNames: Writer;
   /** The primary key column. */
   readonly primary: ColumnMeta;
+  /** Each column's position in the rows a select returns. */
+  readonly fields: ReadonlyMap<string, number>;
 }
 
 /** The alias of findAndCount's window count (camelCase, so every plugin leaves it alone). */
@@ -916,6 +971,7 @@ function applyWhere<Q extends Filterable>(w: Writer, q: Q, plan: WherePlan, base
   for (const [column, kind] of plan.entries) {
     const name = w.col(column);
     if (kind === 'null') built = built.where(name, 'is', null);
+    else if (kind === 'true' || kind === 'false') built = built.where(name, '=', sql.lit(kind === 'true'));
     else if (kind === 'any') built = built.where(name, '=', sql<unknown>`any(${arg(index++)})`);
     else built = built.where(name, '=', arg(index++));
   }

@@ -331,6 +331,45 @@ describe('Repository (real PostgreSQL)', () => {
       expect((await plain.findById(7))?.data).to.deep.equal(Buffer.from([7]));
     });
 
+    it('createMany without returning COPYs large batches, every value intact', async () => {
+      const when = new Date('2026-05-04T03:02:01.123Z');
+      const rows = Array.from({ length: 5000 }, (_, i) => ({
+        name: `c${i}`,
+        qty: i,
+        tag: i % 3 === 0 ? null : `tab\there, newline\nand back\\slash ${'é😀'.repeat(i % 4)}`,
+        deletedAt: i % 5 === 0 ? when : null,
+      }));
+      expect(await widgets.createMany(rows, { returning: false })).to.deep.equal([]);
+      const stored = await widgets.findMany({ limit: 1000, orderBy: 'qty', withDeleted: true });
+      expect(stored[1]).to.include({ name: 'c1', qty: 1, tag: rows[1]!.tag, deletedAt: null });
+      expect(stored[10]?.deletedAt?.getTime()).to.equal(when.getTime());
+      expect(stored[0]?.tag).to.equal(null);
+      expect(await widgets.count(undefined, { withDeleted: true })).to.equal(5000);
+      const { rows: copied } = await sql<{
+        n: string;
+      }>`select count(*) as n from repo_widgets where tag like '%\t%'`.execute(database.db);
+      expect(Number(copied[0]?.n)).to.be.above(3000);
+    });
+
+    it('createMany by COPY is all or nothing, alone and inside a transaction that rolls back', async () => {
+      await widgets.create({ name: 'taken' });
+      const batch = [...Array.from({ length: 3000 }, (_, i) => ({ name: `k${i}` })), { name: 'taken' }];
+      const error = await rejection(widgets.createMany(batch, { returning: false }));
+      expect(error).to.be.instanceOf(UniqueViolationError).and.include({ constraint: 'repo_widgets_name_key' });
+      expect(await widgets.count()).to.equal(1);
+      await rejection(
+        withTransaction(database.db, async () => {
+          await widgets.createMany(
+            Array.from({ length: 2000 }, (_, i) => ({ name: `t${i}` })),
+            { returning: false },
+          );
+          expect(await widgets.count()).to.equal(2001);
+          throw new Error('abort');
+        }),
+      );
+      expect(await widgets.count()).to.equal(1);
+    });
+
     it('refuses rows with generated or unknown columns', async () => {
       const generated = await rejection(widgets.create({ name: 'g', id: '5' }));
       expect(generated).to.be.instanceOf(ValidationError).and.include({ field: 'id' });
@@ -444,6 +483,18 @@ describe('Repository (real PostgreSQL)', () => {
       expect(await widgets.count()).to.equal(0);
       await trx.rollback().execute();
       expect(await widgets.count()).to.equal(0);
+    });
+
+    it('a transaction that has ended is never reused for a later call through it', async () => {
+      const trx = await database.db.startTransaction().execute();
+      const bound = widgets.withTransaction(trx);
+      await bound.create({ name: 'in' });
+      await bound.findById(1);
+      await trx.commit().execute();
+      // the connection is back in the pool (maybe serving someone else): the call must not run on it
+      const error = await rejection(bound.findById(1));
+      expect(error.message).to.match(/committed|transaction/i);
+      expect(await widgets.count()).to.equal(1);
     });
 
     it('runs its statements as named prepared statements, one per query shape', async () => {
