@@ -189,8 +189,15 @@ export class PgDriver implements Driver {
    */
   async run<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
     const connection = (await this.acquireConnection()) as PgConnection;
+    const started = performance.now();
     try {
-      return await this.#timed(compiledQuery, () => connection.run<R>(compiledQuery));
+      const result = await connection.run<R>(compiledQuery);
+      this.options.log?.({ level: 'query', query: compiledQuery, queryDurationMillis: performance.now() - started });
+      return result;
+    } catch (error) {
+      const queryDurationMillis = performance.now() - started;
+      this.options.log?.({ level: 'error', error, query: compiledQuery, queryDurationMillis });
+      throw error;
     } finally {
       this.#held.delete(connection);
       connection.release();

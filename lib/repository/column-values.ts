@@ -100,6 +100,7 @@ export function checkColumnValue(column: ColumnMeta, value: unknown, field: stri
   if (!fits(kind, value)) {
     throw new ValidationError(field, 'type', `${field} does not fit column ${column.name} (${column.type})`);
   }
+  if (typeof value === 'string' ? isStorableText(value) : typeof value !== 'object' || value instanceof Date) return;
   for (const text of strings(value)) {
     if (!isStorableText(text)) {
       throw new ValidationError(field, 'format', `${field} contains a NUL byte or a lone UTF-16 surrogate`);

@@ -149,7 +149,7 @@ export class Repository<DB, TB extends keyof DB & string> {
   /** The key of this repository's compiled shapes: table and options. */
   private readonly scope: string;
   /** Filled on first use and shared by copies from withTransaction(). */
-  private readonly state: { loaded: Loaded | undefined };
+  private readonly state: { loaded: Loaded | undefined; shapes: Map<string, QueryShape> };
 
   constructor(db: Kysely<DB>, table: TB, options: RepositoryOptions = {}) {
     this.db = db;
@@ -160,7 +160,7 @@ export class Repository<DB, TB extends keyof DB & string> {
     this.naming = (options.camelCase ?? this.context?.camelCase ?? false) ? CAMEL_CASE_NAMING : IDENTITY_NAMING;
     this.prepare = options.prepare ?? this.context?.config.preparedStatements ?? true;
     this.primaryKey = options.primaryKey ?? 'id';
-    this.state = { loaded: undefined };
+    this.state = { loaded: undefined, shapes: new Map() };
     // compiled shapes depend on the options as much as on the table
     this.scope = JSON.stringify([
       table,
@@ -669,7 +669,14 @@ export class Repository<DB, TB extends keyof DB & string> {
 
   /** The compiled shape for `key`, built the first time. */
   private shape(key: string, arity: number, build: () => Compilable): QueryShape {
-    return shapes.get(this.db, `${this.scope}|${key}`, () => compileShape(build, arity, this.prepare));
+    // this repository's own map first (short keys, no string building on the hot path), then
+    // the Database's, so repositories made per request share compiled shapes
+    let shape = this.state.shapes.get(key);
+    if (!shape) {
+      shape = shapes.get(this.db, `${this.scope}|${key}`, () => compileShape(build, arity, this.prepare));
+      this.state.shapes.set(key, shape);
+    }
+    return shape;
   }
 
   /**
