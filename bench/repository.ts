@@ -264,7 +264,13 @@ export async function benchRepository(): Promise<void> {
       for (const contender of CONTENDERS) {
         const ops = median(samples.get(contender)!.map((s) => s.opsPerSecond));
         const cpu = median(samples.get(contender)!.map((s) => s.cpuMicros));
-        rows.push([workload.name, contender, Math.round(ops).toLocaleString('en'), cpu.toFixed(1), (ops / base).toFixed(2) + '×']);
+        rows.push([
+          workload.name,
+          contender,
+          Math.round(ops).toLocaleString('en'),
+          cpu.toFixed(1),
+          (ops / base).toFixed(2) + '×',
+        ]);
       }
     }
 
@@ -287,7 +293,10 @@ export async function benchRepository(): Promise<void> {
       const client = await pool.connect();
       try {
         const lines = data.map((r) => `${r.username}\t${r.email}\t${r.passwordHash}\n`);
-        await pipeline(Readable.from(lines), client.query(copyFrom('copy users (username, email, password_hash) from stdin')));
+        await pipeline(
+          Readable.from(lines),
+          client.query(copyFrom('copy users (username, email, password_hash) from stdin')),
+        );
       } finally {
         client.release();
       }
@@ -296,7 +305,11 @@ export async function benchRepository(): Promise<void> {
       data = bulkRows('k');
       t = performance.now();
       await db.transaction().execute(async (trx) => {
-        for (let i = 0; i < data.length; i += 5000) await trx.insertInto('users').values(data.slice(i, i + 5000)).execute();
+        for (let i = 0; i < data.length; i += 5000)
+          await trx
+            .insertInto('users')
+            .values(data.slice(i, i + 5000))
+            .execute();
       });
       bulk['Kysely INSERT (5k chunks)'].push(performance.now() - t);
 

@@ -146,7 +146,8 @@ function times(value: number): string {
   return `${value.toFixed(2)}×`;
 }
 
-async function main(): Promise<void> {
+/** Runs the tunnel benchmark (direct, ssh -L, ours) and prints its table. */
+export async function benchTunnel(): Promise<void> {
   const missing = sshdMissingReason();
   if (missing) throw new Error(`cannot run the tunnel benchmark: ${missing}`);
   const url = databaseUrl();
@@ -250,4 +251,4 @@ async function main(): Promise<void> {
   );
 }
 
-await main();
+if (import.meta.url === `file://${process.argv[1]}`) await benchTunnel();

@@ -133,7 +133,8 @@ async function measureCost(database: Database<DB>, cost: number): Promise<string
   return [`cost ${cost}`, creates.toFixed(1), logins.toFixed(1), known.toFixed(1), unknown.toFixed(1)];
 }
 
-async function main(): Promise<void> {
+/** Runs the user benchmark (bcrypt costs, event-loop delay) and prints its tables. */
+export async function benchUsers(): Promise<void> {
   const name = `kr_bench_users_${process.pid}_${randomBytes(3).toString('hex')}`;
   await admin(`create database "${name}"`);
   const database = createDatabase<DB>({
@@ -200,4 +201,4 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+if (import.meta.url === `file://${process.argv[1]}`) await benchUsers();

@@ -93,7 +93,11 @@ export interface DatabaseConfig {
   readonly preparedStatements: boolean;
   /** DB_PGBOUNCER (Default: off) */
   readonly pgbouncer: PgBouncerMode;
-  /** DB_READ_YOUR_WRITES_MS: after a write, reads in that async context go to the primary for this long; undefined = for the rest of the context. */
+  /**
+   * DB_READ_YOUR_WRITES_MS: after a write, reads go to the primary for this long. Undefined: for
+   * the rest of the withReadYourWrites() scope the write ran in, and for 2000 ms after a write
+   * made outside any scope.
+   */
   readonly readYourWritesMs: number | undefined;
   /** DB_REPLICA_RETRY_MS: a replica marked down is tried again after this long. (Default: 5000) */
   readonly replicaRetryMs: number;

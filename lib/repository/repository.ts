@@ -396,7 +396,25 @@ export class Repository<DB, TB extends keyof DB & string> {
     const returning = options.returning ?? true;
     // rows with the same columns insert together; the table's other columns take their defaults
     const groups = new Map<string, { columns: string[]; rows: unknown[][] }>();
+    // rows usually share their keys: checked once per layout, then only the values are
+    let layout: { keys: string[]; columns: string[]; infos: ColumnMeta[]; group: unknown[][] } | undefined;
     rows.forEach((row, index) => {
+      const keys = isPlainObject(row) ? Object.keys(row) : undefined;
+      if (layout && keys && sameKeys(keys, layout.keys)) {
+        const { columns, infos } = layout;
+        const args = new Array<unknown>(columns.length);
+        let complete = true;
+        for (let i = 0; i < columns.length && complete; i++) {
+          const value = (row as Row)[columns[i]!];
+          if (value === undefined) complete = false;
+          else checkColumnValue(infos[i]!, value, columns[i]);
+          args[i] = value;
+        }
+        if (complete && columns.length === keys.length) {
+          layout.group.push(args);
+          return;
+        }
+      }
       const [columns, args] = this.writable(row, meta, `rows[${index}]`);
       const key = columns.join(',');
       let group = groups.get(key);
@@ -405,6 +423,7 @@ export class Repository<DB, TB extends keyof DB & string> {
         groups.set(key, group);
       }
       group.rows.push(args);
+      if (keys) layout = { keys, columns, infos: columns.map((c) => meta.columns.get(c)!), group: group.rows };
     });
     const statements: (() => Promise<Row[]>)[] = [];
     for (const { columns, rows: groupRows } of groups.values()) {
@@ -1024,6 +1043,13 @@ function jsonPathAllowed(columns: readonly string[], meta: TableMeta, rows: read
   if (rows.length < 2) return false;
   for (const column of columns) if (meta.columns.get(column)?.type === 'bytea') return false;
   return rows.every((row) => row.every((v) => !(v instanceof Uint8Array)));
+}
+
+/** Whether two key lists are the same, in the same order. */
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** A placeholder for a numeric argument (limit, offset), as a bound parameter. */

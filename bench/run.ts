@@ -1,0 +1,31 @@
+/**
+ * `npm run bench`: every benchmark in one run — the Repository against raw pg, the user store's
+ * bcrypt costs, the SSH tunnel against direct and `ssh -L`, and reads over replicas. A benchmark
+ * whose program is missing (sshd, the PostgreSQL server binaries) says so and is left out.
+ * BENCH_ONLY=repository,users,tunnel,replicas picks some.
+ */
+import { existsSync } from 'node:fs';
+import { benchReplicas } from './replicas.js';
+import { benchRepository } from './repository.js';
+import { benchTunnel } from './tunnel.js';
+import { benchUsers } from './users.js';
+
+const only = (process.env['BENCH_ONLY'] ?? 'repository,users,tunnel,replicas').split(',');
+const benches: [string, () => Promise<void>, string | undefined][] = [
+  ['repository', benchRepository, undefined],
+  ['users', benchUsers, undefined],
+  [
+    'tunnel',
+    benchTunnel,
+    existsSync('/usr/sbin/sshd') ? undefined : 'needs OpenSSH sshd (apt-get install openssh-server)',
+  ],
+  ['replicas', benchReplicas, undefined],
+];
+for (const [name, bench, missing] of benches) {
+  if (!only.includes(name)) continue;
+  if (missing) {
+    console.log(`\n${name}: left out, it ${missing}`);
+    continue;
+  }
+  await bench();
+}
