@@ -20,6 +20,7 @@ import { sql } from 'kysely';
 import { loadConfig, type ConnectionTarget, type DatabaseConfig } from './config.js';
 import { connectionSetup } from './connection/connection-setup.js';
 import { createConnectionStats, type ConnectionStats } from './connection/connection-stats.js';
+import { within } from './connection/within.js';
 import { PgDriver, type PgDriverOptions } from './connection/pg-driver.js';
 import type { CopyValue } from './connection/pg-copy.js';
 import { createPGliteEngine, type PGliteEngine } from './connection/pglite-engine.js';
@@ -29,7 +30,7 @@ import { ReplicaDriver } from './connection/replica-driver.js';
 import { ReplicaRouter } from './connection/replica-router.js';
 import { ReplicaSet, type ReplicaState } from './connection/replica-set.js';
 import { SshTunnel, type TunnelStatus } from './connection/ssh-tunnel.js';
-import { ConnectionError, DatabaseError, IntegrityConstraintViolationError, mapError } from './errors.js';
+import { DatabaseError, IntegrityConstraintViolationError, mapError } from './errors.js';
 import { createLogger, redactingLogger, type Logger } from './logger.js';
 import { redactValue } from './redact.js';
 
@@ -174,19 +175,6 @@ export function databaseContext(db: Kysely<unknown>): DatabaseContext | undefine
 }
 
 const CLOSE_TIMEOUT_CAP_MS = 5_000;
-
-/** Races a promise against a timer. */
-async function within<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ConnectionError(message)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** The Kysely `log` hook: timings, slow-query warnings, echo, and errors with their SQLSTATE. */
 function queryLogger(config: DatabaseConfig, logger: Logger): (event: LogEvent) => void {

@@ -7,9 +7,10 @@
  */
 import { CompiledQuery } from 'kysely';
 import type { ConnectionTarget } from '../config.js';
-import { ConnectionError, mapError } from '../errors.js';
+import { mapError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { PgDriver } from './pg-driver.js';
+import { within } from './within.js';
 
 /** Whether a replica takes reads. */
 export type ReplicaState = 'up' | 'down';
@@ -60,19 +61,6 @@ class Member implements Replica {
     readonly target: ConnectionTarget,
     readonly driver: PgDriver,
   ) {}
-}
-
-/** Races `promise` against a timer; the timer's ConnectionError wins when it fires first. */
-async function within<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ConnectionError(message)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**

@@ -17,19 +17,11 @@ import {
 import { freePort } from '../support/free-port.js';
 import { testConfig } from '../support/test-config.js';
 import { testDatabaseUrl } from '../support/test-server.js';
+import { rejection } from '../support/spec-helpers.js';
 
 interface Schema {
   db_parents: { id: number; code: string; quantity: number };
   db_children: { id: number; parentId: number; label: string | null };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  expect.fail('expected the promise to reject');
 }
 
 async function connectionsNamed(applicationName: string): Promise<number> {

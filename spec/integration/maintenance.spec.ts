@@ -15,15 +15,7 @@ import {
 } from '../../lib/index.js';
 import { testConfig } from '../support/test-config.js';
 import { createScratchDatabase } from '../support/test-server.js';
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  expect.fail('expected the promise to reject');
-}
+import { rejection } from '../support/spec-helpers.js';
 
 /** Names that must never be anything but a table that does not exist. */
 const HOSTILE_NAMES = [

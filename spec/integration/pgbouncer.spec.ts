@@ -24,23 +24,13 @@ import {
 import { connectionSetup } from '../../lib/connection/connection-setup.js';
 import { findPgBouncer, startPgBouncer, type PgBouncer } from '../support/pgbouncer.js';
 import { createScratchDatabase } from '../support/test-server.js';
+import { queryServer as onServer } from '../support/spec-helpers.js';
 
 use(chaiAsPromised);
 
 const POOL_SIZE = 5;
 const CLIENTS = 200;
 const PASSWORD = 'secure_password_123';
-
-async function onServer<R extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<R[]> {
-  const client = new pg.Client({ connectionString: url });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    return (await client.query<R>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 describe('behind PgBouncer in transaction mode (real pgbouncer)', function () {
   this.timeout(60_000);

@@ -24,21 +24,13 @@ import {
   type Database,
   type DB,
 } from '../../lib/index.js';
+import { rejection } from '../support/spec-helpers.js';
 
 /** PGlite starts in one to several seconds (more on a busy machine). */
 const START_TIMEOUT_MS = 120_000;
 
 function embeddedConfig(url: string, env: Record<string, string> = {}) {
   return loadConfig({ DATABASE_URL: url, ...env }, { envFile: '/dev/null' });
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  expect.fail('expected the promise to reject');
 }
 
 interface Extra {

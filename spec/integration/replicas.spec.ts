@@ -7,7 +7,6 @@
 import { expect, use } from 'chai';
 import chaiAsPromised from 'chai-as-promised';
 import { CompiledQuery, sql, type Generated, type Kysely } from 'kysely';
-import pg from 'pg';
 import sinon from 'sinon';
 import {
   createDatabase,
@@ -21,6 +20,7 @@ import {
 } from '../../lib/index.js';
 import { isWriteStatement } from '../../lib/connection/write-statement.js';
 import { findServerBinaries, startThrowawayCluster, type ThrowawayCluster } from '../support/postgres-cluster.js';
+import { queryServer as query } from '../support/spec-helpers.js';
 
 use(chaiAsPromised);
 
@@ -32,17 +32,6 @@ interface Schema {
 type RecordingLogger = Logger & Record<'error' | 'warn' | 'info' | 'debug', sinon.SinonSpy>;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function query<R extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<R[]> {
-  const client = new pg.Client({ connectionString: url });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    return (await client.query<R>(text, values)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 /** Starts a primary and `count` streaming standbys of it. */
 async function startReplicatedClusters(count: number): Promise<[ThrowawayCluster, ThrowawayCluster[]]> {

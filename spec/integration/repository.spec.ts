@@ -18,6 +18,7 @@ import {
   type RowOf,
 } from '../../lib/index.js';
 import { testConfig } from '../support/test-config.js';
+import { rejection } from '../support/spec-helpers.js';
 
 interface Widgets {
   id: Generated<string>;
@@ -40,15 +41,6 @@ interface Schema {
   repoPlain: Plain;
 }
 type Widget = RowOf<Schema, 'repoWidgets'>;
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  expect.fail('expected the promise to reject');
-}
 
 describe('Repository (real PostgreSQL)', () => {
   let database: Database<Schema>;

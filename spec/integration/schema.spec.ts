@@ -17,34 +17,10 @@ import {
 import { migrations } from '../../schema/migrations/index.js';
 import { testConfig } from '../support/test-config.js';
 import { createScratchDatabase } from '../support/test-server.js';
+import { rejection, planNodes } from '../support/spec-helpers.js';
 
 const CREATE_USERS = '2026-11-27-001-create-users';
 const HASH = '$2b$12$C6UzMDM.H6dfI/f/IKcEeO5x9hC0XGm0GqzWvW1kYQ3lWm9cMh4yS';
-
-/** Every node of an EXPLAIN (FORMAT JSON) plan, as `Node Type` or `Node Type using Index Name`. */
-function planNodes(explained: unknown): string[] {
-  const nodes: string[] = [];
-  const walk = (node: unknown): void => {
-    if (Array.isArray(node)) return node.forEach(walk);
-    if (typeof node !== 'object' || node === null) return;
-    const record = node as Record<string, unknown>;
-    const type = record['Node Type'];
-    const index = record['Index Name'];
-    if (typeof type === 'string') nodes.push(typeof index === 'string' ? `${type} using ${index}` : type);
-    for (const value of Object.values(record)) walk(value);
-  };
-  walk(explained);
-  return nodes;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  expect.fail('expected the promise to reject');
-}
 
 /** A Database (CamelCasePlugin on, as apps get it) and a raw pg client on a fresh database. */
 async function scratch(prefix: string): Promise<{

@@ -15,18 +15,10 @@ import {
 } from '../../lib/index.js';
 import { testConfig } from '../support/test-config.js';
 import { testDatabaseUrl } from '../support/test-server.js';
+import { rejection } from '../support/spec-helpers.js';
 
 interface Schema {
   txDeferred: { k: number };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  expect.fail('expected the promise to reject');
 }
 
 async function backendPid(db: Kysely<Schema>): Promise<number> {

@@ -17,18 +17,10 @@ import {
 } from '../../lib/index.js';
 import { testConfig } from '../support/test-config.js';
 import { testDatabaseUrl } from '../support/test-server.js';
+import { rejection } from '../support/spec-helpers.js';
 
 interface Schema {
   txItems: { id: Generated<number>; label: string };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  expect.fail('expected the promise to reject');
 }
 
 /**

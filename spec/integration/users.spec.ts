@@ -26,6 +26,7 @@ import {
   type User,
 } from '../../lib/index.js';
 import { createScratchDatabase } from '../support/test-server.js';
+import { planNodes } from '../support/spec-helpers.js';
 
 use(chaiAsPromised);
 
@@ -41,22 +42,6 @@ function recordingLogger(): Logger & { lines: { level: string; message: string; 
       lines.push(meta === undefined ? { level, message } : { level, message, meta });
     };
   return { lines, error: write('error'), warn: write('warn'), info: write('info'), debug: write('debug') };
-}
-
-/** Every node of an EXPLAIN (FORMAT JSON) plan, as `Node Type` or `Node Type using Index Name`. */
-function planNodes(explained: unknown): string[] {
-  const nodes: string[] = [];
-  const walk = (node: unknown): void => {
-    if (Array.isArray(node)) return node.forEach(walk);
-    if (typeof node !== 'object' || node === null) return;
-    const record = node as Record<string, unknown>;
-    const type = record['Node Type'];
-    const index = record['Index Name'];
-    if (typeof type === 'string') nodes.push(typeof index === 'string' ? `${type} using ${index}` : type);
-    for (const value of Object.values(record)) walk(value);
-  };
-  walk(explained);
-  return nodes;
 }
 
 function newUser(n: number | string): { username: string; email: string; password: string } {

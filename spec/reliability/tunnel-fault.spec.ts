@@ -6,7 +6,7 @@
  * tunnel is back succeed, no unhandled rejection, no crash, and no acknowledged write lost.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sshdMissingReason, sshEnv, startSshServer, type SshServer } from '../support/ssh-server.js';
+import { sshEnv, startSshServerOrSkip, type SshServer } from '../support/ssh-server.js';
 import { createScratchDatabase } from '../support/test-server.js';
 import { phases } from './support/phases.js';
 import { LoadScenario } from './support/scenario.js';
@@ -24,12 +24,7 @@ describe('reliability: SSH tunnel fault mid-load (real sshd)', function () {
 
   before(async function () {
     this.timeout(60_000);
-    const missing = sshdMissingReason();
-    if (missing) {
-      process.stdout.write(`    skipping the SSH tunnel fault: ${missing}\n`);
-      this.skip();
-    }
-    server = await startSshServer();
+    server = await startSshServerOrSkip(this, 'the SSH tunnel fault');
   });
 
   after(async function () {

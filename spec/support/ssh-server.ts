@@ -31,6 +31,19 @@ export function sshdMissingReason(): string | undefined {
   return undefined;
 }
 
+/**
+ * For a suite's `before` hook: starts an sshd, or, when sshd is not installed, prints why and
+ * skips the suite (never silently).
+ */
+export async function startSshServerOrSkip(context: Mocha.Context, what: string): Promise<SshServer> {
+  const missing = sshdMissingReason();
+  if (missing) {
+    process.stdout.write(`    skipping ${what}: ${missing}\n`);
+    context.skip();
+  }
+  return startSshServer();
+}
+
 /** A key pair on disk. */
 export interface KeyFiles {
   /** The private key file. */

@@ -9,7 +9,7 @@ import sinon from 'sinon';
 import { loadConfig } from '../../lib/config.js';
 import { createDatabase, type Database } from '../../lib/database.js';
 import { ConnectionError, mapError } from '../../lib/errors.js';
-import { sshdMissingReason, sshEnv, startSshServer, type SshServer } from '../support/ssh-server.js';
+import { sshEnv, startSshServerOrSkip, type SshServer } from '../support/ssh-server.js';
 import { testDatabaseUrl } from '../support/test-server.js';
 
 describe('createDatabase through the SSH tunnel (real sshd)', function () {
@@ -19,12 +19,7 @@ describe('createDatabase through the SSH tunnel (real sshd)', function () {
   let logger: { [K in 'error' | 'warn' | 'info' | 'debug']: sinon.SinonSpy };
 
   before(async function () {
-    const missing = sshdMissingReason();
-    if (missing) {
-      process.stdout.write(`    skipping createDatabase through the SSH tunnel: ${missing}\n`);
-      this.skip();
-    }
-    server = await startSshServer();
+    server = await startSshServerOrSkip(this, 'createDatabase through the SSH tunnel');
   });
 
   after(async () => {

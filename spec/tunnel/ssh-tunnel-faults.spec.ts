@@ -15,20 +15,11 @@ import { sshFingerprint } from '../../lib/connection/ssh-host-key.js';
 import { SshTunnel } from '../../lib/connection/ssh-tunnel.js';
 import { ConnectionError, TunnelError } from '../../lib/errors.js';
 import { freePort } from '../support/free-port.js';
-import { sshdMissingReason, sshEnv, startSshServer, type SshServer } from '../support/ssh-server.js';
+import { sshEnv, startSshServerOrSkip, type SshServer } from '../support/ssh-server.js';
 import { testDatabaseUrl } from '../support/test-server.js';
+import { rejection } from '../support/spec-helpers.js';
 
 type Spies = { [K in 'error' | 'warn' | 'info' | 'debug']: sinon.SinonSpy };
-
-async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof Error) return error;
-    throw new Error(`rejected with a non-Error: ${String(error)}`, { cause: error });
-  }
-  throw new Error('expected a rejection, but it resolved');
-}
 
 async function waitUntil(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -80,12 +71,7 @@ describe('SshTunnel faults', function () {
     let server: SshServer;
 
     before(async function () {
-      const missing = sshdMissingReason();
-      if (missing) {
-        process.stdout.write(`    skipping the sshd fault specs: ${missing}\n`);
-        this.skip();
-      }
-      server = await startSshServer();
+      server = await startSshServerOrSkip(this, 'the sshd fault specs');
     });
 
     after(async () => {
@@ -203,7 +189,7 @@ describe('SshTunnel faults', function () {
       });
       expect(frozen.length).to.be.greaterThan(0);
       const started = performance.now();
-      const error = await rejectionOf(pool.query('select 1'));
+      const error = await rejection(pool.query('select 1'));
       const elapsed = performance.now() - started;
       expect(error).to.be.instanceOf(TunnelError);
       expect(error.message).to.include(`no answer to ${keepaliveCount} keepalives sent every ${keepaliveMs} ms`);
@@ -338,7 +324,7 @@ describe('SshTunnel faults', function () {
         }
       };
       const { tunnel, pool } = tunnelled(configFor());
-      const error = await rejectionOf(pool.query('select 1'));
+      const error = await rejection(pool.query('select 1'));
       expect(error).to.be.instanceOf(TunnelError);
       expect(error.message).to.match(/refused a channel to .*:\d+/);
       expect(error.cause).to.be.instanceOf(Error);
@@ -375,7 +361,7 @@ describe('SshTunnel faults', function () {
       cleanups.push(() => warm.end());
       await warm.query('select 1');
 
-      const error = await rejectionOf(pool.query('select 1'));
+      const error = await rejection(pool.query('select 1'));
       expect(error.message).to.match(/timeout/i);
       await waitUntil(() => closed, 5_000, 'the late channel to be closed');
       expect(serverChannel).not.to.equal(undefined);
@@ -424,7 +410,7 @@ describe('SshTunnel faults', function () {
       cleanups.push(() => new Promise((resolve) => impostor.close(() => resolve())));
       await waitUntil(() => tunnel.status().state === 'reconnecting', 5_000, 'the tunnel to see the drop');
 
-      const error = await rejectionOf(pool.query('select 1'));
+      const error = await rejection(pool.query('select 1'));
       expect(error).to.be.instanceOf(TunnelError);
       expect(error.message).to.include('changed since this tunnel first connected');
       expect(error.message).to.include(hostFingerprint());

@@ -13,15 +13,9 @@ import { loadConfig, type DatabaseConfig, type SshConfig } from '../../lib/confi
 import { SshTunnel } from '../../lib/connection/ssh-tunnel.js';
 import { ConnectionError, TunnelError } from '../../lib/errors.js';
 import { freePort } from '../support/free-port.js';
-import {
-  sshdMissingReason,
-  sshEnv,
-  startSshServer,
-  tcpLocalPorts,
-  type SshAgent,
-  type SshServer,
-} from '../support/ssh-server.js';
+import { sshEnv, startSshServerOrSkip, tcpLocalPorts, type SshAgent, type SshServer } from '../support/ssh-server.js';
 import { testDatabaseUrl } from '../support/test-server.js';
+import { rejection } from '../support/spec-helpers.js';
 
 const ACCEPTED = /Accepted publickey for /g;
 const AUTH_ATTEMPT = /userauth-request for user|Accepted publickey|Failed publickey|Postponed publickey/;
@@ -31,16 +25,6 @@ function count(text: string, pattern: RegExp): number {
   return text.match(new RegExp(pattern.source, 'g'))?.length ?? 0;
 }
 
-async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof Error) return error;
-    throw new Error(`rejected with a non-Error: ${String(error)}`, { cause: error });
-  }
-  throw new Error('expected a rejection, but it resolved');
-}
-
 describe('SshTunnel through a real OpenSSH sshd', function () {
   let server: SshServer;
   let sandbox: sinon.SinonSandbox;
@@ -48,12 +32,7 @@ describe('SshTunnel through a real OpenSSH sshd', function () {
   const open: { tunnel: SshTunnel; pool: pg.Pool }[] = [];
 
   before(async function () {
-    const missing = sshdMissingReason();
-    if (missing) {
-      process.stdout.write(`    skipping the SSH tunnel specs: ${missing}\n`);
-      this.skip();
-    }
-    server = await startSshServer();
+    server = await startSshServerOrSkip(this, 'the SSH tunnel specs');
   });
 
   after(async () => {
@@ -246,7 +225,7 @@ describe('SshTunnel through a real OpenSSH sshd', function () {
       const expected = `SHA256:${'A'.repeat(43)}`;
       const mark = server.mark();
       const { tunnel, pool } = tunnelled(configFor({ DB_SSH_HOST_FINGERPRINT: expected }));
-      const error = await rejectionOf(pool.query('select 1'));
+      const error = await rejection(pool.query('select 1'));
       expect(error).to.be.instanceOf(TunnelError);
       expect(error.message).to.include(expected).and.to.include(server.hostFingerprint);
       expect(error.cause).to.be.instanceOf(Error);
@@ -259,7 +238,7 @@ describe('SshTunnel through a real OpenSSH sshd', function () {
     it('refuses an unpinned host key unless DB_SSH_ACCEPT_UNKNOWN_HOST_KEY=true, and says what to pin', async () => {
       const mark = server.mark();
       const { pool } = tunnelled(configFor({ DB_SSH_HOST_FINGERPRINT: '' }));
-      const error = await rejectionOf(pool.query('select 1'));
+      const error = await rejection(pool.query('select 1'));
       expect(error).to.be.instanceOf(TunnelError);
       expect(error.message).to.include(`DB_SSH_HOST_FINGERPRINT=${server.hostFingerprint}`);
       const log = await server.waitForLog(CONNECTION_END, mark);
@@ -282,7 +261,7 @@ describe('SshTunnel through a real OpenSSH sshd', function () {
     it('refuses a key sshd does not know, as a TunnelError that names the methods tried', async () => {
       const mark = server.mark();
       const { pool } = tunnelled(configFor({ DB_SSH_PRIVATE_KEY_PATH: server.strangerKey.path }));
-      const error = await rejectionOf(pool.query('select 1'));
+      const error = await rejection(pool.query('select 1'));
       expect(error).to.be.instanceOf(TunnelError);
       expect(error.message).to.match(/authentication as .* failed \(tried publickey\)/);
       expect(error.cause).to.be.instanceOf(Error);
@@ -314,7 +293,7 @@ describe('SshTunnel through a real OpenSSH sshd', function () {
       const wrong = 'not the passphrase at all';
       const mark = server.mark();
       const { pool } = tunnelled(configFor({ DB_SSH_PRIVATE_KEY_PATH: encryptedKey.path, DB_SSH_PASSPHRASE: wrong }));
-      const error = await rejectionOf(pool.query('select 1'));
+      const error = await rejection(pool.query('select 1'));
       expect(error).to.be.instanceOf(TunnelError);
       expect(error.message).to.include('DB_SSH_PASSPHRASE');
       expect(`${error.message} ${String((error.cause as Error | undefined)?.message)}`).not.to.include(wrong);
@@ -364,7 +343,7 @@ describe('SshTunnel through a real OpenSSH sshd', function () {
       const config = configFor({ DB_SSH_PORT: String(port), DB_SSH_READY_TIMEOUT_MS: '2000' });
       const { tunnel, pool } = tunnelled(config);
       const started = performance.now();
-      const error = await rejectionOf(pool.query('select 1'));
+      const error = await rejection(pool.query('select 1'));
       expect(performance.now() - started).to.be.below(2000);
       expect(error).to.be.instanceOf(TunnelError);
       expect((error as TunnelError).code).to.equal('ECONNREFUSED');
@@ -395,7 +374,7 @@ describe('SshTunnel through a real OpenSSH sshd', function () {
         const config = configFor({ DB_SSH_PORT: String(port), DB_SSH_READY_TIMEOUT_MS: '500' });
         const { pool } = tunnelled(config);
         const started = performance.now();
-        const error = await rejectionOf(pool.query('select 1'));
+        const error = await rejection(pool.query('select 1'));
         const elapsed = performance.now() - started;
         expect(error).to.be.instanceOf(TunnelError);
         expect(error.message).to.include('did not finish within 500 ms');
@@ -405,7 +384,7 @@ describe('SshTunnel through a real OpenSSH sshd', function () {
       it('close() abandons a handshake in progress: the waiting connection fails with a TunnelError', async () => {
         const config = configFor({ DB_SSH_PORT: String(port), DB_SSH_READY_TIMEOUT_MS: '20000' });
         const { tunnel, pool } = tunnelled(config);
-        const pending = rejectionOf(pool.query('select 1'));
+        const pending = rejection(pool.query('select 1'));
         while (sockets.size === 0) await new Promise((resolve) => setTimeout(resolve, 10));
         await tunnel.close();
         const error = await pending;
@@ -433,7 +412,7 @@ describe('SshTunnel through a real OpenSSH sshd', function () {
         port: 5432,
         stream: tunnel.streamFactory({ host: '127.0.0.1', port: 5432 }),
       });
-      const error = await rejectionOf(again.connect());
+      const error = await rejection(again.connect());
       expect(error).to.be.instanceOf(TunnelError);
       expect(error.message).to.include('is closed');
     });
@@ -441,7 +420,7 @@ describe('SshTunnel through a real OpenSSH sshd', function () {
     it('fails a query still running on a channel with a ConnectionError (no hang)', async () => {
       const { tunnel, pool } = tunnelled(configFor());
       await pool.query('select 1');
-      const running = rejectionOf(pool.query('select pg_sleep(30)'));
+      const running = rejection(pool.query('select pg_sleep(30)'));
       await new Promise((resolve) => setTimeout(resolve, 100));
       await tunnel.close();
       const error = await running;
