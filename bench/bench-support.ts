@@ -6,6 +6,12 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { startThrowawayCluster, type ThrowawayCluster } from '../spec/support/postgres-cluster.js';
 
+/** Newest users first, id as the tie-breaker: the order the partial index on active users serves. */
+export const NEWEST_FIRST = [
+  ['createdAt', 'desc'],
+  ['id', 'desc'],
+] as const satisfies readonly (readonly [string, 'asc' | 'desc'])[];
+
 /** A database made for one benchmark run. */
 export interface BenchDatabase {
   readonly url: string;

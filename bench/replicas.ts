@@ -12,7 +12,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { createDatabase, loadConfig, migrateToLatest, Repository, silentLogger, type DB } from '../lib/index.js';
 import { startThrowawayCluster, type ThrowawayCluster } from '../spec/support/postgres-cluster.js';
-import { measure, median, printTable, type Sample } from './bench-support.js';
+import { measure, median, printTable, type Sample, NEWEST_FIRST } from './bench-support.js';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 2);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
@@ -97,10 +97,7 @@ export async function benchReplicas(): Promise<void> {
           return () =>
             users.paginate({
               where: { isActive: true },
-              orderBy: [
-                ['createdAt', 'desc'],
-                ['id', 'desc'],
-              ],
+              orderBy: NEWEST_FIRST,
               limit: 50,
             });
         }),

@@ -21,7 +21,7 @@ import {
   withTransaction,
   type DB,
 } from '../lib/index.js';
-import { createBenchDatabase, measure, median, printTable, type Sample } from './bench-support.js';
+import { createBenchDatabase, measure, median, printTable, type Sample, NEWEST_FIRST } from './bench-support.js';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 2);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
@@ -69,10 +69,7 @@ export async function benchRepository(): Promise<void> {
       do {
         const page = await users.paginate({
           where: { isActive: true },
-          orderBy: [
-            ['createdAt', 'desc'],
-            ['id', 'desc'],
-          ],
+          orderBy: NEWEST_FIRST,
           limit: 1000,
           cursor,
         });
@@ -183,10 +180,7 @@ export async function benchRepository(): Promise<void> {
           Repository: (i) =>
             users.paginate({
               where: { isActive: true },
-              orderBy: [
-                ['createdAt', 'desc'],
-                ['id', 'desc'],
-              ],
+              orderBy: NEWEST_FIRST,
               limit: 50,
               cursor: start(i).cursor,
             }),
@@ -210,10 +204,7 @@ export async function benchRepository(): Promise<void> {
           Repository: (i) =>
             users.paginate({
               where: { isActive: true },
-              orderBy: [
-                ['createdAt', 'desc'],
-                ['id', 'desc'],
-              ],
+              orderBy: NEWEST_FIRST,
               limit: 50,
               offset: (i * 50) % 5000,
             }),

@@ -80,6 +80,17 @@ describe('behind PgBouncer in transaction mode (real pgbouncer)', function () {
     expect(run.steps.map((s) => s.status)).to.include('done');
   });
 
+  /** statement_timeout inside a transaction, outside one (through the pooler), and the server's own. */
+  async function statementTimeouts(
+    opened: Database<DB>,
+  ): Promise<{ inside?: string; outside?: string; serverDefault?: string }> {
+    const setting = sql<{ v: string }>`select current_setting('statement_timeout') as v`;
+    const inside = (await withTransaction(opened.db, (trx) => setting.execute(trx))).rows[0]?.v;
+    const outside = (await setting.execute(opened.db)).rows[0]?.v;
+    const [server] = await onServer<{ v: string }>(scratch.url, "select current_setting('statement_timeout') as v");
+    return { inside, outside, serverDefault: server?.v };
+  }
+
   after(async function () {
     this.timeout(60_000);
     for (const opened of databases) await opened.close();
@@ -106,17 +117,9 @@ describe('behind PgBouncer in transaction mode (real pgbouncer)', function () {
     });
 
     it('applies DB_STATEMENT_TIMEOUT to each transaction (SET LOCAL), leaving single statements to the server', async () => {
-      const inside = await withTransaction(database.db, async (trx) => {
-        const { rows } = await sql<{ v: string }>`select current_setting('statement_timeout') as v`.execute(trx);
-        return rows[0]?.v;
-      });
-      expect(inside).to.equal('7s');
-      const [serverDefault] = await onServer<{ v: string }>(
-        scratch.url,
-        "select current_setting('statement_timeout') as v",
-      );
-      const { rows } = await sql<{ v: string }>`select current_setting('statement_timeout') as v`.execute(database.db);
-      expect(rows[0]?.v).to.equal(serverDefault?.v);
+      const timeouts = await statementTimeouts(database);
+      expect(timeouts.inside).to.equal('7s');
+      expect(timeouts.outside).to.equal(timeouts.serverDefault);
 
       const strict = open({ DB_STATEMENT_TIMEOUT: '300' });
       const slow = withTransaction(strict.db, (trx) => sql`select pg_sleep(3)`.execute(trx));
@@ -143,17 +146,9 @@ describe('behind PgBouncer in transaction mode (real pgbouncer)', function () {
 
     it("'auto' behind the pooler: timeout per transaction, no session state, no named statements", async () => {
       const auto = open({ DB_PGBOUNCER: 'auto' });
-      const inside = await withTransaction(auto.db, async (trx) => {
-        const { rows } = await sql<{ v: string }>`select current_setting('statement_timeout') as v`.execute(trx);
-        return rows[0]?.v;
-      });
-      expect(inside).to.equal('7s');
-      const [serverDefault] = await onServer<{ v: string }>(
-        scratch.url,
-        "select current_setting('statement_timeout') as v",
-      );
-      const outside = await sql<{ v: string }>`select current_setting('statement_timeout') as v`.execute(auto.db);
-      expect(outside.rows[0]?.v).to.equal(serverDefault?.v);
+      const timeouts = await statementTimeouts(auto);
+      expect(timeouts.inside).to.equal('7s');
+      expect(timeouts.outside).to.equal(timeouts.serverDefault);
       const repo = new Repository(auto.db, 'users');
       for (let i = 0; i < 20; i++) await Promise.all([repo.count(), repo.findById(1), repo.count()]);
     });

@@ -12,7 +12,7 @@ import { createScratchDatabase } from '../support/test-server.js';
 import { describeRecords, unexpectedErrors } from './support/fault-round.js';
 import { sampleBackends } from './support/pg-probe.js';
 import { phases } from './support/phases.js';
-import { LoadScenario } from './support/scenario.js';
+import { LoadScenario, scenarioFigures } from './support/scenario.js';
 import { printFigures } from './support/summary.js';
 
 const CLIENTS = 200;
@@ -49,21 +49,13 @@ describe('reliability: steady load (200 clients, pool of 10)', function () {
     const { driver } = scenario;
     scenario = undefined;
 
-    printFigures({
-      spec: 'steady load',
-      operations: driver.operations,
-      errorsByClass: driver.errorsByClass(),
-      acknowledgedWrites: report.ledger.acknowledgedWrites,
-      unconfirmedWrites: report.ledger.unconfirmedWrites,
-      lostWrites: report.ledger.lostWrites.length,
-      hostileInputs: 0,
-      seconds: (performance.now() - started) / 1000,
-      notes: [
+    printFigures(
+      scenarioFigures('steady load', driver, report, started, [
         `${CLIENTS} clients, ${(driver.operations / driver.seconds).toFixed(0)} ops/s over ${driver.seconds.toFixed(1)} s`,
         `pool max ${report.pool.maxTotal}/${report.pool.max}, queue max ${report.pool.maxWaiting}`,
         `backends max ${maxBackends}, after close ${report.backendsAfterClose} (baseline ${report.backendsBefore})`,
-      ],
-    });
+      ]),
+    );
 
     expect(report.processEvents, 'unhandled rejections, uncaught exceptions, listener leaks').to.deep.equal([]);
     expect(driver.hangs, `calls unsettled after 15 s:\n${describeRecords(driver.hangs)}`).to.deep.equal([]);

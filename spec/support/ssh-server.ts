@@ -18,6 +18,9 @@ import {
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import pg from 'pg';
+import type { DatabaseConfig } from '../../lib/config.js';
+import type { SshTunnel } from '../../lib/connection/ssh-tunnel.js';
 import { freePort } from './free-port.js';
 
 const run = promisify(execFile);
@@ -415,4 +418,24 @@ export function sshEnv(
     DB_SSH_READY_TIMEOUT_MS: '5000',
     ...overrides,
   };
+}
+
+/**
+ * A pg Pool whose every connection goes through `tunnel` to the server `config` names — what
+ * createDatabase builds, with any pg option on top for a spec.
+ * @throws Error when `config` has no server connection.
+ */
+export function poolThroughTunnel(config: DatabaseConfig, tunnel: SshTunnel, options: pg.PoolConfig = {}): pg.Pool {
+  const target = config.connection;
+  if (!target) throw new Error('the config has no connection');
+  return new pg.Pool({
+    host: target.host,
+    port: target.port,
+    database: target.database,
+    user: target.user,
+    password: target.password,
+    max: 10,
+    stream: tunnel.streamFactory({ host: target.host, port: target.port }),
+    ...options,
+  });
 }

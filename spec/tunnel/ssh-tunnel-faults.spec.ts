@@ -15,7 +15,7 @@ import { sshFingerprint } from '../../lib/connection/ssh-host-key.js';
 import { SshTunnel } from '../../lib/connection/ssh-tunnel.js';
 import { ConnectionError, TunnelError } from '../../lib/errors.js';
 import { freePort } from '../support/free-port.js';
-import { sshEnv, startSshServerOrSkip, type SshServer } from '../support/ssh-server.js';
+import { poolThroughTunnel, sshEnv, startSshServerOrSkip, type SshServer } from '../support/ssh-server.js';
 import { testDatabaseUrl } from '../support/test-server.js';
 import { rejection } from '../support/spec-helpers.js';
 
@@ -27,22 +27,6 @@ async function waitUntil(check: () => boolean, timeoutMs: number, what: string):
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-}
-
-function poolThrough(config: DatabaseConfig, tunnel: SshTunnel, options: pg.PoolConfig = {}): pg.Pool {
-  const target = config.connection;
-  if (!target) throw new Error('the config has no connection');
-  const pool = new pg.Pool({
-    host: target.host,
-    port: target.port,
-    database: target.database,
-    user: target.user,
-    password: target.password,
-    max: 10,
-    stream: tunnel.streamFactory({ host: target.host, port: target.port }),
-    ...options,
-  });
-  return pool;
 }
 
 describe('SshTunnel faults', function () {
@@ -95,7 +79,7 @@ describe('SshTunnel faults', function () {
 
       const backoff = { initialMs: 100, maxMs: 1_000 };
       const tunnel = new SshTunnel(config.ssh, { logger, backoff });
-      const pool = poolThrough(config, tunnel, { connectionTimeoutMillis: 10_000 });
+      const pool = poolThroughTunnel(config, tunnel, { connectionTimeoutMillis: 10_000 });
       const idleErrors: Error[] = [];
       pool.on('error', (error) => idleErrors.push(error));
       track(tunnel, pool);
@@ -171,7 +155,7 @@ describe('SshTunnel faults', function () {
       );
       if (!config.ssh) throw new Error('no ssh config');
       const tunnel = new SshTunnel(config.ssh, { logger, backoff: { initialMs: 50, maxMs: 200 } });
-      const pool = poolThrough(config, tunnel, { max: 2 });
+      const pool = poolThroughTunnel(config, tunnel, { max: 2 });
       pool.on('error', () => undefined);
       track(tunnel, pool);
       await pool.query('select 1');
@@ -247,7 +231,7 @@ describe('SshTunnel faults', function () {
     function tunnelled(config: DatabaseConfig, options: pg.PoolConfig = {}): { tunnel: SshTunnel; pool: pg.Pool } {
       if (!config.ssh) throw new Error('no ssh config');
       const tunnel = new SshTunnel(config.ssh, { logger, backoff: { initialMs: 20, maxMs: 100 } });
-      const pool = poolThrough(config, tunnel, options);
+      const pool = poolThroughTunnel(config, tunnel, options);
       pool.on('error', () => undefined);
       track(tunnel, pool);
       return { tunnel, pool };
@@ -357,7 +341,7 @@ describe('SshTunnel faults', function () {
       const config = configFor();
       const { tunnel, pool } = tunnelled(config, { connectionTimeoutMillis: 100 });
       // the SSH connection is up (a first channel, without a timeout), so the next channel is what is late
-      const warm = poolThrough(config, tunnel, { max: 1 });
+      const warm = poolThroughTunnel(config, tunnel, { max: 1 });
       cleanups.push(() => warm.end());
       await warm.query('select 1');
 

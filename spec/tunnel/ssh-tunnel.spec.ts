@@ -13,7 +13,14 @@ import { loadConfig, type DatabaseConfig, type SshConfig } from '../../lib/confi
 import { SshTunnel } from '../../lib/connection/ssh-tunnel.js';
 import { ConnectionError, TunnelError } from '../../lib/errors.js';
 import { freePort } from '../support/free-port.js';
-import { sshEnv, startSshServerOrSkip, tcpLocalPorts, type SshAgent, type SshServer } from '../support/ssh-server.js';
+import {
+  poolThroughTunnel,
+  sshEnv,
+  startSshServerOrSkip,
+  tcpLocalPorts,
+  type SshAgent,
+  type SshServer,
+} from '../support/ssh-server.js';
 import { testDatabaseUrl } from '../support/test-server.js';
 import { rejection } from '../support/spec-helpers.js';
 
@@ -67,19 +74,8 @@ describe('SshTunnel through a real OpenSSH sshd', function () {
     poolOptions: pg.PoolConfig = {},
     tunnelOptions: { createClient?: () => Client } = {},
   ): { tunnel: SshTunnel; pool: pg.Pool } {
-    const target = config.connection;
-    if (!target) throw new Error('the config has no connection');
     const tunnel = new SshTunnel(sshOf(config), { logger, ...tunnelOptions });
-    const pool = new pg.Pool({
-      host: target.host,
-      port: target.port,
-      database: target.database,
-      user: target.user,
-      password: target.password,
-      max: 10,
-      stream: tunnel.streamFactory({ host: target.host, port: target.port }),
-      ...poolOptions,
-    });
+    const pool = poolThroughTunnel(config, tunnel, poolOptions);
     pool.on('error', () => undefined); // idle clients whose SSH connection dropped
     open.push({ tunnel, pool });
     return { tunnel, pool };

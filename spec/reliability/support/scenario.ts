@@ -17,6 +17,7 @@ import {
   type PoolStatus,
 } from '../../../lib/index.js';
 import { Ledger, type LedgerReport } from './ledger.js';
+import type { Figures } from './summary.js';
 import { LoadDriver, type OpRecord } from './load-driver.js';
 import { backendCount, backendsSettle, readUsers, withClient } from './pg-probe.js';
 import { samplePool, type PoolGauges, type PoolSampler } from './pool-gauges.js';
@@ -176,4 +177,28 @@ export class LoadScenario {
     this.#watch.stop();
     await this.database.close();
   }
+}
+
+/**
+ * The summary figures of a finished load scenario (its driver's operations and errors, its
+ * ledger's writes), for printFigures.
+ */
+export function scenarioFigures(
+  spec: string,
+  driver: LoadDriver,
+  report: ScenarioReport,
+  started: number,
+  notes: readonly string[],
+): Figures {
+  return {
+    spec,
+    operations: driver.operations,
+    errorsByClass: driver.errorsByClass(),
+    acknowledgedWrites: report.ledger.acknowledgedWrites,
+    unconfirmedWrites: report.ledger.unconfirmedWrites,
+    lostWrites: report.ledger.lostWrites.length,
+    hostileInputs: 0,
+    seconds: (performance.now() - started) / 1000,
+    notes,
+  };
 }

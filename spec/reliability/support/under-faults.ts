@@ -15,7 +15,7 @@ import {
   type FaultRound,
 } from './fault-round.js';
 import { phases } from './phases.js';
-import type { LoadScenario, ScenarioReport } from './scenario.js';
+import { scenarioFigures, type LoadScenario, type ScenarioReport } from './scenario.js';
 import { printFigures } from './summary.js';
 
 /** Options of runUnderFaults. */
@@ -60,24 +60,16 @@ export async function runUnderFaults(scenario: LoadScenario, options: UnderFault
   );
   const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
-  printFigures({
-    spec: options.label,
-    operations: driver.operations,
-    errorsByClass: driver.errorsByClass(),
-    acknowledgedWrites: report.ledger.acknowledgedWrites,
-    unconfirmedWrites: report.ledger.unconfirmedWrites,
-    lostWrites: report.ledger.lostWrites.length,
-    hostileInputs: 0,
-    seconds: (performance.now() - started) / 1000,
-    notes: [
+  printFigures(
+    scenarioFigures(options.label, driver, report, started, [
       `${rounds.length} fault${rounds.length === 1 ? '' : 's'} (${[...new Set(what)].join('; ')})`,
       `in flight at the fault ${rounds.map((r) => r.inFlight).join('/')}, all settled within ` +
         seconds(Math.max(...rounds.map((r) => r.settledWithinMs))),
       `service back ${rounds.map((r) => (r.recoveredAt === undefined ? 'never' : seconds(r.recoveredAt - r.backAt))).join('/')} after the component`,
       `unconfirmed creates that landed ${report.ledger.unconfirmedCreatesLanded}`,
       ...(options.notes?.(report) ?? []),
-    ],
-  });
+    ]),
+  );
 
   expect(report.processEvents, 'unhandled rejections, uncaught exceptions, listener leaks').to.deep.equal([]);
   for (const round of rounds) {
