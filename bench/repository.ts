@@ -6,6 +6,8 @@
  * raw pg (parameterized), medians of the rounds.
  *
  *   npx tsx bench/repository.ts            (BENCH_SECONDS=2 BENCH_ROUNDS=3 by default)
+ *
+ * BENCH_WORKLOADS=findById,bulk runs only the workloads whose names start with one of those words.
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -29,6 +31,8 @@ const WORKERS = 32;
 const POOL = 10;
 const ROWS = 100_000;
 const BULK = 100_000;
+const PICKED = process.env['BENCH_WORKLOADS']?.split(',').map((w) => w.trim().toLowerCase());
+const picked = (name: string) => PICKED === undefined || PICKED.some((w) => name.toLowerCase().startsWith(w));
 
 type Contender = 'raw pg' | 'raw pg prepared' | 'Kysely' | 'Repository';
 const CONTENDERS: readonly Contender[] = ['raw pg', 'raw pg prepared', 'Kysely', 'Repository'];
@@ -241,7 +245,7 @@ export async function benchRepository(): Promise<void> {
         `${WORKERS} workers, ${ROUNDS} rounds × ${SECONDS}s, medians\n`,
     );
     const rows: string[][] = [];
-    for (const workload of workloads) {
+    for (const workload of workloads.filter((w) => picked(w.name))) {
       const samples = new Map<Contender, Sample[]>(CONTENDERS.map((c) => [c, []]));
       for (const contender of CONTENDERS) await measure(workload.run[contender], WORKERS, 0.3); // warm-up
       for (let round = 0; round < ROUNDS; round++) {
@@ -277,7 +281,7 @@ export async function benchRepository(): Promise<void> {
       'Kysely INSERT (5k chunks)': [],
       'Repository.createMany': [],
     };
-    for (let round = 0; round < ROUNDS; round++) {
+    for (let round = 0; round < (picked('bulk') ? ROUNDS : 0); round++) {
       serial++;
       let data = bulkRows('c');
       let t = performance.now();
@@ -311,6 +315,7 @@ export async function benchRepository(): Promise<void> {
     }
     const copyMs = median(bulk['raw pg COPY']);
     for (const [name, times] of Object.entries(bulk)) {
+      if (times.length === 0) continue;
       const ms = median(times);
       rows.push([
         `bulk insert ${BULK.toLocaleString('en')} rows`,

@@ -91,6 +91,12 @@ export interface DatabaseConfig {
   readonly slowQueryMs: number;
   /** DB_PREPARED_STATEMENTS: repositories run named prepared statements. (Default: true) */
   readonly preparedStatements: boolean;
+  /**
+   * DB_PIPELINING: when every pooled connection is busy, single statements outside transactions
+   * queue on a busy connection (pipelined, up to 8 deep) instead of waiting for a free one, and a
+   * transaction's BEGIN travels with its first statement. (Default: true)
+   */
+  readonly pipelining: boolean;
   /** DB_PGBOUNCER (Default: off) */
   readonly pgbouncer: PgBouncerMode;
   /**
@@ -137,6 +143,7 @@ export const CONFIG_VARIABLES = {
   DB_ECHO_SQL: { allowed: 'true/false, 1/0, yes/no' },
   DB_SLOW_QUERY_MS: { allowed: 'a positive integer (ms)' },
   DB_PREPARED_STATEMENTS: { allowed: 'true/false, 1/0, yes/no' },
+  DB_PIPELINING: { allowed: 'true/false, 1/0, yes/no' },
   DB_PGBOUNCER: { allowed: 'off, session, transaction or auto (or true/false)' },
   DB_READ_YOUR_WRITES_MS: { allowed: 'a positive integer (ms)' },
   DB_REPLICA_RETRY_MS: { allowed: 'a positive integer (ms)' },
@@ -376,6 +383,7 @@ function describe(config: DatabaseConfig): Record<string, unknown> {
     echoSql: config.echoSql,
     slowQueryMs: config.slowQueryMs,
     preparedStatements: config.preparedStatements,
+    pipelining: config.pipelining,
     pgbouncer: config.pgbouncer,
     ssh: config.ssh && {
       host: config.ssh.host,
@@ -482,6 +490,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     echoSql: read.bool('DB_ECHO_SQL', false),
     slowQueryMs: read.int('DB_SLOW_QUERY_MS', 1_000),
     preparedStatements: read.bool('DB_PREPARED_STATEMENTS', true),
+    pipelining: read.bool('DB_PIPELINING', true),
     pgbouncer: parsePgBouncer(read),
     readYourWritesMs: read.optionalInt('DB_READ_YOUR_WRITES_MS'),
     replicaRetryMs: read.int('DB_REPLICA_RETRY_MS', 5_000),

@@ -293,6 +293,7 @@ class PooledDatabase<DB> implements Database<DB> {
             ...(tunnel ? { stream: tunnel.streamFactory({ host: server.host, port: server.port }) } : {}),
           }),
         preparedStatements: config.preparedStatements && config.pgbouncer !== 'transaction',
+        pipelining: config.pipelining && config.pgbouncer !== 'transaction',
         setUpConnection: connectionSetup(config),
         statementTimeoutMs: config.statementTimeoutMs,
         stats: this.#stats,

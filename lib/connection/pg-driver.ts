@@ -100,6 +100,11 @@ export interface PgDriverOptions {
   readonly createPool: () => pg.Pool;
   /** Whether queries marked by preparedQuery() run as named prepared statements. */
   readonly preparedStatements: boolean;
+  /**
+   * Whether single statements may queue on a busy connection when the pool is full, and BEGIN
+   * travels with a transaction's first statement (pg's pipeline mode). (Default: false)
+   */
+  readonly pipelining?: boolean;
   readonly stats: ConnectionStats;
   readonly logger: Logger;
   /** The Kysely log hook, called by the fast path (Kysely calls it for everything else). */
@@ -117,6 +122,31 @@ export interface PgDriverOptions {
   /** Called after each statement run through Kysely (not the run() fast path); read-your-writes marks writes here. */
   readonly afterStatement?: (query: CompiledQuery) => void;
 }
+
+/**
+ * Switches pg's pipeline mode on a client. pg reads the flag on every send (the typings call it
+ * readonly because it is meant as a constructor option); it is only ever switched while no
+ * statement is in flight, so pipelining never meets COPY, which pg refuses in pipeline mode.
+ */
+function setPipeline(client: pg.PoolClient, on: boolean): void {
+  (client as { pipeline: boolean }).pipeline = on;
+}
+
+/** The parts of pg's Client and Connection that sending BEGIN with a statement needs (see #sendAfter). */
+interface PgClientInternals {
+  readonly readyForQuery: boolean;
+  readonly _queryQueue: readonly unknown[];
+  readonly connection: {
+    readonly stream: { cork(): void; uncork(): void };
+    readonly parsedStatements: Record<string, string | undefined>;
+    parse(query: { text: string; name: string }): void;
+    bind(config: Record<string, never>): void;
+    execute(config: Record<string, never>): void;
+  };
+}
+
+/** How many single statements may be in flight on one connection when they share it. */
+const PIPELINE_DEPTH = 8;
 
 const POOL_WAIT_TIMEOUT = /^timeout exceeded when trying to connect/;
 const CACHED_PLAN_CHANGED = '0A000';
@@ -137,6 +167,10 @@ export class PgDriver implements Driver {
   readonly #connections = new WeakMap<pg.PoolClient, PgConnection>();
   /** Kysely transactions and the connection each runs on (see executeIn). */
   readonly #links = new WeakMap<object, TransactionLink>();
+  /** Connections checked out by run() that more single statements may share (see #shareBusy). */
+  readonly #shared: PgConnection[] = [];
+  /** run() calls waiting for a connection of their own (so the pool's other waiters can be told apart). */
+  #sharedWaiting = 0;
 
   constructor(readonly options: PgDriverOptions) {}
 
@@ -183,12 +217,14 @@ export class PgDriver implements Driver {
 
   /**
    * Runs one statement on a pooled connection outside any transaction, without Kysely's
-   * per-query machinery: the repositories' fast path. Timed and logged through the same `log`
-   * hook as every Kysely query.
+   * per-query machinery: the repositories' fast path. With pipelining, when every connection is
+   * busy and nobody waits for one, the statement is sent on the least busy connection already
+   * running such statements instead of waiting for a free one. Timed and logged through the same
+   * `log` hook as every Kysely query.
    * @throws as acquireConnection, and the mapped error of the statement.
    */
   async run<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    const connection = (await this.acquireConnection()) as PgConnection;
+    const connection = this.#shareBusy() ?? (await this.#checkOutShared());
     const started = performance.now();
     try {
       const result = await connection.run<R>(compiledQuery);
@@ -199,9 +235,56 @@ export class PgDriver implements Driver {
       this.options.log?.({ level: 'error', error, query: compiledQuery, queryDurationMillis });
       throw error;
     } finally {
-      this.#held.delete(connection);
-      connection.release();
+      this.#giveBack(connection);
     }
+  }
+
+  /**
+   * A connection already running run()'s statements that can take one more, when the pool has
+   * no free connection and cannot open another, and no other caller (a transaction) waits for
+   * one: the statements then stop coming, their connections drain, and the waiter gets the first
+   * one to come free. Counts the statement on it.
+   */
+  #shareBusy(): PgConnection | undefined {
+    const pool = this.#pool;
+    if (this.#shared.length === 0 || pool === undefined) return undefined;
+    if (pool.idleCount > 0 || pool.totalCount < (pool.options.max ?? 10)) return undefined;
+    if (pool.waitingCount > this.#sharedWaiting) return undefined;
+    let least: PgConnection | undefined;
+    for (const connection of this.#shared) {
+      if (connection.statements >= PIPELINE_DEPTH || connection.discarded) continue;
+      if (least === undefined || connection.statements < least.statements) least = connection;
+    }
+    if (least) least.statements++;
+    return least;
+  }
+
+  /** Checks out a connection for run(), sharable by later statements when pipelining is on. */
+  async #checkOutShared(): Promise<PgConnection> {
+    let connection: PgConnection;
+    this.#sharedWaiting++;
+    try {
+      connection = (await this.acquireConnection()) as PgConnection;
+    } finally {
+      this.#sharedWaiting--;
+    }
+    connection.statements = 1;
+    if (this.options.pipelining && !connection.transactionPooled) {
+      connection.pipelined = true;
+      this.#shared.push(connection);
+    }
+    return connection;
+  }
+
+  /** Ends one run() statement; the last one on a connection returns it to the pool. */
+  #giveBack(connection: PgConnection): void {
+    if (--connection.statements > 0) return;
+    if (connection.pipelined) {
+      connection.pipelined = false;
+      this.#shared.splice(this.#shared.indexOf(connection), 1);
+    }
+    this.#held.delete(connection);
+    connection.release();
   }
 
   /**
@@ -276,13 +359,18 @@ export class PgDriver implements Driver {
       if (settings.isolationLevel) sql += ` isolation level ${settings.isolationLevel}`;
       if (settings.accessMode) sql += ` ${settings.accessMode}`;
     }
+    const pgConnection = connection as PgConnection;
     const timeoutMs = this.options.statementTimeoutMs;
-    if ((connection as PgConnection).transactionPooled && timeoutMs !== undefined && Number.isSafeInteger(timeoutMs)) {
+    if (pgConnection.transactionPooled && timeoutMs !== undefined && Number.isSafeInteger(timeoutMs)) {
       // an integer from the validated config, not input; simple protocol allows the two statements
       sql += `; set local statement_timeout = ${timeoutMs}`;
     }
-    await connection.executeQuery(Compiled.raw(sql));
-    (connection as PgConnection).inTransaction = true;
+    if (this.options.pipelining && !pgConnection.transactionPooled) {
+      pgConnection.beginWithNextStatement(Compiled.raw(sql));
+    } else {
+      await connection.executeQuery(Compiled.raw(sql));
+    }
+    pgConnection.inTransaction = true;
   }
 
   /**
@@ -292,7 +380,12 @@ export class PgDriver implements Driver {
    */
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
     // On failure Kysely calls rollbackTransaction next, which counts the rollback.
-    (connection as PgConnection).inTransaction = false;
+    const pgConnection = connection as PgConnection;
+    pgConnection.inTransaction = false;
+    if (pgConnection.dropPendingBegin()) {
+      this.options.stats.committed++; // nothing ran: BEGIN was never sent, nothing to commit
+      return;
+    }
     const { rows } = await connection.executeQuery<{ command?: string }>(Compiled.raw('commit'));
     if (rows[0]?.command === 'ROLLBACK') {
       throw new DatabaseError('the transaction had been aborted by an earlier error; COMMIT rolled it back', {
@@ -311,7 +404,7 @@ export class PgDriver implements Driver {
     this.options.stats.rolledBack++;
     const pgConnection = connection as PgConnection;
     pgConnection.inTransaction = false;
-    if (pgConnection.discarded) return;
+    if (pgConnection.dropPendingBegin() || pgConnection.discarded) return;
     try {
       await connection.executeQuery(Compiled.raw('rollback'));
     } catch (error) {
@@ -410,14 +503,43 @@ class PgConnection implements DatabaseConnection {
   }
 
   #checkouts = 0;
+  /** A BEGIN not sent yet: it goes out with the next statement (see beginWithNextStatement). */
+  #pendingBegin: CompiledQuery | undefined;
   /** Inside BEGIN … COMMIT/ROLLBACK (kept by the driver). */
   inTransaction = false;
+  /** Statements of the driver's run() in flight on this connection (kept by the driver). */
+  statements = 0;
 
   /** Marks the connection as handed out. */
   checkOut(): void {
     this.#checkedOut = true;
     this.#checkouts++;
     this.inTransaction = false;
+    this.#pendingBegin = undefined;
+  }
+
+  /** Whether statements are sent without waiting for the ones before them (pg's pipeline mode). */
+  get pipelined(): boolean {
+    return this.client.pipeline;
+  }
+
+  set pipelined(on: boolean) {
+    setPipeline(this.client, on);
+  }
+
+  /**
+   * Holds `begin` to send it together with the next statement, without waiting for its answer in
+   * between: a transaction costs one round trip less. Never throws.
+   */
+  beginWithNextStatement(begin: CompiledQuery): void {
+    this.#pendingBegin = begin;
+  }
+
+  /** Forgets a BEGIN that was never sent (the transaction ran no statement); true if there was one. */
+  dropPendingBegin(): boolean {
+    const pending = this.#pendingBegin !== undefined;
+    this.#pendingBegin = undefined;
+    return pending;
   }
 
   /** Whether this connection still runs the transaction it ran at check-out number `checkout`. */
@@ -432,6 +554,11 @@ class PgConnection implements DatabaseConnection {
   async copy(statement: string, rows: readonly (readonly CopyValue[])[]): Promise<number> {
     if (this.#discarded) {
       throw new ConnectionError('this connection was lost and has been discarded', { cause: this.#lostBecause });
+    }
+    const begin = this.#pendingBegin;
+    if (begin !== undefined) {
+      this.#pendingBegin = undefined;
+      await this.run(begin);
     }
     try {
       const count = await copyRows(this.client, statement, rows);
@@ -486,19 +613,12 @@ class PgConnection implements DatabaseConnection {
     const capture = marks[CAPTURE];
     if (capture && this.inTransaction) capture.link = { connection: this, checkout: this.#checkouts };
     const temporalText = marks[TEMPORAL_TEXT];
-    const prepared = this.options.preparedStatements && !this.#transactionPooled;
-    const name = prepared ? (compiledQuery as PreparedCompiledQuery)[PREPARED_NAME] : undefined;
+    const begin = this.#pendingBegin;
+    this.#pendingBegin = undefined;
     try {
-      const values = compiledQuery.parameters as unknown[];
-      const types = temporalText ? capturingTypes(temporalText) : undefined;
-      const result = await (name === undefined && types === undefined
-        ? this.client.query(compiledQuery.sql, values)
-        : this.client.query({
-            text: compiledQuery.sql,
-            values,
-            ...(name ? { name } : {}),
-            ...(types ? { types } : {}),
-          }));
+      const result = await (begin === undefined
+        ? this.#send(compiledQuery, temporalText)
+        : this.#sendAfter(begin, compiledQuery, temporalText));
       stats.succeeded++;
       const { command, rowCount, rows } = result;
       if (command === 'ROLLBACK' || command === 'COMMIT') return { rows: [{ command } as R] };
@@ -514,6 +634,80 @@ class PgConnection implements DatabaseConnection {
       const mapped = mapError(error);
       if (mapped instanceof ConnectionError || mapped.code === CACHED_PLAN_CHANGED) this.discard();
       throw mapped;
+    }
+  }
+
+  /** Sends one statement: named when it asks to be and the driver allows it. */
+  #send(compiledQuery: CompiledQuery, temporalText: TemporalText | undefined): Promise<pg.QueryResult> {
+    const name = this.#statementName(compiledQuery);
+    return name === undefined && temporalText === undefined
+      ? this.client.query(compiledQuery.sql, compiledQuery.parameters as unknown[])
+      : this.client.query(this.#queryConfig(compiledQuery, name, temporalText, false));
+  }
+
+  /** The prepared statement name a query runs under, if it asks for one and the driver allows them. */
+  #statementName(compiledQuery: CompiledQuery): string | undefined {
+    const prepared = this.options.preparedStatements && !this.#transactionPooled;
+    return prepared ? (compiledQuery as PreparedCompiledQuery)[PREPARED_NAME] : undefined;
+  }
+
+  #queryConfig(
+    compiledQuery: CompiledQuery,
+    name: string | undefined,
+    temporalText: TemporalText | undefined,
+    extended: boolean,
+  ): pg.QueryConfig {
+    return {
+      text: compiledQuery.sql,
+      values: compiledQuery.parameters as unknown[],
+      ...(name ? { name } : {}),
+      ...(temporalText ? { types: capturingTypes(temporalText) } : {}),
+      ...(extended ? { queryMode: 'extended' as const } : {}),
+    };
+  }
+
+  /**
+   * Sends `begin` and the statement as one message batch with one Sync at its end, so PostgreSQL
+   * answers both in one packet: a transaction costs one round trip less. A BEGIN that fails
+   * stops the statement from running (the server skips to the Sync), and its error is the one
+   * thrown. Falls back to two round trips when the client is not idle.
+   */
+  async #sendAfter(
+    begin: CompiledQuery,
+    compiledQuery: CompiledQuery,
+    temporalText: TemporalText | undefined,
+  ): Promise<pg.QueryResult> {
+    const client = this.client as unknown as PgClientInternals;
+    const wire = client.connection;
+    if (client.readyForQuery !== true || client._queryQueue.length > 0) {
+      await this.#send(begin, undefined);
+      this.options.stats.succeeded++;
+      return this.#send(compiledQuery, temporalText);
+    }
+    const name = this.#statementName(compiledQuery);
+    const wasParsed = name === undefined || wire.parsedStatements[name] !== undefined;
+    let sent: Promise<pg.QueryResult | pg.QueryResult[]>;
+    wire.stream.cork();
+    try {
+      // Parse, Bind, Execute without a Sync: pg's own messages for the statement follow, and end with one
+      wire.parse({ text: begin.sql, name: '' });
+      wire.bind({});
+      wire.execute({});
+      sent = this.client.query(this.#queryConfig(compiledQuery, name, temporalText, true)) as Promise<
+        pg.QueryResult | pg.QueryResult[]
+      >;
+    } finally {
+      wire.stream.uncork();
+    }
+    try {
+      const results = await sent;
+      this.options.stats.succeeded++; // the BEGIN
+      // pg reports each CommandComplete of the batch: BEGIN's first, the statement's last
+      return Array.isArray(results) ? results[results.length - 1]! : results;
+    } catch (error) {
+      // BEGIN's ParseComplete marked the statement's name as parsed before its own Parse ran
+      if (!wasParsed && name !== undefined) delete wire.parsedStatements[name];
+      throw error;
     }
   }
 

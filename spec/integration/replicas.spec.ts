@@ -57,10 +57,18 @@ async function eventually(check: () => Promise<boolean>, ms: number, what: strin
 
 /** Waits until `replica` has replayed a row the primary just committed. */
 async function replayed(primary: ThrowawayCluster, replica: ThrowawayCluster, name: string): Promise<void> {
+  const count = () =>
+    query<{ n: string }>(replica.url(), 'select count(*) as n from replica_items where name = $1', [name]);
   await eventually(
-    async () =>
-      (await query<{ n: string }>(replica.url(), 'select count(*) as n from replica_items where name = $1', [name]))[0]
-        ?.n === '1',
+    async () => {
+      try {
+        return (await count())[0]?.n === '1';
+      } catch (error) {
+        // the standby has not replayed the CREATE TABLE yet
+        if ((error as { code?: string }).code === '42P01') return false;
+        throw error;
+      }
+    },
     30_000,
     `replica :${replica.port} replayed ${name}`,
   );
