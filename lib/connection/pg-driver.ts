@@ -24,7 +24,6 @@ import { copyRows, type CopyValue } from './pg-copy.js';
 import type { ConnectionStats } from './connection-stats.js';
 
 const PREPARED_NAME = Symbol('kysely-repository.preparedName');
-const CAPTURE = Symbol('kysely-repository.capture');
 const TEMPORAL_TEXT = Symbol('kysely-repository.temporalText');
 
 /**
@@ -68,18 +67,15 @@ export function withTemporalText<R>(query: CompiledQuery<R>, capture: TemporalTe
   return { ...query, [TEMPORAL_TEXT]: capture } as CompiledQuery<R>;
 }
 
-/** Where a transaction's statements run, once one of them has gone through Kysely. */
+/** Where a transaction's statements run, as Kysely's executor for it told. */
 interface TransactionLink {
   readonly connection: PgConnection;
   /** The connection's check-out count when the link was made: a later check-out is someone else's. */
   readonly checkout: number;
 }
 
-/** A compiled query whose connection records itself in `link` when it runs the query. */
-type CapturingQuery = CompiledQuery & {
-  readonly [CAPTURE]?: { link?: TransactionLink };
-  readonly [TEMPORAL_TEXT]?: TemporalText;
-};
+/** A compiled query that may ask for the exact text of its temporal fields. */
+type CapturingQuery = CompiledQuery & { readonly [TEMPORAL_TEXT]?: TemporalText };
 
 /** A compiled query that asks to run as a named prepared statement. */
 type PreparedCompiledQuery = CompiledQuery & { readonly [PREPARED_NAME]?: string };
@@ -288,24 +284,35 @@ export class PgDriver implements Driver {
   }
 
   /**
-   * Runs one statement in the Kysely transaction `trx`, straight on its connection once an
-   * earlier statement of `trx` has shown which one that is (the first goes through Kysely and
-   * is captured). Falls back to Kysely whenever the link is stale: the transaction ended, or the
-   * connection was handed to someone else.
+   * Runs one statement in the Kysely transaction `trx`, straight on its connection (asked of
+   * Kysely's executor once per transaction, which also refuses a transaction that has ended).
+   * Falls back to Kysely when the connection is not one of this driver's in a transaction.
    * @throws the mapped error of the statement; what Kysely throws for an ended transaction.
    */
   async executeIn<R>(trx: Kysely<unknown>, compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    const link = this.#links.get(trx);
-    if (link?.connection.serves(link.checkout)) {
-      const result = await this.#timed(compiledQuery, () => link.connection.run<R>(compiledQuery));
-      this.options.afterStatement?.(compiledQuery);
-      return result;
-    }
-    const capture: { link?: TransactionLink } = {};
-    const result = await trx.executeQuery<R>({ ...compiledQuery, [CAPTURE]: capture } as CapturingQuery);
-    if (capture.link) this.#links.set(trx, capture.link);
-    else this.#links.delete(trx);
+    let link = this.#links.get(trx);
+    if (!link?.connection.serves(link.checkout)) link = await this.#link(trx);
+    if (!link) return trx.executeQuery<R>(compiledQuery);
+    const connection = link.connection;
+    const result = await this.#timed(compiledQuery, () => connection.run<R>(compiledQuery));
+    this.options.afterStatement?.(compiledQuery);
     return result;
+  }
+
+  /**
+   * Asks Kysely which connection `trx` runs on and remembers it for the transaction's later
+   * statements; undefined when it is not one of this driver's connections in a transaction.
+   * @throws what Kysely throws for a transaction that has ended.
+   */
+  async #link(trx: Kysely<unknown>): Promise<TransactionLink | undefined> {
+    const connection = await trx.getExecutor().provideConnection((c) => Promise.resolve(c));
+    if (!(connection instanceof PgConnection) || !connection.inTransaction) {
+      this.#links.delete(trx);
+      return undefined;
+    }
+    const link = connection.link();
+    this.#links.set(trx, link);
+    return link;
   }
 
   /**
@@ -318,10 +325,7 @@ export class PgDriver implements Driver {
     const query = Compiled.raw(statement);
     if (trx) {
       let link = this.#links.get(trx);
-      if (!link?.connection.serves(link.checkout)) {
-        await this.executeIn(trx, Compiled.raw('select 1'));
-        link = this.#links.get(trx);
-      }
+      if (!link?.connection.serves(link.checkout)) link = await this.#link(trx);
       if (!link) throw new DatabaseError('the transaction given to copy() does not run on this Database');
       const connection = link.connection;
       return this.#timed(query, () => connection.copy(statement, rows));
@@ -542,6 +546,11 @@ class PgConnection implements DatabaseConnection {
     return pending;
   }
 
+  /** This check-out's transaction on this connection, for the driver to run statements of it directly. */
+  link(): TransactionLink {
+    return { connection: this, checkout: this.#checkouts };
+  }
+
   /** Whether this connection still runs the transaction it ran at check-out number `checkout`. */
   serves(checkout: number): boolean {
     return this.#checkedOut && !this.#discarded && this.inTransaction && this.#checkouts === checkout;
@@ -609,10 +618,7 @@ class PgConnection implements DatabaseConnection {
       throw new ConnectionError('this connection was lost and has been discarded', { cause: this.#lostBecause });
     }
     const { stats } = this.options;
-    const marks = compiledQuery as CapturingQuery;
-    const capture = marks[CAPTURE];
-    if (capture && this.inTransaction) capture.link = { connection: this, checkout: this.#checkouts };
-    const temporalText = marks[TEMPORAL_TEXT];
+    const temporalText = (compiledQuery as CapturingQuery)[TEMPORAL_TEXT];
     const begin = this.#pendingBegin;
     this.#pendingBegin = undefined;
     try {
