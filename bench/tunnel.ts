@@ -16,6 +16,7 @@
  * BENCH_ROUNDS (default 5) rounds of BENCH_SECONDS (default 1) per workload and mode.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { loadavg } from 'node:os';
 import pg from 'pg';
@@ -56,11 +57,26 @@ function databaseUrl(): string {
   );
 }
 
-/** Loops `CLIENTS` callers over `pool.query(text)` for `ms`; returns queries per second. */
-async function throughput(pool: pg.Pool, text: string, ms: number): Promise<number> {
+/** CPU time the whole machine spent busy so far (all processes, all cores), in µs. */
+function machineBusyMicros(): number {
+  // /proc/stat's first line: user nice system idle iowait irq softirq steal …, in 1/100 s
+  const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0] = fields;
+  return (user + nice + system + irq + softirq) * 10_000;
+}
+
+/** One measured window: queries per second, and machine CPU per query (client, sshd, ssh, PostgreSQL). */
+interface Throughput {
+  readonly qps: number;
+  readonly cpuMicros: number;
+}
+
+/** Loops `CLIENTS` callers over `pool.query(text)` for `ms`. */
+async function throughput(pool: pg.Pool, text: string, ms: number): Promise<Throughput> {
   let done = 0;
   const until = performance.now() + ms;
   const started = performance.now();
+  const busy = machineBusyMicros();
   await Promise.all(
     Array.from({ length: CLIENTS }, async () => {
       while (performance.now() < until) {
@@ -69,7 +85,7 @@ async function throughput(pool: pg.Pool, text: string, ms: number): Promise<numb
       }
     }),
   );
-  return done / ((performance.now() - started) / 1000);
+  return { qps: done / ((performance.now() - started) / 1000), cpuMicros: (machineBusyMicros() - busy) / done };
 }
 
 /** Median ms to open POOL_SIZE connections of a fresh pool, concurrently. */
@@ -188,6 +204,9 @@ export async function benchTunnel(): Promise<void> {
   const samples = Object.fromEntries(
     modes.map((mode) => [mode, Object.fromEntries(measures.map((m) => [m, [] as number[]]))]),
   ) as Record<Mode, Record<Measure, number[]>>;
+  const cpu = Object.fromEntries(
+    modes.map((mode) => [mode, Object.fromEntries(Object.keys(WORKLOADS).map((w) => [w, [] as number[]]))]),
+  ) as Record<Mode, Record<Workload, number[]>>;
 
   try {
     const pools = Object.fromEntries(modes.map((mode) => [mode, makers[mode]()])) as Record<Mode, pg.Pool>;
@@ -199,7 +218,11 @@ export async function benchTunnel(): Promise<void> {
     for (const [workload, text] of Object.entries(WORKLOADS) as [Workload, string][]) {
       for (const mode of modes) await throughput(pools[mode], text, WARMUP_MS);
       for (let round = 0; round < ROUNDS; round += 1) {
-        for (const mode of modes) samples[mode][workload].push(await throughput(pools[mode], text, SECONDS * 1000));
+        for (const mode of modes) {
+          const { qps, cpuMicros } = await throughput(pools[mode], text, SECONDS * 1000);
+          samples[mode][workload].push(qps);
+          cpu[mode][workload].push(cpuMicros);
+        }
       }
     }
     for (const pool of Object.values(pools)) await pool.end();
@@ -222,9 +245,10 @@ export async function benchTunnel(): Promise<void> {
       mode.padEnd(8),
       ...measures.map((measure) => {
         const value = median(samples[mode][measure]);
-        const shown =
-          measure === 'open 10' ? `${value.toFixed(1).padStart(7)} ms ` : `${value.toFixed(0).padStart(7)} q/s`;
-        return `${shown} ${times(vs(mode, 'direct', measure)).padStart(6)}`;
+        if (measure === 'open 10')
+          return `${value.toFixed(1).padStart(7)} ms  ${times(vs(mode, 'direct', measure)).padStart(6)}`;
+        const micros = median(cpu[mode][measure]);
+        return `${value.toFixed(0).padStart(7)} q/s ${times(vs(mode, 'direct', measure)).padStart(6)} ${micros.toFixed(0).padStart(5)} µs`;
       }),
     ].join(' | '),
   );
@@ -234,7 +258,7 @@ export async function benchTunnel(): Promise<void> {
   const open10 = vs('ours', 'direct', 'open 10');
   process.stdout.write(
     [
-      `${'mode'.padEnd(8)} | ${'SELECT 1 (vs direct)'.padEnd(18)} | ${'100 KB (vs direct)'.padEnd(18)} | open 10 (vs direct)`,
+      `${'mode'.padEnd(8)} | ${'SELECT 1 (vs direct, CPU/q)'.padEnd(27)} | ${'100 KB (vs direct, CPU/q)'.padEnd(27)} | open 10 (vs direct)`,
       ...rows,
       '',
       `ours vs ssh -L: SELECT 1 ${times(vs('ours', 'ssh -L', 'SELECT 1'))}, 100 KB ${times(vs('ours', 'ssh -L', '100 KB'))}, ` +
@@ -243,6 +267,7 @@ export async function benchTunnel(): Promise<void> {
         `open 10 <= 1.3× direct: ${check(open10 <= 1.3)}`,
       `per-round ours/direct, SELECT 1: ${samples.ours['SELECT 1'].map((v, i) => (v / (samples.direct['SELECT 1'][i] ?? 1)).toFixed(2)).join(' ')}; ` +
         `100 KB: ${samples.ours['100 KB'].map((v, i) => (v / (samples.direct['100 KB'][i] ?? 1)).toFixed(2)).join(' ')}`,
+      "CPU/q: the whole machine's busy CPU time per query (client, sshd, ssh, PostgreSQL), median of the rounds",
       `our tunnel: ${status.handshakes} SSH handshake(s), ${status.channelsOpened} channels opened; load average ${loadavg()
         .map((l) => l.toFixed(1))
         .join(' ')}`,

@@ -60,6 +60,8 @@ export class SshChannelSocket extends Duplex {
     /** The database address as the SSH server sees it, for messages. */
     readonly target: string,
     private readonly openChannel: ChannelOpener,
+    /** Called before each write to the channel (the tunnel coalesces a tick's writes into one). */
+    private readonly beforeWrite?: () => void,
   ) {
     super({ allowHalfOpen: false, decodeStrings: true });
   }
@@ -124,6 +126,7 @@ export class SshChannelSocket extends Duplex {
       this.#held = { chunk, callback };
       return;
     }
+    this.beforeWrite?.();
     if (channel.write(chunk)) callback();
     else channel.once('drain', () => callback());
   }

@@ -120,6 +120,7 @@ export class SshTunnel {
   #fingerprint: string | undefined;
   #pinned: string | undefined;
   #key: ParsedKey | undefined;
+  #corked = false;
 
   /**
    * Prepares a tunnel; connects nothing. Never throws (bad credentials surface as a TunnelError
@@ -152,10 +153,31 @@ export class SshTunnel {
   streamFactory(target: TunnelTarget): () => SshChannelSocket {
     const label = isUnixSocket(target) ? `${target.host}/.s.PGSQL.${target.port}` : `${target.host}:${target.port}`;
     return () => {
-      const socket: SshChannelSocket = new SshChannelSocket(label, () => this.#openFor(socket, target, label));
+      const socket: SshChannelSocket = new SshChannelSocket(
+        label,
+        () => this.#openFor(socket, target, label),
+        this.#coalesceWrites,
+      );
       return socket;
     };
   }
+
+  /**
+   * Holds the SSH connection's socket corked until the current tick's work is done, so the SSH
+   * packets that several channels write in one tick (pg connections answering a batch of results)
+   * leave in one system call and reach sshd in one read.
+   */
+  readonly #coalesceWrites = (): void => {
+    if (this.#corked) return;
+    const sock = this.#client && this.#sockets.get(this.#client);
+    if (!sock || sock.destroyed) return;
+    this.#corked = true;
+    sock.cork();
+    process.nextTick(() => {
+      this.#corked = false;
+      sock.uncork();
+    });
+  };
 
   /** The tunnel's state and counters. Never throws. */
   status(): TunnelStatus {
