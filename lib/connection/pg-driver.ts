@@ -16,11 +16,12 @@ import type {
   TransactionSettings,
 } from 'kysely';
 import { CompiledQuery as Compiled } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import { ConnectionError, DatabaseError, PoolTimeoutError, mapError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { SetUpConnection } from './connection-setup.js';
 import { copyRows, type CopyValue } from './pg-copy.js';
+import { FAST_TYPES, fastTypeParser } from './timestamp-parser.js';
 import type { ConnectionStats } from './connection-stats.js';
 
 const PREPARED_NAME = Symbol('kysely-repository.preparedName');
@@ -48,7 +49,7 @@ function capturingTypes(capture: TemporalText): {
   return {
     getTypeParser(oid, format) {
       const index = field++;
-      const parse = pg.types.getTypeParser(oid, format === 'binary' ? 'binary' : 'text') as (text: string) => unknown;
+      const parse = fastTypeParser(oid, format === 'binary' ? 'binary' : 'text');
       if (!TEMPORAL_OIDS.has(oid) || format === 'binary') return parse;
       return (text) => {
         capture.previous[index] = capture.last[index];
@@ -678,7 +679,7 @@ class PgConnection implements DatabaseConnection {
       text: compiledQuery.sql,
       values: compiledQuery.parameters as unknown[],
       ...(name ? { name } : {}),
-      ...(temporalText ? { types: capturingTypes(temporalText) } : {}),
+      types: temporalText ? capturingTypes(temporalText) : FAST_TYPES,
       ...(extended ? { queryMode: 'extended' as const } : {}),
     };
   }
