@@ -122,8 +122,9 @@ export interface PgDriverOptions {
 
 /**
  * Switches pg's pipeline mode on a client. pg reads the flag on every send (the typings call it
- * readonly because it is meant as a constructor option); it is only ever switched while no
- * statement is in flight, so pipelining never meets COPY, which pg refuses in pipeline mode.
+ * readonly because it is meant as a constructor option). It is switched on at check-out and off
+ * once the last statement on the connection has been answered, before the connection goes back
+ * to the pool, so pipelining never meets COPY, which pg refuses in pipeline mode.
  */
 function setPipeline(client: pg.PoolClient, on: boolean): void {
   (client as { pipeline: boolean }).pipeline = on;
