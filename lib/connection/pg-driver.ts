@@ -279,7 +279,8 @@ export class PgDriver implements Driver {
     if (--connection.statements > 0) return;
     if (connection.pipelined) {
       connection.pipelined = false;
-      this.#shared.splice(this.#shared.indexOf(connection), 1);
+      const index = this.#shared.indexOf(connection);
+      if (index >= 0) this.#shared.splice(index, 1);
     }
     this.#held.delete(connection);
     connection.release();

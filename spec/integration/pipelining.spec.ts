@@ -144,6 +144,18 @@ describe('pipelining on a full pool (real PostgreSQL)', function () {
     expect(await items.findOne({ name: 'lost?' })).to.equal(undefined);
   });
 
+  it('close() ends a connection statements share: they fail with ConnectionError, close() returns', async () => {
+    const { db, items } = await open();
+    const slow = rejection(runShared(db, 'select pg_sleep(5)'));
+    await tick();
+    const outcomes = [slow, ...[items.getById('1'), items.getById('2')].map((p) => rejection(p))];
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const started = Date.now();
+    await databases[0]!.close();
+    expect(Date.now() - started, 'close() waited DB_POOL_TIMEOUT (150 ms), not for the sleep').to.be.below(2_000);
+    for (const error of await Promise.all(outcomes)) expect(error).to.be.instanceOf(ConnectionError);
+  });
+
   it('runs COPY on a connection that statements shared before', async () => {
     const { db, items } = await open();
     const slow = runShared(db, 'select pg_sleep(0.1)');
