@@ -108,6 +108,32 @@ async function admin(url: string, statement: string): Promise<void> {
 }
 
 /**
+ * Drops the scratch database once the sessions of the pools that used it have gone (up to 5 s).
+ * pg-pool's end() resolves before its idle connections have closed, and a session that DROP …
+ * WITH (FORCE) terminates then reports the termination to a pool no one listens to any more
+ * (kysely-codegen's), which would crash this script.
+ */
+async function dropScratch(url: string, name: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    const deadline = Date.now() + 5_000;
+    for (;;) {
+      const { rows } = await client.query<{ n: number }>(
+        'select count(*)::int as n from pg_stat_activity where datname = $1',
+        [name],
+      );
+      if ((rows[0]?.n ?? 0) === 0 || Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await client.query(`drop database if exists "${name}" with (force)`);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
  * Overrides for every identity-always and stored generated column: `GeneratedAlways<T>`, so
  * neither an insert nor an update that sets them compiles. kysely-codegen only knows
  * `Generated<T>` (insert optional, update allowed), hence these.
@@ -136,8 +162,10 @@ async function generatedAlwaysOverrides(db: Kysely<unknown>): Promise<Record<str
 
 /** Migrates `url` to the latest and returns what kysely-codegen generates from it. */
 async function generateFrom(url: string): Promise<string> {
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  pool.on('error', () => undefined); // a session that ends while the pool closes is not a failure
   const db = new Kysely<unknown>({
-    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 2 }) }),
+    dialect: new PostgresDialect({ pool }),
   });
   let overrides: Record<string, string>;
   try {
@@ -186,7 +214,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const url = withDatabase(server.adminUrl, name);
   const cleanUp = async (): Promise<void> => {
     try {
-      await admin(server.adminUrl, `drop database if exists "${name}" with (force)`);
+      await dropScratch(server.adminUrl, name);
     } finally {
       await server.cluster?.destroy();
     }
