@@ -268,7 +268,7 @@ export class PgDriver implements Driver {
     }
     connection.statements = 1;
     if (this.options.pipelining && !connection.transactionPooled) {
-      connection.pipelined = true;
+      setPipeline(connection.client, true);
       this.#shared.push(connection);
     }
     return connection;
@@ -277,10 +277,10 @@ export class PgDriver implements Driver {
   /** Ends one run() statement; the last one on a connection returns it to the pool. */
   #giveBack(connection: PgConnection): void {
     if (--connection.statements > 0) return;
-    if (connection.pipelined) {
-      connection.pipelined = false;
-      const index = this.#shared.indexOf(connection);
-      if (index >= 0) this.#shared.splice(index, 1);
+    const index = this.#shared.indexOf(connection);
+    if (index >= 0) {
+      this.#shared.splice(index, 1);
+      setPipeline(connection.client, false);
     }
     this.#held.delete(connection);
     connection.release();
@@ -523,15 +523,6 @@ class PgConnection implements DatabaseConnection {
     this.#checkouts++;
     this.inTransaction = false;
     this.#pendingBegin = undefined;
-  }
-
-  /** Whether statements are sent without waiting for the ones before them (pg's pipeline mode). */
-  get pipelined(): boolean {
-    return this.client.pipeline;
-  }
-
-  set pipelined(on: boolean) {
-    setPipeline(this.client, on);
   }
 
   /**

@@ -1,3 +1,4 @@
+import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { CompiledQuery, sql, type Generated, type Kysely } from 'kysely';
 import {
@@ -25,8 +26,6 @@ function runShared(db: Kysely<Schema>, text: string): Promise<unknown> {
   if (!context?.execute) throw new Error('no fast path on this Database');
   return context.execute(CompiledQuery.raw(text), 'read');
 }
-
-const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('pipelining on a full pool (real PostgreSQL)', function () {
   this.timeout(20_000);
@@ -113,7 +112,7 @@ describe('pipelining on a full pool (real PostgreSQL)', function () {
         reads++;
       }
     });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
     const started = Date.now();
     const renamed = await withTransaction(db, async () => items.update('2', { name: 'TWO' }));
     const waitedMs = Date.now() - started;
@@ -131,7 +130,7 @@ describe('pipelining on a full pool (real PostgreSQL)', function () {
     const outcomes = [slow, items.getById('1'), items.getById('2'), items.create({ name: 'lost?' })].map((p) =>
       rejection(p),
     );
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
     await queryServer(
       testDatabaseUrl(),
       'select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1',
@@ -149,7 +148,7 @@ describe('pipelining on a full pool (real PostgreSQL)', function () {
     const slow = rejection(runShared(db, 'select pg_sleep(5)'));
     await tick();
     const outcomes = [slow, ...[items.getById('1'), items.getById('2')].map((p) => rejection(p))];
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
     const started = Date.now();
     await databases[0]!.close();
     expect(Date.now() - started, 'close() waited DB_POOL_TIMEOUT (150 ms), not for the sleep').to.be.below(2_000);
