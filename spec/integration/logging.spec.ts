@@ -8,6 +8,7 @@ import winston from 'winston';
 import { createDatabase, createLogger, loadConfig, redactingLogger, type Logger } from '../../lib/index.js';
 import { freePort } from '../support/free-port.js';
 import { testDatabaseUrl } from '../support/test-server.js';
+import { spyLogger } from '../support/spec-helpers.js';
 
 /** A winston logger (JSON lines, debug level) whose output is kept in `lines`. */
 function capturingLogger(): { logger: winston.Logger; lines: string[] } {
@@ -117,7 +118,7 @@ describe('logging (real PostgreSQL)', () => {
   });
 
   it('redacts the lines of any injected logger, child loggers included', () => {
-    const inner: Logger = { error: sinon.spy(), warn: sinon.spy(), info: sinon.spy(), debug: sinon.spy() };
+    const inner: Logger = spyLogger(sinon);
     const logger = redactingLogger(inner, ['topsecret-value']);
     logger.info('url postgres://u:topsecret-value@h/db', { nested: { list: ['topsecret-value'] } });
     logger.child?.({ a: 1 }).warn('password=hunter2 and $2b$10$abcdefghijklmnopqrstuuJ0ZJDkEwlsJYVHzyS1pHCX6wRMK0G/W');

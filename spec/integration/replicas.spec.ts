@@ -16,11 +16,10 @@ import {
   withReadYourWrites,
   withTransaction,
   type Database,
-  type Logger,
 } from '../../lib/index.js';
 import { isWriteStatement } from '../../lib/connection/write-statement.js';
 import { findServerBinaries, startThrowawayCluster, type ThrowawayCluster } from '../support/postgres-cluster.js';
-import { queryServer as query } from '../support/spec-helpers.js';
+import { queryServer as query, spyLogger, type SpyLogger } from '../support/spec-helpers.js';
 
 use(chaiAsPromised);
 
@@ -28,8 +27,6 @@ interface Schema {
   replicaItems: { id: Generated<string>; name: string };
   serverIdentity: { id: number; inRecovery: boolean; port: number };
 }
-
-type RecordingLogger = Logger & Record<'error' | 'warn' | 'info' | 'debug', sinon.SinonSpy>;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -80,7 +77,7 @@ describe('read replicas (real streaming replication)', function () {
   const applicationName = `kr-replicas-${process.pid}`;
   let primary: ThrowawayCluster;
   let replicas: ThrowawayCluster[] = [];
-  let logger: RecordingLogger;
+  let logger: SpyLogger;
   let database: Database<Schema>;
   let db: Kysely<Schema>;
   let identity: Repository<Schema, 'serverIdentity'>;
@@ -133,7 +130,7 @@ describe('read replicas (real streaming replication)', function () {
     await query(primary.url(), 'insert into replica_items (name) values ($1)', ['marker']);
     for (const replica of replicas) await replayed(primary, replica, 'marker');
 
-    logger = { error: sandbox.spy(), warn: sandbox.spy(), info: sandbox.spy(), debug: sandbox.spy() };
+    logger = spyLogger(sandbox);
     database = createDatabase<Schema>({ config: configFor(), logger });
     db = database.db;
     identity = new Repository(db, 'serverIdentity');

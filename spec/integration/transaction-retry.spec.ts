@@ -8,9 +8,9 @@ import {
   SerializationError,
   withTransaction,
   type Database,
-  type Logger,
 } from '../../lib/index.js';
 import { testConfig } from '../support/test-config.js';
+import { spyLogger, type SpyLogger } from '../support/spec-helpers.js';
 
 interface Schema {
   txCounters: { id: number; n: number };
@@ -37,10 +37,10 @@ describe('withTransaction retries (real PostgreSQL)', () => {
   const sandbox = sinon.createSandbox();
   let database: Database<Schema>;
   let db: Kysely<Schema>;
-  let logger: Logger & { warn: sinon.SinonSpy };
+  let logger: SpyLogger;
 
   before(async () => {
-    logger = { error: sandbox.spy(), warn: sandbox.spy(), info: sandbox.spy(), debug: sandbox.spy() };
+    logger = spyLogger(sandbox);
     database = createDatabase<Schema>({ config: testConfig({ DB_POOL_SIZE: '4' }), logger });
     db = database.db;
     await sql`create table tx_counters (id int primary key, n int not null)`.execute(db);

@@ -13,11 +13,10 @@ import {
   ValidationError,
   withTransaction,
   type Database,
-  type Logger,
 } from '../../lib/index.js';
 import { testConfig } from '../support/test-config.js';
 import { testDatabaseUrl } from '../support/test-server.js';
-import { rejection } from '../support/spec-helpers.js';
+import { rejection, spyLogger, type SpyLogger } from '../support/spec-helpers.js';
 
 interface Schema {
   txItems: { id: Generated<number>; label: string };
@@ -36,20 +35,16 @@ async function labels(db: Kysely<Schema>): Promise<string[]> {
   return rows.map((r) => r.label);
 }
 
-function stubLogger(sandbox: sinon.SinonSandbox): Logger & Record<'error' | 'warn' | 'info' | 'debug', sinon.SinonSpy> {
-  return { error: sandbox.spy(), warn: sandbox.spy(), info: sandbox.spy(), debug: sandbox.spy() };
-}
-
 class Oops extends Error {}
 
 describe('withTransaction (real PostgreSQL)', () => {
   const sandbox = sinon.createSandbox();
   let database: Database<Schema>;
   let db: Kysely<Schema>;
-  let logger: ReturnType<typeof stubLogger>;
+  let logger: SpyLogger;
 
   before(async () => {
-    logger = stubLogger(sandbox);
+    logger = spyLogger(sandbox);
     database = createDatabase<Schema>({ config: testConfig(), logger });
     db = database.db;
     await sql`create table tx_items (id int generated always as identity primary key, label text not null)`.execute(db);

@@ -1,6 +1,15 @@
 /** Small helpers the specs share. */
 import { expect } from 'chai';
 import pg from 'pg';
+import type sinon from 'sinon';
+
+/** A Logger (the package's interface) whose every level is a sinon spy. */
+export type SpyLogger = Record<'error' | 'warn' | 'info' | 'debug', sinon.SinonSpy>;
+
+/** A Logger of spies from `sandbox` (or sinon itself), for specs that check what was logged. */
+export function spyLogger(sandbox: Pick<sinon.SinonSandbox, 'spy'>): SpyLogger {
+  return { error: sandbox.spy(), warn: sandbox.spy(), info: sandbox.spy(), debug: sandbox.spy() };
+}
 
 /** The error `promise` rejects with; fails the spec when it resolves. */
 export async function rejection(promise: Promise<unknown>): Promise<Error> {

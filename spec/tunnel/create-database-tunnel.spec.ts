@@ -11,12 +11,13 @@ import { createDatabase, type Database } from '../../lib/database.js';
 import { ConnectionError, mapError } from '../../lib/errors.js';
 import { sshEnv, startSshServerOrSkip, type SshServer } from '../support/ssh-server.js';
 import { testDatabaseUrl } from '../support/test-server.js';
+import { spyLogger, type SpyLogger } from '../support/spec-helpers.js';
 
 describe('createDatabase through the SSH tunnel (real sshd)', function () {
   let server: SshServer;
   let database: Database<unknown> | undefined;
   let sandbox: sinon.SinonSandbox;
-  let logger: { [K in 'error' | 'warn' | 'info' | 'debug']: sinon.SinonSpy };
+  let logger: SpyLogger;
 
   before(async function () {
     server = await startSshServerOrSkip(this, 'createDatabase through the SSH tunnel');
@@ -28,7 +29,7 @@ describe('createDatabase through the SSH tunnel (real sshd)', function () {
 
   beforeEach(() => {
     sandbox = sinon.createSandbox();
-    logger = { error: sandbox.spy(), warn: sandbox.spy(), info: sandbox.spy(), debug: sandbox.spy() };
+    logger = spyLogger(sandbox);
   });
 
   afterEach(async () => {

@@ -17,9 +17,7 @@ import { ConnectionError, TunnelError } from '../../lib/errors.js';
 import { freePort } from '../support/free-port.js';
 import { poolThroughTunnel, sshEnv, startSshServerOrSkip, type SshServer } from '../support/ssh-server.js';
 import { testDatabaseUrl } from '../support/test-server.js';
-import { rejection } from '../support/spec-helpers.js';
-
-type Spies = { [K in 'error' | 'warn' | 'info' | 'debug']: sinon.SinonSpy };
+import { rejection, spyLogger, type SpyLogger } from '../support/spec-helpers.js';
 
 async function waitUntil(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -31,12 +29,12 @@ async function waitUntil(check: () => boolean, timeoutMs: number, what: string):
 
 describe('SshTunnel faults', function () {
   let sandbox: sinon.SinonSandbox;
-  let logger: Spies;
+  let logger: SpyLogger;
   const cleanups: (() => Promise<void>)[] = [];
 
   beforeEach(() => {
     sandbox = sinon.createSandbox();
-    logger = { error: sandbox.spy(), warn: sandbox.spy(), info: sandbox.spy(), debug: sandbox.spy() };
+    logger = spyLogger(sandbox);
   });
 
   afterEach(async () => {

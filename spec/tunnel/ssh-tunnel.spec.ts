@@ -22,7 +22,7 @@ import {
   type SshServer,
 } from '../support/ssh-server.js';
 import { testDatabaseUrl } from '../support/test-server.js';
-import { rejection } from '../support/spec-helpers.js';
+import { rejection, spyLogger, type SpyLogger } from '../support/spec-helpers.js';
 
 const ACCEPTED = /Accepted publickey for /g;
 const AUTH_ATTEMPT = /userauth-request for user|Accepted publickey|Failed publickey|Postponed publickey/;
@@ -35,7 +35,7 @@ function count(text: string, pattern: RegExp): number {
 describe('SshTunnel through a real OpenSSH sshd', function () {
   let server: SshServer;
   let sandbox: sinon.SinonSandbox;
-  let logger: { [K in 'error' | 'warn' | 'info' | 'debug']: sinon.SinonSpy };
+  let logger: SpyLogger;
   const open: { tunnel: SshTunnel; pool: pg.Pool }[] = [];
 
   before(async function () {
@@ -48,7 +48,7 @@ describe('SshTunnel through a real OpenSSH sshd', function () {
 
   beforeEach(() => {
     sandbox = sinon.createSandbox();
-    logger = { error: sandbox.spy(), warn: sandbox.spy(), info: sandbox.spy(), debug: sandbox.spy() };
+    logger = spyLogger(sandbox);
   });
 
   afterEach(async () => {
