@@ -96,12 +96,13 @@ async function chooseServer(): Promise<ScratchServer> {
   return { adminUrl: cluster.url('postgres'), source: 'throwaway cluster', cluster };
 }
 
-async function admin(url: string, statement: string): Promise<void> {
+/** Runs `fn` on a connection of its own to `url`, then closes it. */
+async function withAdmin<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
   client.on('error', () => undefined);
   await client.connect();
   try {
-    await client.query(statement);
+    return await fn(client);
   } finally {
     await client.end();
   }
@@ -114,10 +115,7 @@ async function admin(url: string, statement: string): Promise<void> {
  * (kysely-codegen's), which would crash this script.
  */
 async function dropScratch(url: string, name: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
+  await withAdmin(url, async (client) => {
     const deadline = Date.now() + 5_000;
     for (;;) {
       const { rows } = await client.query<{ n: number }>(
@@ -128,9 +126,7 @@ async function dropScratch(url: string, name: string): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     await client.query(`drop database if exists "${name}" with (force)`);
-  } finally {
-    await client.end();
-  }
+  });
 }
 
 /**
@@ -230,7 +226,7 @@ async function main(argv: readonly string[]): Promise<number> {
   out(`db:codegen: scratch database on ${server.source} (${redactUrl(withDatabase(server.adminUrl, name))})`);
   let generated: string;
   try {
-    await admin(server.adminUrl, `create database "${name}"`);
+    await withAdmin(server.adminUrl, (client) => client.query(`create database "${name}"`));
     generated = await generateFrom(url);
   } finally {
     await cleanUp();
