@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { dropDatabase } from '../spec/support/drop-database.js';
 import { startThrowawayCluster, type ThrowawayCluster } from '../spec/support/postgres-cluster.js';
 
 /** Newest users first, id as the tie-breaker: the order the partial index on active users serves. */
@@ -75,7 +76,7 @@ export async function createBenchDatabase(prefix: string): Promise<BenchDatabase
     drop: async () => {
       const c = new pg.Client({ connectionString: admin });
       await c.connect();
-      await c.query(`drop database if exists "${name}" with (force)`);
+      await dropDatabase(c, name);
       await c.end();
       await cluster?.destroy();
     },

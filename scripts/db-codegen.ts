@@ -18,6 +18,7 @@ import { Cli } from 'kysely-codegen';
 import pg from 'pg';
 import { redactUrl } from '../lib/redact.js';
 import { migrateToLatest } from '../schema/migrator.js';
+import { dropDatabase } from '../spec/support/drop-database.js';
 import { findServerBinaries, startThrowawayCluster, type ThrowawayCluster } from '../spec/support/postgres-cluster.js';
 
 const OUT_FILE = fileURLToPath(new URL('../schema/db.ts', import.meta.url));
@@ -108,25 +109,9 @@ async function withAdmin<T>(url: string, fn: (client: pg.Client) => Promise<T>):
   }
 }
 
-/**
- * Drops the scratch database once the sessions of the pools that used it have gone (up to 5 s).
- * pg-pool's end() resolves before its idle connections have closed, and a session that DROP …
- * WITH (FORCE) terminates then reports the termination to a pool no one listens to any more
- * (kysely-codegen's), which would crash this script.
- */
+/** Drops the scratch database once the pools' sessions are gone (see dropDatabase). */
 async function dropScratch(url: string, name: string): Promise<void> {
-  await withAdmin(url, async (client) => {
-    const deadline = Date.now() + 5_000;
-    for (;;) {
-      const { rows } = await client.query<{ n: number }>(
-        'select count(*)::int as n from pg_stat_activity where datname = $1',
-        [name],
-      );
-      if ((rows[0]?.n ?? 0) === 0 || Date.now() > deadline) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    await client.query(`drop database if exists "${name}" with (force)`);
-  });
+  await withAdmin(url, (client) => dropDatabase(client, name));
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
+import { dropDatabase } from './drop-database.js';
 import { startThrowawayCluster, findServerBinaries, type ThrowawayCluster } from './postgres-cluster.js';
 
 export interface TestServer {
@@ -107,7 +108,7 @@ export async function tearDownTestServer(): Promise<void> {
   state.database = undefined;
   state.scratch.clear();
   try {
-    for (const name of names) await admin((c) => c.query(`drop database if exists "${name}" with (force)`));
+    for (const name of names) await admin((c) => dropDatabase(c, name));
   } finally {
     await state.server.cluster?.destroy();
     state.server = undefined;
@@ -143,7 +144,7 @@ export async function createScratchDatabase(prefix = 'kr_scratch'): Promise<{ ur
     url: withDatabase(testServer().adminUrl, name),
     drop: async () => {
       state.scratch.delete(name);
-      await admin((c) => c.query(`drop database if exists "${name}" with (force)`));
+      await admin((c) => dropDatabase(c, name));
     },
   };
 }
