@@ -5,12 +5,9 @@
  * Internal to the transaction helper: the public face is currentTransaction() in transaction.ts.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { ControlledTransaction, Kysely, KyselyPlugin, Transaction } from 'kysely';
+import type { Kysely, KyselyPlugin, Transaction } from 'kysely';
 import { databaseContext, type DatabaseContext } from './database.js';
 import type { IsolationLevel, TransactionHook } from './transaction.js';
-
-/** A controlled transaction (or a savepoint of one), with its Database erased. */
-export type AnyControlledTransaction = ControlledTransaction<unknown, string[]>;
 
 /**
  * Identifies the Database behind a Kysely: its dialect adapter, which Kysely creates once per
@@ -47,7 +44,7 @@ export interface Frame {
   /** The frame that was current for the same Database when this one was entered. */
   readonly parent: Frame | undefined;
   /** What the callback receives and currentTransaction() returns. */
-  readonly trx: AnyControlledTransaction;
+  readonly trx: Transaction<unknown>;
   /** While the callback runs. */
   active: boolean;
   readonly commitHooks: TransactionHook[];
@@ -94,7 +91,7 @@ export function createFrame(
   key: TransactionKey,
   connection: ConnectionTransaction,
   parent: Frame | undefined,
-  trx: AnyControlledTransaction,
+  trx: Transaction<unknown>,
 ): Frame {
   const frame: Frame = {
     key,
