@@ -13,6 +13,7 @@ import { redactingLogger, type Logger } from '../logger.js';
 import { redactText } from '../redact.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './ssh-backoff.js';
 import { SshChannelSocket } from './ssh-channel-socket.js';
+import { PacketPadding } from './ssh-packet-padding.js';
 import { verifyHostKey, type HostKeyVerdict } from './ssh-host-key.js';
 
 /**
@@ -121,6 +122,7 @@ export class SshTunnel {
   #pinned: string | undefined;
   #key: ParsedKey | undefined;
   #corked = false;
+  readonly #padding = new PacketPadding();
 
   /**
    * Prepares a tunnel; connects nothing. Never throws (bad credentials surface as a TunnelError
@@ -165,12 +167,15 @@ export class SshTunnel {
   /**
    * Holds the SSH connection's socket corked until the current tick's work is done, so the SSH
    * packets that several channels write in one tick (pg connections answering a batch of results)
-   * leave in one system call and reach sshd in one read.
+   * leave in one system call and reach sshd in one read. Also gives the packets their padding
+   * from a block of random bytes (see PacketPadding).
    */
   readonly #coalesceWrites = (): void => {
     if (this.#corked) return;
-    const sock = this.#client && this.#sockets.get(this.#client);
+    const client = this.#client;
+    const sock = client && this.#sockets.get(client);
     if (!sock || sock.destroyed) return;
+    this.#padding.apply(client);
     this.#corked = true;
     sock.cork();
     process.nextTick(() => {
