@@ -1,5 +1,7 @@
 import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
+import { Socket } from 'node:net';
 import { expect } from 'chai';
+import sinon from 'sinon';
 import { CompiledQuery, sql, type Generated, type Kysely } from 'kysely';
 import {
   ConnectionError,
@@ -73,6 +75,38 @@ describe('pipelining on a full pool (real PostgreSQL)', function () {
     // they waited 400 ms, past the 150 ms pool timeout, on the one connection, answered in order
     expect(finished).to.deep.equal(['slow', 'one', 'two', 'three', 'one', 'two']);
     expect(databases[0]!.status().pool.total).to.equal(1);
+  });
+
+  it('sends the statements that share a connection in one tick in one write', async () => {
+    const { db, items } = await open();
+    const slow = runShared(db, 'select pg_sleep(0.2)');
+    await tick();
+    const writes: number[] = []; // chunks per system call made on a socket
+    const sandbox = sinon.createSandbox();
+    const socket = Socket.prototype as unknown as {
+      _write(chunk: Buffer, encoding: string, callback: () => void): void;
+      _writev(chunks: { chunk: Buffer }[], callback: () => void): void;
+    };
+    const write = socket._write;
+    const writev = socket._writev;
+    sandbox.replace(socket, '_write', function (this: Socket, chunk, encoding, callback) {
+      writes.push(1);
+      write.call(this, chunk, encoding, callback);
+    });
+    sandbox.replace(socket, '_writev', function (this: Socket, chunks, callback) {
+      writes.push(chunks.length);
+      writev.call(this, chunks, callback);
+    });
+    try {
+      const reads = ['1', '2', '3', '1', '2'].map((id) => items.getById(id));
+      await tick();
+      expect(writes, 'five statements, one write').to.have.length(1);
+      expect(writes[0]).to.be.at.least(5);
+      expect((await Promise.all(reads)).map((row) => row.name)).to.deep.equal(['one', 'two', 'three', 'one', 'two']);
+    } finally {
+      sandbox.restore();
+      await slow;
+    }
   });
 
   it('waits for a free connection, as pg does, with DB_PIPELINING=false', async () => {
