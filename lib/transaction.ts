@@ -489,7 +489,8 @@ async function runOnce<T>(
     });
     return { committed: true, value, frame: frame! };
   } catch (error) {
-    // Kysely rolled back (the driver's ROLLBACK never throws), after a failing COMMIT too
+    // Kysely has rolled back, after a failing COMMIT too. This package's drivers never throw from
+    // ROLLBACK; on another Kysely a failing ROLLBACK's error is the one that reaches here.
     const poolStarved = frame === undefined && parent !== undefined && error instanceof PoolTimeoutError;
     return {
       committed: false,
