@@ -464,6 +464,7 @@ async function runOnce<T>(
   if (settings.isolationLevel) builder = builder.setIsolationLevel(settings.isolationLevel);
   if (settings.accessMode) builder = builder.setAccessMode(settings.accessMode);
   let frame: Frame | undefined;
+  let failure: { readonly error: unknown } | undefined;
   try {
     const value = await builder.execute(async (trx) => {
       const connection: ConnectionTransaction = {
@@ -483,6 +484,9 @@ async function runOnce<T>(
         const result = await enter(entered, () => fn(trx));
         if (entered.rollbackOnly) throw doomed(entered.rollbackOnly.error);
         return result;
+      } catch (error) {
+        failure = { error };
+        throw error;
       } finally {
         entered.active = false;
       }
@@ -490,7 +494,11 @@ async function runOnce<T>(
     return { committed: true, value, frame: frame! };
   } catch (error) {
     // Kysely has rolled back, after a failing COMMIT too. This package's drivers never throw from
-    // ROLLBACK; on another Kysely a failing ROLLBACK's error is the one that reaches here.
+    // ROLLBACK; another Kysely's may, and then the error that caused the rollback is still the one reported.
+    if (failure !== undefined && failure.error !== error) {
+      context?.logger.warn('ROLLBACK could not run', { error });
+      return { committed: false, error: failure.error, frame };
+    }
     const poolStarved = frame === undefined && parent !== undefined && error instanceof PoolTimeoutError;
     return {
       committed: false,

@@ -406,6 +406,30 @@ describe('withTransaction (real PostgreSQL)', () => {
         await plain.destroy();
       }
     });
+    it('on a Kysely not made by createDatabase, a failing ROLLBACK does not hide the error that caused it', async () => {
+      const pool = new pg.Pool({ connectionString: testDatabaseUrl(), max: 1 });
+      // the session this spec ends: pg reports it on the client (checked out) and the pool (idle)
+      pool.on('connect', (client) => client.on('error', () => undefined));
+      pool.on('error', () => undefined);
+      const plain = new Kysely<{ tx_items: { id: Generated<number>; label: string } }>({
+        dialect: new PostgresDialect({ pool }),
+      });
+      try {
+        const error = await rejection(
+          withTransaction(plain, async (trx) => {
+            await trx.insertInto('tx_items').values({ label: 'plain-lost' }).execute();
+            // the session ends, so Kysely's ROLLBACK fails too
+            await sql`select pg_terminate_backend(pg_backend_pid())`.execute(trx).catch(() => undefined);
+            throw new Oops('the cause');
+          }),
+        );
+        expect(error).to.be.instanceOf(Oops);
+        expect(error.message).to.equal('the cause');
+        expect(await labels(db)).to.not.include('plain-lost');
+      } finally {
+        await plain.destroy();
+      }
+    });
   });
 
   describe('afterCommit / afterRollback', () => {
