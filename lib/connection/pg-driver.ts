@@ -20,6 +20,7 @@ import type pg from 'pg';
 import { ConnectionError, DatabaseError, PoolTimeoutError, mapError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { SetUpConnection } from './connection-setup.js';
+import { corkForTick } from './cork-for-tick.js';
 import { copyRows, type CopyValue } from './pg-copy.js';
 import { FAST_TYPES, fastTypeParser } from './timestamp-parser.js';
 import type { ConnectionStats } from './connection-stats.js';
@@ -223,7 +224,7 @@ export class PgDriver implements Driver {
    */
   async run<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
     const connection = this.#shareBusy() ?? (await this.#checkOutShared());
-    if (this.options.pipelining && !connection.transactionPooled) connection.coalesceWrites();
+    if (this.#pipelines(connection)) connection.coalesceWrites();
     const started = performance.now();
     try {
       const result = await connection.run<R>(compiledQuery);
@@ -236,6 +237,11 @@ export class PgDriver implements Driver {
     } finally {
       this.#giveBack(connection);
     }
+  }
+
+  /** Whether `connection` uses pipelining: on for the Database, and not behind a transaction pooler. */
+  #pipelines(connection: PgConnection): boolean {
+    return this.options.pipelining === true && !connection.transactionPooled;
   }
 
   /**
@@ -268,7 +274,7 @@ export class PgDriver implements Driver {
       this.#sharedWaiting--;
     }
     connection.statements = 1;
-    if (this.options.pipelining && !connection.transactionPooled) {
+    if (this.#pipelines(connection)) {
       setPipeline(connection.client, true);
       this.#shared.push(connection);
     }
@@ -373,7 +379,7 @@ export class PgDriver implements Driver {
       // an integer from the validated config, not input; simple protocol allows the two statements
       sql += `; set local statement_timeout = ${timeoutMs}`;
     }
-    if (this.options.pipelining && !pgConnection.transactionPooled) {
+    if (this.#pipelines(pgConnection)) {
       pgConnection.beginWithNextStatement(Compiled.raw(sql));
     } else {
       await connection.executeQuery(Compiled.raw(sql));
@@ -518,22 +524,13 @@ class PgConnection implements DatabaseConnection {
   /** Statements of the driver's run() in flight on this connection (kept by the driver). */
   statements = 0;
 
-  #corked = false;
-
   /**
    * Holds this connection's socket corked until the current tick's work is done, so the
    * statements that share it in one tick (pipelining) leave in one system call and reach the
-   * server in one read. Costs no extra turn of the event loop. Never throws.
+   * server in one read. Never throws.
    */
   coalesceWrites(): void {
-    if (this.#corked) return;
-    const stream = (this.client as unknown as PgClientInternals).connection.stream;
-    this.#corked = true;
-    stream.cork();
-    process.nextTick(() => {
-      this.#corked = false;
-      stream.uncork();
-    });
+    corkForTick((this.client as unknown as PgClientInternals).connection.stream);
   }
 
   /** Marks the connection as handed out. */

@@ -12,6 +12,7 @@ import { TunnelError } from '../errors.js';
 import { redactingLogger, type Logger } from '../logger.js';
 import { redactText } from '../redact.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './ssh-backoff.js';
+import { corkForTick } from './cork-for-tick.js';
 import { SshChannelSocket } from './ssh-channel-socket.js';
 import { PacketPadding } from './ssh-packet-padding.js';
 import { verifyHostKey, type HostKeyVerdict } from './ssh-host-key.js';
@@ -121,7 +122,6 @@ export class SshTunnel {
   #fingerprint: string | undefined;
   #pinned: string | undefined;
   #key: ParsedKey | undefined;
-  #corked = false;
   readonly #padding = new PacketPadding();
 
   /**
@@ -171,17 +171,11 @@ export class SshTunnel {
    * from a block of random bytes (see PacketPadding).
    */
   readonly #coalesceWrites = (): void => {
-    if (this.#corked) return;
     const client = this.#client;
     const sock = client && this.#sockets.get(client);
     if (!sock || sock.destroyed) return;
     this.#padding.apply(client);
-    this.#corked = true;
-    sock.cork();
-    process.nextTick(() => {
-      this.#corked = false;
-      sock.uncork();
-    });
+    corkForTick(sock);
   };
 
   /** The tunnel's state and counters. Never throws. */

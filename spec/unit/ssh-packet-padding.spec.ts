@@ -61,8 +61,8 @@ function send(cipher: Cipher, payload: Buffer): void {
 describe('PacketPadding (ssh2 packet padding from a block of random bytes)', function () {
   before(function () {
     if (!ssh2Crypto.bindingAvailable) {
-      console.log(
-        '      (skipped: ssh2 was installed without its native crypto binding, so it has no native AES-GCM cipher)',
+      process.stdout.write(
+        '    skipped: ssh2 was installed without its native crypto binding, so it has no native AES-GCM cipher\n',
       );
       this.skip();
     }
