@@ -8,12 +8,13 @@
  * pooled connection). Workloads: `SELECT 1`, a 100 KB result, and the time to open 10 fresh pool
  * connections (the SSH connection itself already up). Prints throughput and the ratios.
  *
- * The modes take turns in short rounds and each ratio is the median of the per-round ratios, so a
- * neighbour's load that comes and goes weighs on every mode alike.
+ * The modes take turns in short rounds, each round starting with the next mode, and each ratio is
+ * the median of the per-round ratios, so a neighbour's load that comes and goes weighs on every
+ * mode alike.
  *
  * Needs sshd (a private one is started on a loopback port), ssh, and a PostgreSQL reachable at
  * BENCH_DATABASE_URL, TEST_DATABASE_URL, DATABASE_URL or postgres://postgres@127.0.0.1:5432/postgres.
- * BENCH_ROUNDS (default 5) rounds of BENCH_SECONDS (default 1) per workload and mode.
+ * BENCH_ROUNDS (default 9) rounds of BENCH_SECONDS (default 1) per workload and mode.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -29,7 +30,7 @@ import { sshdMissingReason, sshEnv, startSshServer, type SshServer } from '../sp
 const POOL_SIZE = 10;
 const CLIENTS = 32;
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 1);
-const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5);
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 9);
 const WARMUP_MS = 500;
 const OPEN_ROUNDS = 9;
 
@@ -158,6 +159,14 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? (sorted[mid] ?? Number.NaN) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
 }
 
+/**
+ * The modes in the order they run in `round`: each round starts one mode later, so no mode always
+ * follows the same other one (and inherits its leftover work, such as a garbage collection).
+ */
+function turnOrder<T>(modes: readonly T[], round: number): T[] {
+  return modes.map((_, i) => modes[(i + round) % modes.length] as T);
+}
+
 function times(value: number): string {
   return `${value.toFixed(2)}×`;
 }
@@ -218,7 +227,7 @@ export async function benchTunnel(): Promise<void> {
     for (const [workload, text] of Object.entries(WORKLOADS) as [Workload, string][]) {
       for (const mode of modes) await throughput(pools[mode], text, WARMUP_MS);
       for (let round = 0; round < ROUNDS; round += 1) {
-        for (const mode of modes) {
+        for (const mode of turnOrder(modes, round)) {
           const { qps, cpuMicros } = await throughput(pools[mode], text, SECONDS * 1000);
           samples[mode][workload].push(qps);
           cpu[mode][workload].push(cpuMicros);
@@ -228,7 +237,7 @@ export async function benchTunnel(): Promise<void> {
     for (const pool of Object.values(pools)) await pool.end();
     for (const mode of modes) await openTime(makers[mode]); // warm-up
     for (let round = 0; round < ROUNDS; round += 1) {
-      for (const mode of modes) samples[mode]['open 10'].push(await openTime(makers[mode]));
+      for (const mode of turnOrder(modes, round)) samples[mode]['open 10'].push(await openTime(makers[mode]));
     }
   } finally {
     forward.process.kill('SIGTERM');
