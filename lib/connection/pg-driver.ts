@@ -22,6 +22,7 @@ import type { Logger } from '../logger.js';
 import type { SetUpConnection } from './connection-setup.js';
 import { corkForTick } from './cork-for-tick.js';
 import { copyRows, type CopyValue } from './pg-copy.js';
+import { submitPgQuery, type TypeParsers } from './pg-query.js';
 import { FAST_TYPES, fastTypeParser } from './timestamp-parser.js';
 import type { ConnectionStats } from './connection-stats.js';
 
@@ -43,9 +44,7 @@ export interface TemporalText {
 const TEMPORAL_OIDS = new Set([1184, 1114, 1082]);
 
 /** pg's type parsers for one query, with the temporal ones also keeping their text in `capture`. */
-function capturingTypes(capture: TemporalText): {
-  getTypeParser(oid: number, format?: string): (text: string) => unknown;
-} {
+function capturingTypes(capture: TemporalText): TypeParsers {
   let field = 0; // pg asks for the parsers in field order, once per query
   return {
     getTypeParser(oid, format) {
@@ -663,9 +662,13 @@ class PgConnection implements DatabaseConnection {
     temporalText: TemporalText | undefined,
     extended = false,
   ): Promise<pg.QueryResult> {
-    const config = this.#queryConfig(compiledQuery, this.#statementName(compiledQuery), temporalText, extended);
+    const options = {
+      name: this.#statementName(compiledQuery),
+      extended,
+      types: temporalText ? capturingTypes(temporalText) : FAST_TYPES,
+    };
     return new Promise((resolve, reject) => {
-      this.client.query(config, (error: Error | undefined, result: pg.QueryResult) => {
+      submitPgQuery(this.client, compiledQuery.sql, compiledQuery.parameters, options, (error, result) => {
         if (error) reject(error);
         else resolve(result);
       });
@@ -676,21 +679,6 @@ class PgConnection implements DatabaseConnection {
   #statementName(compiledQuery: CompiledQuery): string | undefined {
     const prepared = this.options.preparedStatements && !this.#transactionPooled;
     return prepared ? (compiledQuery as PreparedCompiledQuery)[PREPARED_NAME] : undefined;
-  }
-
-  #queryConfig(
-    compiledQuery: CompiledQuery,
-    name: string | undefined,
-    temporalText: TemporalText | undefined,
-    extended: boolean,
-  ): pg.QueryConfig {
-    return {
-      text: compiledQuery.sql,
-      values: compiledQuery.parameters as unknown[],
-      ...(name ? { name } : {}),
-      types: temporalText ? capturingTypes(temporalText) : FAST_TYPES,
-      ...(extended ? { queryMode: 'extended' as const } : {}),
-    };
   }
 
   /**
