@@ -125,6 +125,15 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/**
+ * The contenders in the order they run in `round`: each round starts one later, so none always runs
+ * first or always follows the same other one (and inherits its leftover work: a garbage collection,
+ * a bigger table).
+ */
+export function turnOrder<T>(contenders: readonly T[], round: number): T[] {
+  return contenders.map((_, i) => contenders[(i + round) % contenders.length]!);
+}
+
 /** Prints rows as an aligned Markdown table. */
 export function printTable(header: readonly string[], rows: readonly (readonly string[])[]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));

@@ -23,7 +23,15 @@ import {
   withTransaction,
   type DB,
 } from '../lib/index.js';
-import { createBenchDatabase, measure, median, printTable, type Sample, NEWEST_FIRST } from './bench-support.js';
+import {
+  createBenchDatabase,
+  measure,
+  median,
+  printTable,
+  turnOrder,
+  type Sample,
+  NEWEST_FIRST,
+} from './bench-support.js';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 2);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
@@ -249,9 +257,7 @@ export async function benchRepository(): Promise<void> {
       const samples = new Map<Contender, Sample[]>(CONTENDERS.map((c) => [c, []]));
       for (const contender of CONTENDERS) await measure(workload.run[contender], WORKERS, 0.3); // warm-up
       for (let round = 0; round < ROUNDS; round++) {
-        // rotate the order each round so no contender always runs first
-        for (let k = 0; k < CONTENDERS.length; k++) {
-          const contender = CONTENDERS[(k + round) % CONTENDERS.length]!;
+        for (const contender of turnOrder(CONTENDERS, round)) {
           samples.get(contender)!.push(await measure(workload.run[contender], WORKERS, SECONDS));
         }
       }
@@ -310,9 +316,7 @@ export async function benchRepository(): Promise<void> {
     const bulk = Object.fromEntries(bulkNames.map((name) => [name, [] as number[]])) as Record<Bulk, number[]>;
     for (let round = 0; round < (picked('bulk') ? ROUNDS : 0); round++) {
       serial++;
-      // rotate the order each round: every insert makes the table and its indexes bigger for the next
-      for (let k = 0; k < bulkNames.length; k++) {
-        const name = bulkNames[(k + round) % bulkNames.length]!;
+      for (const name of turnOrder(bulkNames, round)) {
         const data = bulkRows(bulkRuns[name].tag);
         const t = performance.now();
         await bulkRuns[name].run(data);

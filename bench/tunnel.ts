@@ -25,6 +25,7 @@ import { loadConfig } from '../lib/config.js';
 import { SshTunnel } from '../lib/connection/ssh-tunnel.js';
 import { silentLogger } from '../lib/logger.js';
 import { freePort } from '../spec/support/free-port.js';
+import { median, turnOrder } from './bench-support.js';
 import { sshdMissingReason, sshEnv, startSshServer, type SshServer } from '../spec/support/ssh-server.js';
 
 const POOL_SIZE = 10;
@@ -151,20 +152,6 @@ async function startPortForward(server: SshServer, target: Target): Promise<{ po
   );
   await waitForPort(port, 10_000);
   return { port, process: child };
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? Number.NaN) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
-}
-
-/**
- * The modes in the order they run in `round`: each round starts one mode later, so no mode always
- * follows the same other one (and inherits its leftover work, such as a garbage collection).
- */
-function turnOrder<T>(modes: readonly T[], round: number): T[] {
-  return modes.map((_, i) => modes[(i + round) % modes.length] as T);
 }
 
 function times(value: number): string {
