@@ -25,8 +25,8 @@ import { loadConfig } from '../lib/config.js';
 import { SshTunnel } from '../lib/connection/ssh-tunnel.js';
 import { silentLogger } from '../lib/logger.js';
 import { freePort } from '../spec/support/free-port.js';
-import { median, turnOrder } from './bench-support.js';
 import { sshdMissingReason, sshEnv, startSshServer, type SshServer } from '../spec/support/ssh-server.js';
+import { median, turnOrder } from './bench-support.js';
 
 const POOL_SIZE = 10;
 const CLIENTS = 32;
