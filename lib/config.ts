@@ -92,6 +92,12 @@ export interface DatabaseConfig {
   /** DB_PREPARED_STATEMENTS: repositories run named prepared statements. (Default: true) */
   readonly preparedStatements: boolean;
   /**
+   * DB_PREPARED_STATEMENTS_MAX: named prepared statements kept per pooled connection; past it the
+   * least recently used is deallocated, so a backend's memory stays bounded however many query
+   * shapes an application has. (Default: 100)
+   */
+  readonly preparedStatementsMax: number;
+  /**
    * DB_PIPELINING: when every pooled connection is busy, single statements outside transactions
    * queue on a busy connection (pipelined, up to 8 deep) instead of waiting for a free one, and a
    * transaction's BEGIN travels with its first statement. (Default: true)
@@ -143,6 +149,7 @@ export const CONFIG_VARIABLES = {
   DB_ECHO_SQL: { allowed: 'true/false, 1/0, yes/no' },
   DB_SLOW_QUERY_MS: { allowed: 'a positive integer (ms)' },
   DB_PREPARED_STATEMENTS: { allowed: 'true/false, 1/0, yes/no' },
+  DB_PREPARED_STATEMENTS_MAX: { allowed: 'an integer from 1 to 10000 (statements per connection)' },
   DB_PIPELINING: { allowed: 'true/false, 1/0, yes/no' },
   DB_PGBOUNCER: { allowed: 'off, session, transaction or auto (or true/false)' },
   DB_READ_YOUR_WRITES_MS: { allowed: 'a positive integer (ms)' },
@@ -383,6 +390,7 @@ function describe(config: DatabaseConfig): Record<string, unknown> {
     echoSql: config.echoSql,
     slowQueryMs: config.slowQueryMs,
     preparedStatements: config.preparedStatements,
+    preparedStatementsMax: config.preparedStatementsMax,
     pipelining: config.pipelining,
     pgbouncer: config.pgbouncer,
     ssh: config.ssh && {
@@ -490,6 +498,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     echoSql: read.bool('DB_ECHO_SQL', false),
     slowQueryMs: read.int('DB_SLOW_QUERY_MS', 1_000),
     preparedStatements: read.bool('DB_PREPARED_STATEMENTS', true),
+    preparedStatementsMax: read.int('DB_PREPARED_STATEMENTS_MAX', 100, 1, 10_000),
     pipelining: read.bool('DB_PIPELINING', true),
     pgbouncer: parsePgBouncer(read),
     readYourWritesMs: read.optionalInt('DB_READ_YOUR_WRITES_MS'),

@@ -25,6 +25,7 @@ import { PgDriver, type PgDriverOptions } from './connection/pg-driver.js';
 import type { CopyValue } from './connection/pg-copy.js';
 import { createPGliteEngine, type PGliteEngine } from './connection/pglite-engine.js';
 import { createPgPool } from './connection/pg-pool.js';
+import { dateParameterText } from './connection/pg-internals.js';
 import { ReadYourWrites } from './connection/read-your-writes.js';
 import { ReplicaDriver } from './connection/replica-driver.js';
 import { ReplicaRouter } from './connection/replica-router.js';
@@ -163,8 +164,11 @@ export interface DatabaseContext {
     rows: readonly (readonly CopyValue[])[],
     trx?: Kysely<unknown>,
   ) => Promise<number>;
-  /** Whether statements marked with exactTemporals() keep the exact text of dates they read. */
-  readonly exactTemporals?: boolean;
+  /**
+   * The text this engine's driver sends for a Date parameter, for paths that carry values in
+   * another form (createMany's JSON): the same Date must be stored the same way by every path.
+   */
+  readonly dateText: (date: Date) => string;
 }
 
 const contexts = new WeakMap<Kysely<unknown>, DatabaseContext>();
@@ -232,12 +236,18 @@ class PooledDatabase<DB> implements Database<DB> {
     const plugins = [...(options.camelCase === false ? [] : [new CamelCasePlugin()]), ...(options.plugins ?? [])];
     this.db = new Kysely<DB>({ dialect, plugins, log });
     this.primary = this.db;
-    const base = { config, logger, stats: this.#stats, camelCase: options.camelCase !== false };
     const driver = this.#driver;
+    const base = {
+      config,
+      logger,
+      stats: this.#stats,
+      camelCase: options.camelCase !== false,
+      // pg sends a Date as local time with its offset; PGlite as toISOString()
+      dateText: driver ? dateParameterText : (date: Date) => date.toISOString(),
+    };
     // transactions and COPY always run on the primary
-    const onPrimary: Pick<DatabaseContext, 'executeIn' | 'copy' | 'exactTemporals'> = driver
+    const onPrimary: Pick<DatabaseContext, 'executeIn' | 'copy'> = driver
       ? {
-          exactTemporals: true,
           executeIn: <R>(trx: Kysely<unknown>, query: CompiledQuery) => driver.executeIn<R>(trx, query),
           copy: (statement, rows, trx) => driver.copy(statement, rows, trx),
         }

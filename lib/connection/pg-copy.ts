@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { dateParameterText } from './pg-internals.js';
 
 /** Values COPY's text format carries here: anything else goes through INSERT. */
 export type CopyValue = string | number | bigint | boolean | Date | null | undefined;
@@ -33,7 +34,8 @@ const ESCAPES: Readonly<Record<string, string>> = { '\\': '\\\\', '\n': '\\n', '
 function field(value: CopyValue): string {
   if (value === null || value === undefined) return '\\N';
   if (typeof value === 'string') return value.replace(SPECIAL, (c) => ESCAPES[c]!);
-  if (value instanceof Date) return value.toISOString();
+  // as pg sends a Date parameter, so COPY stores what INSERT would (local time for `timestamp`)
+  if (value instanceof Date) return dateParameterText(value);
   if (typeof value === 'boolean') return value ? 't' : 'f';
   return String(value);
 }

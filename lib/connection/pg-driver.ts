@@ -4,7 +4,6 @@
  * rather than returned to the pool, statements marked by {@link preparedQuery} run as named
  * prepared statements, and the counters of status() are kept.
  */
-import { createHash } from 'node:crypto';
 import type {
   CompiledQuery,
   DatabaseConnection,
@@ -22,51 +21,13 @@ import type { Logger } from '../logger.js';
 import type { SetUpConnection } from './connection-setup.js';
 import { corkForTick } from './cork-for-tick.js';
 import { copyRows, type CopyValue } from './pg-copy.js';
-import { submitPgQuery, type TypeParsers } from './pg-query.js';
-import { FAST_TYPES, fastTypeParser } from './timestamp-parser.js';
+import * as pgInternals from './pg-internals.js';
+import { submitPgQuery } from './pg-internals.js';
+import { PreparedStatementCache } from './prepared-statement-cache.js';
+import { FAST_TYPES } from './timestamp-parser.js';
 import type { ConnectionStats } from './connection-stats.js';
 
-const PREPARED_NAME = Symbol('kysely-repository.preparedName');
-const TEMPORAL_TEXT = Symbol('kysely-repository.temporalText');
-
-/**
- * The exact text PostgreSQL sent for the date and timestamp fields of the last two rows a query
- * read, by field position: a JS Date holds only milliseconds, a keyset cursor needs all of it.
- */
-export interface TemporalText {
-  /** The second-to-last row's texts. */
-  readonly previous: (string | undefined)[];
-  /** The last row's texts. */
-  readonly last: (string | undefined)[];
-}
-
-/** timestamptz, timestamp and date. */
-const TEMPORAL_OIDS = new Set([1184, 1114, 1082]);
-
-/** pg's type parsers for one query, with the temporal ones also keeping their text in `capture`. */
-function capturingTypes(capture: TemporalText): TypeParsers {
-  let field = 0; // pg asks for the parsers in field order, once per query
-  return {
-    getTypeParser(oid, format) {
-      const index = field++;
-      const parse = fastTypeParser(oid, format === 'binary' ? 'binary' : 'text');
-      if (!TEMPORAL_OIDS.has(oid) || format === 'binary') return parse;
-      return (text) => {
-        capture.previous[index] = capture.last[index];
-        capture.last[index] = text;
-        return parse(text);
-      };
-    },
-  };
-}
-
-/**
- * The compiled query, asking the driver to keep the exact text of the date and timestamp
- * fields of the last two rows it reads in `capture` (drivers that cannot simply ignore it).
- */
-export function withTemporalText<R>(query: CompiledQuery<R>, capture: TemporalText): CompiledQuery<R> {
-  return { ...query, [TEMPORAL_TEXT]: capture } as CompiledQuery<R>;
-}
+const PREPARE = Symbol('kysely-repository.prepare');
 
 /** Where a transaction's statements run, as Kysely's executor for it told. */
 interface TransactionLink {
@@ -75,20 +36,16 @@ interface TransactionLink {
   readonly checkout: number;
 }
 
-/** A compiled query that may ask for the exact text of its temporal fields. */
-type CapturingQuery = CompiledQuery & { readonly [TEMPORAL_TEXT]?: TemporalText };
-
-/** A compiled query that asks to run as a named prepared statement. */
-type PreparedCompiledQuery = CompiledQuery & { readonly [PREPARED_NAME]?: string };
+/** A compiled query that may ask to run as a named prepared statement. */
+type PreparedCompiledQuery = CompiledQuery & { readonly [PREPARE]?: true };
 
 /**
- * Marks a compiled query to run as a named prepared statement (when the Database allows them).
- * The name is derived from the SQL text, so the same shape reuses the same server-side plan on
- * every pooled connection. Use it for a bounded set of query shapes, not for ad-hoc SQL.
+ * Marks a compiled query to run as a named prepared statement (when the Database allows them):
+ * parsed once per connection, then only bound, among the connection's DB_PREPARED_STATEMENTS_MAX
+ * most recently used statements. Use it for a bounded set of query shapes, not for ad-hoc SQL.
  */
 export function preparedQuery<R>(query: CompiledQuery<R>): CompiledQuery<R> {
-  const name = `kr_${createHash('sha1').update(query.sql).digest('base64url').slice(0, 20)}`;
-  return Object.freeze({ ...query, [PREPARED_NAME]: name });
+  return Object.freeze({ ...query, [PREPARE]: true as const });
 }
 
 /** Options of PgDriver. */
@@ -97,6 +54,8 @@ export interface PgDriverOptions {
   readonly createPool: () => pg.Pool;
   /** Whether queries marked by preparedQuery() run as named prepared statements. */
   readonly preparedStatements: boolean;
+  /** Named statements kept per connection, least recently used deallocated first. (Default: 100) */
+  readonly preparedStatementsMax?: number;
   /**
    * Whether single statements may queue on a busy connection when the pool is full, and BEGIN
    * travels with a transaction's first statement (pg's pipeline mode). (Default: false)
@@ -120,34 +79,18 @@ export interface PgDriverOptions {
   readonly afterStatement?: (query: CompiledQuery) => void;
 }
 
-/**
- * Switches pg's pipeline mode on a client. pg reads the flag on every send (the typings call it
- * readonly because it is meant as a constructor option). It is switched on at check-out and off
- * once the last statement on the connection has been answered, before the connection goes back
- * to the pool, so pipelining never meets COPY, which pg refuses in pipeline mode.
- */
-function setPipeline(client: pg.PoolClient, on: boolean): void {
-  (client as { pipeline: boolean }).pipeline = on;
-}
+/** Whether the warning about pg's private uses falling back was logged (once per process). */
+let reportedFallback = false;
 
-/** The parts of pg's Client and Connection that sending BEGIN with a statement needs (see #sendAfter). */
-interface PgClientInternals {
-  readonly readyForQuery: boolean;
-  readonly _queryQueue: readonly unknown[];
-  readonly connection: {
-    readonly stream: { cork(): void; uncork(): void };
-    readonly parsedStatements: Record<string, string | undefined>;
-    parse(query: { text: string; name: string }): void;
-    bind(config: Record<string, never>): void;
-    execute(config: Record<string, never>): void;
-  };
-}
+/** Named statements per connection when the config does not say. */
+const DEFAULT_STATEMENTS_MAX = 100;
 
 /** How many single statements may be in flight on one connection when they share it. */
 const PIPELINE_DEPTH = 8;
 
 const POOL_WAIT_TIMEOUT = /^timeout exceeded when trying to connect/;
-const CACHED_PLAN_CHANGED = '0A000';
+/** A named statement whose plan no longer fits the table (0A000), or that the server no longer has (26000). */
+const STALE_STATEMENT = /^(?:cached plan must not change result type|prepared statement "kr_\d+" does not exist)$/;
 
 function mapAcquireError(error: unknown, timeoutMs: number): DatabaseError {
   if (error instanceof Error && POOL_WAIT_TIMEOUT.test(error.message)) {
@@ -170,7 +113,24 @@ export class PgDriver implements Driver {
   /** run() calls waiting for a connection of their own (so the pool's other waiters can be told apart). */
   #sharedWaiting = 0;
 
+  #internalsChecked = false;
+
   constructor(readonly options: PgDriverOptions) {}
+
+  /** Runs pg's self-tests (once per process) and says once which private uses fell back. */
+  async #checkInternals(): Promise<void> {
+    const report = await pgInternals.checkPgInternals();
+    this.#internalsChecked = true;
+    const off = Object.entries(report)
+      .filter(([, on]) => !on)
+      .map(([use]) => use);
+    if (off.length > 0 && !reportedFallback) {
+      reportedFallback = true;
+      this.options.logger.warn("this pg version differs from the one tested: pg's public path is used instead", {
+        fallbacks: off,
+      });
+    }
+  }
 
   /** The pool, once the first connection was asked for. */
   get pool(): pg.Pool | undefined {
@@ -190,6 +150,7 @@ export class PgDriver implements Driver {
    */
   async acquireConnection(): Promise<DatabaseConnection> {
     if (this.#closed) throw new ConnectionError('the Database is closed; create a new one to reconnect');
+    if (!this.#internalsChecked) await this.#checkInternals();
     this.#pool ??= this.options.createPool();
     let client: pg.PoolClient;
     try {
@@ -240,7 +201,7 @@ export class PgDriver implements Driver {
 
   /** Whether `connection` uses pipelining: on for the Database, and not behind a transaction pooler. */
   #pipelines(connection: PgConnection): boolean {
-    return this.options.pipelining === true && !connection.transactionPooled;
+    return this.options.pipelining === true && !connection.transactionPooled && pgInternals.canPipeline();
   }
 
   /**
@@ -274,7 +235,7 @@ export class PgDriver implements Driver {
     }
     connection.statements = 1;
     if (this.#pipelines(connection)) {
-      setPipeline(connection.client, true);
+      pgInternals.setPipeline(connection.client, true);
       this.#shared.push(connection);
     }
     return connection;
@@ -286,7 +247,7 @@ export class PgDriver implements Driver {
     const index = this.#shared.indexOf(connection);
     if (index >= 0) {
       this.#shared.splice(index, 1);
-      setPipeline(connection.client, false);
+      pgInternals.setPipeline(connection.client, false);
     }
     this.#held.delete(connection);
     connection.release();
@@ -516,6 +477,8 @@ class PgConnection implements DatabaseConnection {
   }
 
   #checkouts = 0;
+  /** This connection's named statements (made on first use). */
+  #statements: PreparedStatementCache | undefined;
   /** A BEGIN not sent yet: it goes out with the next statement (see beginWithNextStatement). */
   #pendingBegin: CompiledQuery | undefined;
   /** Inside BEGIN … COMMIT/ROLLBACK (kept by the driver). */
@@ -529,7 +492,8 @@ class PgConnection implements DatabaseConnection {
    * server in one read. Never throws.
    */
   coalesceWrites(): void {
-    corkForTick((this.client as unknown as PgClientInternals).connection.stream);
+    const socket = pgInternals.clientSocket(this.client);
+    if (socket) corkForTick(socket);
   }
 
   /** Marks the connection as handed out. */
@@ -574,19 +538,15 @@ class PgConnection implements DatabaseConnection {
       throw new ConnectionError('this connection was lost and has been discarded', { cause: this.#lostBecause });
     }
     const begin = this.#pendingBegin;
-    if (begin !== undefined) {
-      this.#pendingBegin = undefined;
-      await this.run(begin);
-    }
+    this.#pendingBegin = undefined;
     try {
+      if (begin !== undefined) await this.#sendBegin(begin);
       const count = await copyRows(this.client, statement, rows);
       this.options.stats.succeeded++;
       return count;
     } catch (error) {
       this.options.stats.failed++;
-      const mapped = mapError(error);
-      if (mapped instanceof ConnectionError) this.discard();
-      throw mapped;
+      throw this.#mapError(error);
     }
   }
 
@@ -619,54 +579,85 @@ class PgConnection implements DatabaseConnection {
 
   /**
    * Runs one statement: a named prepared statement when the query asks for one and the driver
-   * allows them.
+   * allows them. A named statement whose plan went stale under a schema change (0A000) or that
+   * the server no longer has (26000) is prepared afresh: at once outside a transaction (the
+   * statement never ran), from the next call inside one (the error aborted it).
    * @throws the mapped DatabaseError subclass; a ConnectionError also marks the connection for discard.
    */
   async run<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
     if (this.#discarded) {
       throw new ConnectionError('this connection was lost and has been discarded', { cause: this.#lostBecause });
     }
-    const { stats } = this.options;
-    const temporalText = (compiledQuery as CapturingQuery)[TEMPORAL_TEXT];
+    if (this.#statements?.hasStale && !this.inTransaction) this.#deallocateStale();
     const begin = this.#pendingBegin;
     this.#pendingBegin = undefined;
+    const name = this.#statementName(compiledQuery);
+    const { stats } = this.options;
+    let result: pg.QueryResult;
     try {
-      const result = await (begin === undefined
-        ? this.#send(compiledQuery, temporalText)
-        : this.#sendAfter(begin, compiledQuery, temporalText));
+      result = await (begin === undefined
+        ? this.#send(compiledQuery, name)
+        : this.#sendWithBegin(begin, compiledQuery, name));
       stats.succeeded++;
-      const { command, rowCount, rows } = result;
-      if (command === 'ROLLBACK' || command === 'COMMIT') return { rows: [{ command } as R] };
-      return {
-        numAffectedRows:
-          command === 'INSERT' || command === 'UPDATE' || command === 'DELETE' || command === 'MERGE'
-            ? BigInt(rowCount ?? 0)
-            : undefined,
-        rows: (rows ?? []) as R[],
-      };
     } catch (error) {
       stats.failed++;
-      const mapped = mapError(error);
-      if (mapped instanceof ConnectionError || mapped.code === CACHED_PLAN_CHANGED) this.discard();
-      throw mapped;
+      const mapped = this.#mapError(error);
+      if (name === undefined || !STALE_STATEMENT.test(mapped.message)) throw mapped;
+      this.#statements?.invalidate(compiledQuery.sql);
+      if (begin !== undefined || this.inTransaction) throw mapped;
+      this.#deallocateStale();
+      try {
+        result = await this.#send(compiledQuery, this.#statementName(compiledQuery));
+        stats.succeeded++;
+      } catch (retryError) {
+        stats.failed++;
+        throw this.#mapError(retryError);
+      }
     }
+    const { command, rowCount, rows } = result;
+    if (command === 'ROLLBACK' || command === 'COMMIT') return { rows: [{ command } as R] };
+    return {
+      numAffectedRows:
+        command === 'INSERT' || command === 'UPDATE' || command === 'DELETE' || command === 'MERGE'
+          ? BigInt(rowCount ?? 0)
+          : undefined,
+      rows: (rows ?? []) as R[],
+    };
+  }
+
+  /** Maps a failure; only one that leaves the connection unusable (ConnectionError) has it discarded. */
+  #mapError(error: unknown): DatabaseError {
+    const mapped = mapError(error);
+    if (mapped instanceof ConnectionError) this.discard();
+    return mapped;
   }
 
   /**
-   * Sends one statement: named when it asks to be and the driver allows it. Uses pg's callback
-   * form: with its promise form every result outlived a young-generation collection, and the
-   * collections that then copy pages of rows cost more client CPU than building the query.
+   * Sends a held BEGIN and the statement: in one batch when pg sends the statement with the
+   * extended protocol anyway and parses nothing named (then pg's own bookkeeping of what the
+   * server has parsed stays exact, and a multi-statement text keeps the simple protocol), else
+   * BEGIN first, on its own.
    */
-  #send(
+  #sendWithBegin(
+    begin: CompiledQuery,
     compiledQuery: CompiledQuery,
-    temporalText: TemporalText | undefined,
-    extended = false,
+    name: string | undefined,
   ): Promise<pg.QueryResult> {
-    const options = {
-      name: this.#statementName(compiledQuery),
-      extended,
-      types: temporalText ? capturingTypes(temporalText) : FAST_TYPES,
-    };
+    const extended = name !== undefined || compiledQuery.parameters.length > 0;
+    const parsesNamed = name !== undefined && !pgInternals.isParsed(this.client, name);
+    if (extended && !parsesNamed && pgInternals.canBatchBegin(this.client)) {
+      return this.#sendAfter(begin, compiledQuery, name);
+    }
+    return this.#sendBegin(begin).then(() => this.#send(compiledQuery, name));
+  }
+
+  /**
+   * Sends one statement, under `name` when given. Uses pg's callback form: with its promise form
+   * every result outlived a young-generation collection, and the collections that then copy pages
+   * of rows cost more client CPU than building the query.
+   */
+  #send(compiledQuery: CompiledQuery, name: string | undefined, extended = false): Promise<pg.QueryResult> {
+    const options = { name, extended, types: FAST_TYPES };
     return new Promise((resolve, reject) => {
       submitPgQuery(this.client, compiledQuery.sql, compiledQuery.parameters, options, (error, result) => {
         if (error) reject(error);
@@ -675,54 +666,78 @@ class PgConnection implements DatabaseConnection {
     });
   }
 
+  /** Sends a held BEGIN on its own, reported to the log hook as Kysely reports the statements it runs. */
+  async #sendBegin(begin: CompiledQuery): Promise<void> {
+    const started = performance.now();
+    try {
+      await this.#send(begin, undefined);
+    } catch (error) {
+      this.options.log?.({ level: 'error', error, query: begin, queryDurationMillis: performance.now() - started });
+      throw error;
+    }
+    this.options.stats.succeeded++;
+    this.options.log?.({ level: 'query', query: begin, queryDurationMillis: performance.now() - started });
+  }
+
   /** The prepared statement name a query runs under, if it asks for one and the driver allows them. */
   #statementName(compiledQuery: CompiledQuery): string | undefined {
-    const prepared = this.options.preparedStatements && !this.#transactionPooled;
-    return prepared ? (compiledQuery as PreparedCompiledQuery)[PREPARED_NAME] : undefined;
+    if (!(compiledQuery as PreparedCompiledQuery)[PREPARE] || !this.options.preparedStatements) return undefined;
+    if (this.#transactionPooled) return undefined;
+    this.#statements ??= new PreparedStatementCache(this.options.preparedStatementsMax ?? DEFAULT_STATEMENTS_MAX);
+    return this.#statements.nameFor(compiledQuery.sql);
+  }
+
+  /**
+   * Deallocates the named statements evicted from this connection's cache (or gone stale) that
+   * the server holds. Queued ahead of the next statement and never awaited; called outside
+   * transactions only, so a failure cannot abort one. Never throws.
+   */
+  #deallocateStale(): void {
+    for (const name of this.#statements?.takeStale() ?? []) {
+      if (!pgInternals.isParsed(this.client, name)) continue;
+      pgInternals.forgetParsed(this.client, name);
+      // names are this connection's own `kr_<n>`, never input
+      submitPgQuery(
+        this.client,
+        `deallocate "${name}"`,
+        [],
+        { name: undefined, extended: false, types: FAST_TYPES },
+        (error) => {
+          if (error)
+            this.options.logger.debug('DEALLOCATE failed; the statement stays until the connection ends', { error });
+        },
+      );
+    }
   }
 
   /**
    * Sends `begin` and the statement as one message batch with one Sync at its end, so PostgreSQL
    * answers both in one packet: a transaction costs one round trip less. A BEGIN that fails
    * stops the statement from running (the server skips to the Sync), and its error is the one
-   * thrown. Falls back to two round trips when the client is not idle.
+   * thrown. The caller makes sure the statement goes out with the extended protocol and parses
+   * nothing named (see run).
    */
   async #sendAfter(
     begin: CompiledQuery,
     compiledQuery: CompiledQuery,
-    temporalText: TemporalText | undefined,
+    name: string | undefined,
   ): Promise<pg.QueryResult> {
-    const client = this.client as unknown as PgClientInternals;
-    const wire = client.connection;
-    if (client.readyForQuery !== true || client._queryQueue.length > 0) {
-      await this.#send(begin, undefined);
-      this.options.stats.succeeded++;
-      return this.#send(compiledQuery, temporalText);
-    }
-    const name = this.#statementName(compiledQuery);
-    const wasParsed = name === undefined || wire.parsedStatements[name] !== undefined;
-    let sent: Promise<pg.QueryResult | pg.QueryResult[]>;
-    wire.stream.cork();
-    try {
-      // Parse, Bind, Execute without a Sync: pg's own messages for the statement follow, and end with one
-      wire.parse({ text: begin.sql, name: '' });
-      wire.bind({});
-      wire.execute({});
+    const started = performance.now();
+    let sent: Promise<pg.QueryResult | pg.QueryResult[]> | undefined;
+    pgInternals.sendUnsyncedBefore(this.client, begin.sql, () => {
       // one result per CommandComplete in the batch: pg hands back an array of them
-      sent = this.#send(compiledQuery, temporalText, true) as Promise<pg.QueryResult | pg.QueryResult[]>;
-    } finally {
-      wire.stream.uncork();
-    }
+      sent = this.#send(compiledQuery, name, true) as Promise<pg.QueryResult | pg.QueryResult[]>;
+    });
+    let results: pg.QueryResult | pg.QueryResult[];
     try {
-      const results = await sent;
-      this.options.stats.succeeded++; // the BEGIN
-      // pg reports each CommandComplete of the batch: BEGIN's first, the statement's last
-      return Array.isArray(results) ? results[results.length - 1]! : results;
-    } catch (error) {
-      // BEGIN's ParseComplete marked the statement's name as parsed before its own Parse ran
-      if (!wasParsed && name !== undefined) delete wire.parsedStatements[name];
-      throw error;
+      results = await sent!;
+    } finally {
+      // BEGIN cannot fail on a live connection; a lost one is the statement's error, reported once
+      this.options.stats.succeeded++;
+      this.options.log?.({ level: 'query', query: begin, queryDurationMillis: performance.now() - started });
     }
+    // pg reports each CommandComplete of the batch: BEGIN's first, the statement's last
+    return Array.isArray(results) ? results[results.length - 1]! : results;
   }
 
   /**
@@ -761,7 +776,9 @@ class PgConnection implements DatabaseConnection {
    */
   terminate(): void {
     this.#discarded = true;
-    (this.client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    const socket = pgInternals.clientSocket(this.client);
+    if (socket) socket.destroy();
+    else void this.client.end().catch(() => undefined);
     this.release();
   }
 }

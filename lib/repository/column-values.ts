@@ -20,9 +20,9 @@ const NUMBER_TYPES = new Set(['numeric', 'real', 'double precision', 'money']);
 const TEXT_TYPES = new Set(['text', 'character varying', 'character', 'citext', 'name', 'uuid', 'inet', 'cidr']);
 const INTEGER_TEXT = /^-?\d{1,19}$/;
 const NUMBER_TEXT = /^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$|^-?Infinity$|^NaN$/;
-/** A date, a time or a timestamp as PostgreSQL prints and reads it (ISO style), or ±infinity. */
+/** A date, a time or a timestamp as PostgreSQL prints and reads it (ISO style, with an optional era), or ±infinity. */
 const TIME_TEXT =
-  /^(?:\d{4,}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?|\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)(?:\s?(?:Z|[+-]\d{2}(?::?\d{2}(?::?\d{2})?)?))?(?: BC)?$|^-?infinity$/i;
+  /^(?:\d{4,}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?|\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)(?:\s?(?:Z|[+-]\d{2}(?::?\d{2}(?::?\d{2})?)?))?(?: (?:AD|BC))?$|^-?infinity$/i;
 const INT8_MIN = -(2n ** 63n);
 const INT8_MAX = 2n ** 63n - 1n;
 

@@ -20,7 +20,8 @@ function checksum(scope: string, payload: string): string {
 function encodeValue(value: unknown): Encoded {
   if (value === null || value === undefined) return ['z', null];
   if (value instanceof Date) return ['d', value.toISOString()];
-  if (typeof value === 'number') return ['n', value];
+  // JSON has no NaN or Infinity: they travel as the text PostgreSQL reads them from
+  if (typeof value === 'number') return Number.isFinite(value) ? ['n', value] : ['s', String(value)];
   if (typeof value === 'boolean') return ['b', value];
   if (typeof value === 'bigint') return ['s', value.toString()];
   if (typeof value === 'string') return ['s', value];

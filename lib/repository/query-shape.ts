@@ -6,7 +6,17 @@
 import type { CompiledQuery, Compilable } from 'kysely';
 import { preparedQuery } from '../connection/pg-driver.js';
 
-const MARKER = '\u0000kysely-repository:arg:';
+/**
+ * A placeholder for an argument while a shape is built. Recognised by identity, never by its
+ * content, so no value from data can be taken for one.
+ */
+class ArgPlaceholder {
+  constructor(readonly index: number) {
+    Object.freeze(this);
+  }
+}
+
+const placeholders: ArgPlaceholder[] = [];
 
 /** A compiled query and, per parameter, which argument fills it (-1: a constant of the shape). */
 export interface QueryShape {
@@ -15,8 +25,8 @@ export interface QueryShape {
 }
 
 /** A placeholder for argument `index` while a shape is built. */
-export function arg(index: number): string {
-  return `${MARKER}${index}`;
+export function arg(index: number): unknown {
+  return (placeholders[index] ??= new ArgPlaceholder(index));
 }
 
 /**
@@ -35,7 +45,7 @@ export function compileShape(build: () => Compilable, arity: number, prepare: bo
 
 /** For each parameter, the argument whose placeholder it is (-1: a constant). */
 function slotsOf(parameters: readonly unknown[]): number[] {
-  return parameters.map((p) => (typeof p === 'string' && p.startsWith(MARKER) ? Number(p.slice(MARKER.length)) : -1));
+  return parameters.map((p) => (p instanceof ArgPlaceholder && placeholders[p.index] === p ? p.index : -1));
 }
 
 /** A query compiled with placeholders (and not cached), with `args` in their place. */

@@ -10,6 +10,7 @@ import {
   type Expression,
   type ExpressionBuilder,
   type Kysely,
+  type RawBuilder,
   type QueryResult,
   type SelectQueryBuilder,
   type SqlBool,
@@ -19,7 +20,6 @@ import { databaseContext, type DatabaseContext, type StatementIntent } from '../
 import { DatabaseError, NotFoundError, OptimisticLockError, ValidationError } from '../errors.js';
 import { currentTransaction, withTransaction } from '../transaction.js';
 import { copyable, type CopyValue } from '../connection/pg-copy.js';
-import { withTemporalText, type TemporalText } from '../connection/pg-driver.js';
 import { checkColumnValue } from './column-values.js';
 import { decodeCursor, encodeCursor, type CursorValue } from './cursor.js';
 import { arg, bindCompiled, bindShape, compileShape, ShapeCache, type QueryShape } from './query-shape.js';
@@ -43,6 +43,7 @@ import type {
 import {
   CAMEL_CASE_NAMING,
   IDENTITY_NAMING,
+  invalidateTableMetadata,
   tableMetadata,
   type ColumnMeta,
   type Naming,
@@ -67,6 +68,9 @@ const JSON_CHUNK_ROWS = 20_000;
 
 const shapes = new ShapeCache();
 
+/** A repository reads a table's catalog again after a ValidationError at most this often. */
+const REFRESH_INTERVAL_MS = 1_000;
+
 /** A where object, split into its shape (columns and kinds) and its values. */
 interface WherePlan {
   readonly key: string;
@@ -76,8 +80,15 @@ interface WherePlan {
 
 type DeletedMode = 'live' | 'all' | 'deleted';
 type Direction = 'asc' | 'desc';
-/** A sort column, its direction, and whether its cursor value travels as text (dates and times). */
-type SortColumn = readonly [column: string, direction: Direction, asText: boolean];
+/**
+ * A sort column, its direction, how its cursor value travels (as PostgreSQL's text in a form no
+ * session setting changes, for dates and times: a JS Date loses microseconds and DateStyle
+ * changes the text), and whether it can be NULL.
+ */
+type SortColumn = readonly [column: string, direction: Direction, asText: TemporalKind | undefined, nullable: boolean];
+
+/** The date and time types whose cursor values travel as text. */
+type TemporalKind = 'timestamptz' | 'timestamp' | 'date' | 'time';
 
 /** The alias of a sort column's text form in a keyset page. */
 function cursorAlias(column: string): string {
@@ -124,9 +135,34 @@ function isPlainObject(value: unknown): value is Row {
   return proto === Object.prototype || proto === null;
 }
 
-function jsonReplacer(_key: string, value: unknown): unknown {
-  return typeof value === 'bigint' ? value.toString() : value;
+/**
+ * A value as createMany's JSON carries it: the text the driver would send for it as a parameter
+ * where JSON would write something else (a Date, ±Infinity, NaN, a bigint), so every path stores
+ * the same value.
+ */
+function jsonValue(value: unknown, dateText: (date: Date) => string): unknown {
+  if (value instanceof Date) return dateText(value);
+  if (typeof value === 'bigint') return value.toString();
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  return value;
 }
+
+/** Column types json_populate_recordset reads from a JSON scalar as a parameter's text would be read. */
+const JSON_PATH_TYPES = new Set([
+  'smallint',
+  'integer',
+  'bigint',
+  'numeric',
+  'real',
+  'double precision',
+  'text',
+  'character varying',
+  'uuid',
+  'boolean',
+  'date',
+  'timestamp with time zone',
+  'timestamp without time zone',
+]);
 
 /**
  * A typed repository for one table.
@@ -189,20 +225,21 @@ export class Repository<DB, TB extends keyof DB & string> {
    * @throws ValidationError for an id that is not an integer, bigint or string.
    */
   async findById(id: Id, options?: FindByIdOptions): Promise<RowOf<DB, TB> | undefined> {
-    const { sqlNames: w, primary } = this.state.loaded ?? (await this.load());
-    const key = checkId(id, primary);
-    const mode = deletedMode(options);
-    const forUpdate = options?.forUpdate === true;
-    const shape = this.shape(`findById|${mode}|${forUpdate}`, 1, () => {
-      const query = this.deletedFilter(
-        w,
-        selectRows(w, w.q.selectFrom(w.table)).where(w.col(this.primaryKey), '=', arg(0)),
-        mode,
-      );
-      return forUpdate ? query.forUpdate() : query;
+    return this.guarded(async ({ sqlNames: w, primary }) => {
+      const key = checkId(id, primary);
+      const mode = deletedMode(options);
+      const forUpdate = options?.forUpdate === true;
+      const shape = this.shape(`findById|${mode}|${forUpdate}`, 1, () => {
+        const query = this.deletedFilter(
+          w,
+          selectRows(w, w.q.selectFrom(w.table)).where(w.col(this.primaryKey), '=', arg(0)),
+          mode,
+        );
+        return forUpdate ? query.forUpdate() : query;
+      });
+      const rows = (await this.runShape(shape, [key], forUpdate ? 'write' : 'read')).rows;
+      return rows[0] as RowOf<DB, TB> | undefined;
     });
-    const rows = (await this.runShape(shape, [key], forUpdate ? 'write' : 'read')).rows;
-    return rows[0] as RowOf<DB, TB> | undefined;
   }
 
   /**
@@ -231,16 +268,17 @@ export class Repository<DB, TB extends keyof DB & string> {
   async findMany(query: FindManyQuery<DB, TB> = {}): Promise<RowOf<DB, TB>[]> {
     const limit = checkLimit(query.limit);
     const offset = checkOffset(query.offset);
-    const { meta } = this.state.loaded ?? (await this.load());
-    const order = this.orderColumns(query.orderBy, meta);
-    const rows = await this.select(query.where, deletedMode(query), `findMany|${order.key}|${offset > 0}`, {
-      extend: (w, q, base) => {
-        const ordered = applyOrder(w, q, order.columns).limit(numberArg(base));
-        return offset > 0 ? ordered.offset(numberArg(base + 1)) : ordered;
-      },
-      args: offset > 0 ? [limit, offset] : [limit],
+    return this.guarded(async ({ meta }) => {
+      const order = this.orderColumns(query.orderBy, meta);
+      const rows = await this.select(query.where, deletedMode(query), `findMany|${order.key}|${offset > 0}`, {
+        extend: (w, q, base) => {
+          const ordered = applyOrder(w, q, order.columns).limit(numberArg(base));
+          return offset > 0 ? ordered.offset(numberArg(base + 1)) : ordered;
+        },
+        args: offset > 0 ? [limit, offset] : [limit],
+      });
+      return rows as RowOf<DB, TB>[];
     });
-    return rows as RowOf<DB, TB>[];
   }
 
   /**
@@ -251,75 +289,66 @@ export class Repository<DB, TB extends keyof DB & string> {
    */
   async paginate(request: PageRequest<DB, TB> = {}): Promise<Page<RowOf<DB, TB>>> {
     const limit = checkLimit(request.limit);
-    const { meta, fields } = this.state.loaded ?? (await this.load());
-    const order = this.orderColumns(request.orderBy, meta);
-    const mode = deletedMode(request);
-    const offset = request.offset === undefined ? undefined : checkOffset(request.offset);
-    if (offset !== undefined && request.cursor !== undefined && request.cursor !== null) {
-      throw new ValidationError('cursor', 'exclusive', 'give either cursor or offset, not both');
-    }
-    const scope = `${this.table}|${order.key}`;
-    // the driver keeps the exact text of the dates read, when it can; else they are selected as text
-    const exact = this.context?.exactTemporals === true;
-    const temporalText: TemporalText | undefined =
-      exact && order.columns.some(([, , text]) => text) ? { previous: [], last: [] } : undefined;
-    const after =
-      offset !== undefined || request.cursor === undefined || request.cursor === null
-        ? undefined
-        : this.checkCursor(decodeCursor(scope, request.cursor, order.columns.length), order.columns, meta);
-    const totalPromise = request.withTotal ? this.count(request.where, request) : undefined;
+    return this.guarded(async ({ meta }) => {
+      const order = this.orderColumns(request.orderBy, meta);
+      const mode = deletedMode(request);
+      const offset = request.offset === undefined ? undefined : checkOffset(request.offset);
+      if (offset !== undefined && request.cursor !== undefined && request.cursor !== null) {
+        throw new ValidationError('cursor', 'exclusive', 'give either cursor or offset, not both');
+      }
+      const scope = `${this.table}|${order.key}`;
+      const after =
+        offset !== undefined || request.cursor === undefined || request.cursor === null
+          ? undefined
+          : this.checkCursor(decodeCursor(scope, request.cursor, order.columns.length), order.columns, meta);
+      const totalPromise = request.withTotal ? this.count(request.where, request) : undefined;
 
-    let rows: Row[];
-    if (offset !== undefined) {
-      rows = await this.select(request.where, mode, `pageOffset|${order.key}`, {
-        extend: (w, q, base) =>
-          applyOrder(w, q, order.columns)
-            .limit(numberArg(base))
-            .offset(numberArg(base + 1)),
-        args: [limit + 1, offset],
-      });
-    } else {
-      rows = await this.select(request.where, mode, `pageKeyset|${order.key}|${after ? 'after' : 'first'}`, {
-        // dates and times go into the cursor as PostgreSQL's text, keeping what a JS Date loses
-        // (microseconds): read from the driver when it keeps it, else selected as text alongside
-        temporalText,
-        columns: (w, q) => {
-          let selected = selectRows(w, q);
-          for (const [column, , text] of order.columns) {
-            if (text && !exact) {
-              selected = selected.select(sql<string>`${sql.ref(w.col(column))}::text`.as(cursorAlias(column)));
+      let rows: Row[];
+      if (offset !== undefined) {
+        rows = await this.select(request.where, mode, `pageOffset|${order.key}`, {
+          extend: (w, q, base) =>
+            applyOrder(w, q, order.columns)
+              .limit(numberArg(base))
+              .offset(numberArg(base + 1)),
+          args: [limit + 1, offset],
+        });
+      } else {
+        // the cursor's NULLs change the condition's form; its other values are the arguments
+        const nulls = after?.map((value) => (value === null ? 'n' : 'v')).join('') ?? 'first';
+        const values = after?.filter((value) => value !== null) ?? [];
+        rows = await this.select(request.where, mode, `pageKeyset|${order.key}|${nulls}`, {
+          // dates and times go into the cursor as PostgreSQL's text in a fixed form: a JS Date
+          // loses microseconds, and the session's DateStyle changes the text the row carries
+          columns: (w, q) => {
+            let selected = selectRows(w, q);
+            for (const [column, , kind] of order.columns) {
+              if (kind) selected = selected.select(cursorText(w.col(column), kind).as(cursorAlias(column)));
             }
-          }
-          return selected;
-        },
-        extend: (w, q, base) => {
-          const from = after ? q.where(keysetCondition(w, order.columns, base)) : q;
-          return applyOrder(w, from, order.columns).limit(numberArg(base + (after ? after.length : 0)));
-        },
-        args: [...(after ?? []), limit + 1],
-      });
-    }
-    const hasMore = rows.length > limit;
-    const page = hasMore ? rows.slice(0, limit) : rows;
-    const last = page[page.length - 1];
-    const nextCursor =
-      offset === undefined && hasMore && last
-        ? encodeCursor(
-            scope,
-            order.columns.map(([c, , text]) =>
-              !text
-                ? last[c]
-                : temporalText
-                  ? (temporalText.previous[fields.get(c)!] ?? last[c])
-                  : last[cursorAlias(c)],
-            ),
-          )
-        : null;
-    if (!exact) {
-      for (const [column, , text] of order.columns) if (text) for (const row of page) delete row[cursorAlias(column)];
-    }
-    const items = page as RowOf<DB, TB>[];
-    return { items, nextCursor, hasMore, ...(totalPromise ? { total: await totalPromise } : {}) };
+            return selected;
+          },
+          extend: (w, q, base) => {
+            const from = after ? q.where(keysetCondition(w, order.columns, after, base)) : q;
+            return applyOrder(w, from, order.columns).limit(numberArg(base + values.length));
+          },
+          args: [...values, limit + 1],
+        });
+      }
+      const hasMore = rows.length > limit;
+      const page = hasMore ? rows.slice(0, limit) : rows;
+      const last = page[page.length - 1];
+      const nextCursor =
+        offset === undefined && hasMore && last
+          ? encodeCursor(
+              scope,
+              order.columns.map(([c, , kind]) => (kind ? last[cursorAlias(c)] : last[c])),
+            )
+          : null;
+      if (offset === undefined) {
+        for (const [column, , kind] of order.columns) if (kind) for (const row of page) delete row[cursorAlias(column)];
+      }
+      const items = page as RowOf<DB, TB>[];
+      return { items, nextCursor, hasMore, ...(totalPromise ? { total: await totalPromise } : {}) };
+    });
   }
 
   /**
@@ -330,20 +359,21 @@ export class Repository<DB, TB extends keyof DB & string> {
   async findAndCount(query: FindManyQuery<DB, TB> = {}): Promise<{ items: RowOf<DB, TB>[]; total: number }> {
     const limit = checkLimit(query.limit);
     const offset = checkOffset(query.offset);
-    const { meta } = this.state.loaded ?? (await this.load());
-    const order = this.orderColumns(query.orderBy, meta);
-    const rows = await this.select(query.where, deletedMode(query), `findAndCount|${order.key}`, {
-      columns: (w, q) => selectRows(w, q).select(sql<string>`count(*) over ()`.as(TOTAL)),
-      extend: (w, q, base) =>
-        applyOrder(w, q, order.columns)
-          .limit(numberArg(base))
-          .offset(numberArg(base + 1)),
-      args: [limit, offset],
+    return this.guarded(async ({ meta }) => {
+      const order = this.orderColumns(query.orderBy, meta);
+      const rows = await this.select(query.where, deletedMode(query), `findAndCount|${order.key}`, {
+        columns: (w, q) => selectRows(w, q).select(sql<string>`count(*) over ()`.as(TOTAL)),
+        extend: (w, q, base) =>
+          applyOrder(w, q, order.columns)
+            .limit(numberArg(base))
+            .offset(numberArg(base + 1)),
+        args: [limit, offset],
+      });
+      if (rows.length === 0) return { items: [], total: offset === 0 ? 0 : await this.count(query.where, query) };
+      const total = Number(rows[0]![TOTAL]);
+      for (const row of rows) delete row[TOTAL];
+      return { items: rows as RowOf<DB, TB>[], total };
     });
-    if (rows.length === 0) return { items: [], total: offset === 0 ? 0 : await this.count(query.where, query) };
-    const total = Number(rows[0]![TOTAL]);
-    for (const row of rows) delete row[TOTAL];
-    return { items: rows as RowOf<DB, TB>[], total };
   }
 
   /**
@@ -351,10 +381,12 @@ export class Repository<DB, TB extends keyof DB & string> {
    * @throws ValidationError when `where` names something that is not a column.
    */
   async count(where?: Where<DB, TB>, filter?: DeletedFilter): Promise<number> {
-    const rows = await this.select(where, deletedMode(filter), 'count', {
-      columns: (_w, q) => q.select(sql<string>`count(*)`.as('count')),
+    return this.guarded(async () => {
+      const rows = await this.select(where, deletedMode(filter), 'count', {
+        columns: (_w, q) => q.select(sql<string>`count(*)`.as('count')),
+      });
+      return Number(rows[0]?.['count'] ?? 0);
     });
-    return Number(rows[0]?.['count'] ?? 0);
   }
 
   /**
@@ -362,11 +394,13 @@ export class Repository<DB, TB extends keyof DB & string> {
    * @throws ValidationError when `where` names something that is not a column.
    */
   async exists(where: Where<DB, TB>, filter?: DeletedFilter): Promise<boolean> {
-    const rows = await this.select(where, deletedMode(filter), 'exists', {
-      columns: (_w, q) => q.select(sql<number>`1`.as('one')),
-      extend: (_w, q) => q.limit(1),
+    return this.guarded(async () => {
+      const rows = await this.select(where, deletedMode(filter), 'exists', {
+        columns: (_w, q) => q.select(sql<number>`1`.as('one')),
+        extend: (_w, q) => q.limit(1),
+      });
+      return rows.length > 0;
     });
-    return rows.length > 0;
   }
 
   /**
@@ -374,13 +408,14 @@ export class Repository<DB, TB extends keyof DB & string> {
    * @throws ValidationError for a key that is not a writable column; the mapped constraint errors.
    */
   async create(values: NewRowOf<DB, TB>): Promise<RowOf<DB, TB>> {
-    const { meta, sqlNames: w } = this.state.loaded ?? (await this.load());
-    const [columns, args] = this.writable(values, meta, 'values');
-    const shape = this.shape(`create|${columns.join(',')}`, args.length, () =>
-      returnRows(w, w.q.insertInto(w.table).values(Object.fromEntries(columns.map((c, i) => [w.col(c), arg(i)])))),
-    );
-    const rows = (await this.runShape(shape, args)).rows;
-    return rows[0] as RowOf<DB, TB>;
+    return this.guarded(async ({ meta, sqlNames: w }) => {
+      const [columns, args] = this.writable(values, meta, 'values');
+      const shape = this.shape(`create|${columns.join(',')}`, args.length, () =>
+        returnRows(w, w.q.insertInto(w.table).values(Object.fromEntries(columns.map((c, i) => [w.col(c), arg(i)])))),
+      );
+      const rows = (await this.runShape(shape, args)).rows;
+      return rows[0] as RowOf<DB, TB>;
+    });
   }
 
   /**
@@ -392,82 +427,83 @@ export class Repository<DB, TB extends keyof DB & string> {
   async createMany(rows: readonly NewRowOf<DB, TB>[], options: CreateManyOptions = {}): Promise<RowOf<DB, TB>[]> {
     if (!Array.isArray(rows)) throw new ValidationError('rows', 'type', 'rows must be an array of objects');
     if (rows.length === 0) return [];
-    const { meta, sqlNames: w } = this.state.loaded ?? (await this.load());
-    const returning = options.returning ?? true;
-    // rows with the same columns insert together; the table's other columns take their defaults
-    const groups = new Map<string, { columns: string[]; rows: unknown[][] }>();
-    // rows usually share their keys: checked once per layout, then only the values are
-    let layout: { keys: string[]; columns: string[]; infos: ColumnMeta[]; group: unknown[][] } | undefined;
-    rows.forEach((row, index) => {
-      const keys = isPlainObject(row) ? Object.keys(row) : undefined;
-      if (layout && keys && sameKeys(keys, layout.keys)) {
-        const { columns, infos } = layout;
-        const args = new Array<unknown>(columns.length);
-        let complete = true;
-        for (let i = 0; i < columns.length && complete; i++) {
-          const value = (row as Row)[columns[i]!];
-          if (value === undefined) complete = false;
-          else checkColumnValue(infos[i]!, value, columns[i]);
-          args[i] = value;
+    return this.guarded(async ({ meta, sqlNames: w }) => {
+      const returning = options.returning ?? true;
+      // rows with the same columns insert together; the table's other columns take their defaults
+      const groups = new Map<string, { columns: string[]; rows: unknown[][] }>();
+      // rows usually share their keys: checked once per layout, then only the values are
+      let layout: { keys: string[]; columns: string[]; infos: ColumnMeta[]; group: unknown[][] } | undefined;
+      rows.forEach((row, index) => {
+        const keys = isPlainObject(row) ? Object.keys(row) : undefined;
+        if (layout && keys && sameKeys(keys, layout.keys)) {
+          const { columns, infos } = layout;
+          const args = new Array<unknown>(columns.length);
+          let complete = true;
+          for (let i = 0; i < columns.length && complete; i++) {
+            const value = (row as Row)[columns[i]!];
+            if (value === undefined) complete = false;
+            else checkColumnValue(infos[i]!, value, columns[i]);
+            args[i] = value;
+          }
+          if (complete && columns.length === keys.length) {
+            layout.group.push(args);
+            return;
+          }
         }
-        if (complete && columns.length === keys.length) {
-          layout.group.push(args);
-          return;
+        const [columns, args] = this.writable(row, meta, `rows[${index}]`);
+        const key = columns.join(',');
+        let group = groups.get(key);
+        if (!group) {
+          group = { columns, rows: [] };
+          groups.set(key, group);
+        }
+        group.rows.push(args);
+        if (keys) layout = { keys, columns, infos: columns.map((c) => meta.columns.get(c)!), group: group.rows };
+      });
+      const statements: (() => Promise<Row[]>)[] = [];
+      for (const { columns, rows: groupRows } of groups.values()) {
+        if (columns.length === 0) {
+          const shape = this.shape(`createDefaults|${returning}`, 0, () => {
+            const insert = w.q.insertInto(w.table).defaultValues();
+            return returning ? returnRows(w, insert) : insert;
+          });
+          for (let i = 0; i < groupRows.length; i++) statements.push(async () => (await this.runShape(shape, [])).rows);
+          continue;
+        }
+        const copy = this.context?.copy;
+        if (copy && !returning && groupRows.length >= COPY_MIN_ROWS && copyable(groupRows)) {
+          // COPY: the fastest way in, one statement however many rows
+          const statement =
+            sql`copy ${sql.table(w.table)} (${sql.join(columns.map((c) => sql.id(w.col(c))))}) from stdin`.compile(
+              w.q,
+            ).sql;
+          const values = groupRows as CopyValue[][];
+          statements.push(async () => {
+            await copy(statement, values, (this.bound ?? currentTransaction(this.db)) as Kysely<unknown> | undefined);
+            return [];
+          });
+          continue;
+        }
+        const json = jsonPathAllowed(columns, meta, groupRows);
+        const chunk = json ? JSON_CHUNK_ROWS : Math.floor(MAX_PARAMETERS / columns.length);
+        for (let start = 0; start < groupRows.length; start += chunk) {
+          const slice = groupRows.slice(start, start + chunk);
+          statements.push(() =>
+            json ? this.insertJson(w, columns, slice, returning) : this.insertValues(w, columns, slice, returning),
+          );
         }
       }
-      const [columns, args] = this.writable(row, meta, `rows[${index}]`);
-      const key = columns.join(',');
-      let group = groups.get(key);
-      if (!group) {
-        group = { columns, rows: [] };
-        groups.set(key, group);
-      }
-      group.rows.push(args);
-      if (keys) layout = { keys, columns, infos: columns.map((c) => meta.columns.get(c)!), group: group.rows };
+      const runAll = async (): Promise<Row[]> => {
+        const inserted: Row[] = [];
+        for (const statement of statements) inserted.push(...(await statement()));
+        return inserted;
+      };
+      const inserted =
+        statements.length === 1
+          ? await runAll()
+          : await withTransaction(this.executor(), runAll, { propagation: 'required' });
+      return (returning ? inserted : []) as RowOf<DB, TB>[];
     });
-    const statements: (() => Promise<Row[]>)[] = [];
-    for (const { columns, rows: groupRows } of groups.values()) {
-      if (columns.length === 0) {
-        const shape = this.shape(`createDefaults|${returning}`, 0, () => {
-          const insert = w.q.insertInto(w.table).defaultValues();
-          return returning ? returnRows(w, insert) : insert;
-        });
-        for (let i = 0; i < groupRows.length; i++) statements.push(async () => (await this.runShape(shape, [])).rows);
-        continue;
-      }
-      const copy = this.context?.copy;
-      if (copy && !returning && groupRows.length >= COPY_MIN_ROWS && copyable(groupRows)) {
-        // COPY: the fastest way in, one statement however many rows
-        const statement =
-          sql`copy ${sql.table(w.table)} (${sql.join(columns.map((c) => sql.id(w.col(c))))}) from stdin`.compile(
-            w.q,
-          ).sql;
-        const values = groupRows as CopyValue[][];
-        statements.push(async () => {
-          await copy(statement, values, (this.bound ?? currentTransaction(this.db)) as Kysely<unknown> | undefined);
-          return [];
-        });
-        continue;
-      }
-      const json = jsonPathAllowed(columns, meta, groupRows);
-      const chunk = json ? JSON_CHUNK_ROWS : Math.floor(MAX_PARAMETERS / columns.length);
-      for (let start = 0; start < groupRows.length; start += chunk) {
-        const slice = groupRows.slice(start, start + chunk);
-        statements.push(() =>
-          json ? this.insertJson(w, columns, slice, returning) : this.insertValues(w, columns, slice, returning),
-        );
-      }
-    }
-    const runAll = async (): Promise<Row[]> => {
-      const inserted: Row[] = [];
-      for (const statement of statements) inserted.push(...(await statement()));
-      return inserted;
-    };
-    const inserted =
-      statements.length === 1
-        ? await runAll()
-        : await withTransaction(this.executor(), runAll, { propagation: 'required' });
-    return (returning ? inserted : []) as RowOf<DB, TB>[];
   }
 
   /**
@@ -478,32 +514,37 @@ export class Repository<DB, TB extends keyof DB & string> {
    * for a bad id, a non-writable column, or a missing version; the mapped constraint errors.
    */
   async update(id: Id, patch: PatchOf<DB, TB>): Promise<RowOf<DB, TB> | undefined> {
-    const { meta, sqlNames: w, primary } = this.state.loaded ?? (await this.load());
-    const key = checkId(id, primary);
-    const version = this.options.version;
-    const [columns, args] = this.writable(patch, meta, 'patch', version);
-    let expected: unknown;
-    if (version !== undefined) {
-      expected = (patch as Row)[version];
-      if (expected === undefined || expected === null) {
-        throw new ValidationError(version, 'required', `${version} (the version that was read) is required to update`);
+    return this.guarded(async ({ meta, sqlNames: w, primary }) => {
+      const key = checkId(id, primary);
+      const version = this.options.version;
+      const [columns, args] = this.writable(patch, meta, 'patch', version);
+      let expected: unknown;
+      if (version !== undefined) {
+        expected = (patch as Row)[version];
+        if (expected === undefined || expected === null) {
+          throw new ValidationError(
+            version,
+            'required',
+            `${version} (the version that was read) is required to update`,
+          );
+        }
       }
-    }
-    if (columns.length === 0 && version === undefined) return this.findById(key);
-    const updatedAt = this.updatedAtColumn(meta, columns);
-    const arity = args.length + 1 + (version ? 1 : 0);
-    const shape = this.shape(`update|${columns.join(',')}|${updatedAt ?? ''}`, arity, () => {
-      const set = setObject(w, columns, updatedAt);
-      if (version) set[w.col(version)] = sql`${sql.ref(w.col(version))} + 1`;
-      let query = w.q.updateTable(w.table).set(set).where(w.col(this.primaryKey), '=', arg(columns.length));
-      if (version) query = query.where(w.col(version), '=', arg(columns.length + 1));
-      return returnRows(w, this.deletedFilter(w, query, 'live'));
-    });
-    const rows = (await this.runShape(shape, version ? [...args, key, expected] : [...args, key])).rows;
-    if (rows[0] !== undefined || version === undefined) return rows[0] as RowOf<DB, TB> | undefined;
-    if ((await this.findById(key)) === undefined) return undefined;
-    throw new OptimisticLockError(`${this.table} ${String(key)} was changed by someone else since it was read`, {
-      table: this.table,
+      if (columns.length === 0 && version === undefined) return this.findById(key);
+      const updatedAt = this.updatedAtColumn(meta, columns);
+      const arity = args.length + 1 + (version ? 1 : 0);
+      const shape = this.shape(`update|${columns.join(',')}|${updatedAt ?? ''}`, arity, () => {
+        const set = setObject(w, columns, updatedAt);
+        if (version) set[w.col(version)] = sql`${sql.ref(w.col(version))} + 1`;
+        let query = w.q.updateTable(w.table).set(set).where(w.col(this.primaryKey), '=', arg(columns.length));
+        if (version) query = query.where(w.col(version), '=', arg(columns.length + 1));
+        return returnRows(w, this.deletedFilter(w, query, 'live'));
+      });
+      const rows = (await this.runShape(shape, version ? [...args, key, expected] : [...args, key])).rows;
+      if (rows[0] !== undefined || version === undefined) return rows[0] as RowOf<DB, TB> | undefined;
+      if ((await this.findById(key)) === undefined) return undefined;
+      throw new OptimisticLockError(`${this.table} ${String(key)} was changed by someone else since it was read`, {
+        table: this.table,
+      });
     });
   }
 
@@ -512,27 +553,28 @@ export class Repository<DB, TB extends keyof DB & string> {
    * @throws ValidationError as update; the mapped constraint errors.
    */
   async updateMany(where: Where<DB, TB>, patch: PatchOf<DB, TB>): Promise<number> {
-    const { meta, sqlNames } = this.state.loaded ?? (await this.load());
-    const [columns, args] = this.writable(patch, meta, 'patch');
-    if (columns.length === 0) return 0;
-    const updatedAt = this.updatedAtColumn(meta, columns);
-    if (typeof where === 'function') {
-      const w = this.tsNames();
-      const query = w.q
-        .updateTable(w.table)
-        .set(setObject(w, columns, updatedAt))
-        .where(where as WhereFn);
-      const result = await this.runTyped(bindCompiled(this.deletedFilter(w, query, 'live').compile(), args));
+    return this.guarded(async ({ meta, sqlNames }) => {
+      const [columns, args] = this.writable(patch, meta, 'patch');
+      if (columns.length === 0) return 0;
+      const updatedAt = this.updatedAtColumn(meta, columns);
+      if (typeof where === 'function') {
+        const w = this.tsNames();
+        const query = w.q
+          .updateTable(w.table)
+          .set(setObject(w, columns, updatedAt))
+          .where(where as WhereFn);
+        const result = await this.runTyped(bindCompiled(this.deletedFilter(w, query, 'live').compile(), args));
+        return Number(result.numAffectedRows ?? 0n);
+      }
+      const plan = this.wherePlan(where, meta);
+      const shape = this.shape(`updateMany|${columns.join(',')}|${plan.key}`, args.length + plan.values.length, () => {
+        const w = sqlNames;
+        const query = w.q.updateTable(w.table).set(setObject(w, columns, updatedAt));
+        return this.deletedFilter(w, applyWhere(w, query, plan, args.length), 'live');
+      });
+      const result = await this.runShape(shape, [...args, ...plan.values]);
       return Number(result.numAffectedRows ?? 0n);
-    }
-    const plan = this.wherePlan(where, meta);
-    const shape = this.shape(`updateMany|${columns.join(',')}|${plan.key}`, args.length + plan.values.length, () => {
-      const w = sqlNames;
-      const query = w.q.updateTable(w.table).set(setObject(w, columns, updatedAt));
-      return this.deletedFilter(w, applyWhere(w, query, plan, args.length), 'live');
     });
-    const result = await this.runShape(shape, [...args, ...plan.values]);
-    return Number(result.numAffectedRows ?? 0n);
   }
 
   /**
@@ -542,39 +584,40 @@ export class Repository<DB, TB extends keyof DB & string> {
    * constraint errors.
    */
   async upsert(values: NewRowOf<DB, TB>, conflictColumns: readonly ColumnOf<DB, TB>[]): Promise<RowOf<DB, TB>> {
-    const { meta, sqlNames: w } = this.state.loaded ?? (await this.load());
-    const [columns, args] = this.writable(values, meta, 'values');
-    const conflict: readonly string[] = Array.isArray(conflictColumns) ? conflictColumns : [];
-    if (conflict.length === 0) {
-      throw new ValidationError('conflictColumns', 'required', 'name at least one conflict column');
-    }
-    for (const column of conflict) {
-      if (!columns.includes(column)) {
-        throw new ValidationError(column, 'required', `conflict column ${column} must be among the values`);
+    return this.guarded(async ({ meta, sqlNames: w }) => {
+      const [columns, args] = this.writable(values, meta, 'values');
+      const conflict: readonly string[] = Array.isArray(conflictColumns) ? conflictColumns : [];
+      if (conflict.length === 0) {
+        throw new ValidationError('conflictColumns', 'required', 'name at least one conflict column');
       }
-    }
-    const updatedAt = this.updatedAtColumn(meta, columns);
-    const others = columns.filter((c) => !conflict.includes(c));
-    const shape = this.shape(`upsert|${columns.join(',')}|${conflict.join(',')}`, args.length, () =>
-      returnRows(
-        w,
-        w.q
-          .insertInto(w.table)
-          .values(Object.fromEntries(columns.map((c, i) => [w.col(c), arg(i)])))
-          .onConflict((oc) =>
-            oc.columns(conflict.map((c) => w.col(c))).doUpdateSet((eb) => {
-              const set: Record<string, unknown> = {};
-              // with nothing else to change, touch a conflict column so RETURNING still yields the row
-              for (const c of others.length > 0 ? others : [conflict[0]!])
-                set[w.col(c)] = eb.ref(`excluded.${w.col(c)}`);
-              if (updatedAt) set[w.col(updatedAt)] = sql`now()`;
-              return set;
-            }),
-          ),
-      ),
-    );
-    const rows = (await this.runShape(shape, args)).rows;
-    return rows[0] as RowOf<DB, TB>;
+      for (const column of conflict) {
+        if (!columns.includes(column)) {
+          throw new ValidationError(column, 'required', `conflict column ${column} must be among the values`);
+        }
+      }
+      const updatedAt = this.updatedAtColumn(meta, columns);
+      const others = columns.filter((c) => !conflict.includes(c));
+      const shape = this.shape(`upsert|${columns.join(',')}|${conflict.join(',')}`, args.length, () =>
+        returnRows(
+          w,
+          w.q
+            .insertInto(w.table)
+            .values(Object.fromEntries(columns.map((c, i) => [w.col(c), arg(i)])))
+            .onConflict((oc) =>
+              oc.columns(conflict.map((c) => w.col(c))).doUpdateSet((eb) => {
+                const set: Record<string, unknown> = {};
+                // with nothing else to change, touch a conflict column so RETURNING still yields the row
+                for (const c of others.length > 0 ? others : [conflict[0]!])
+                  set[w.col(c)] = eb.ref(`excluded.${w.col(c)}`);
+                if (updatedAt) set[w.col(updatedAt)] = sql`now()`;
+                return set;
+              }),
+            ),
+        ),
+      );
+      const rows = (await this.runShape(shape, args)).rows;
+      return rows[0] as RowOf<DB, TB>;
+    });
   }
 
   /**
@@ -583,22 +626,23 @@ export class Repository<DB, TB extends keyof DB & string> {
    * @throws ValidationError for a bad id; the mapped constraint errors (a foreign key, say).
    */
   async delete(id: Id): Promise<boolean> {
-    const { meta, sqlNames: w, primary } = this.state.loaded ?? (await this.load());
-    const key = checkId(id, primary);
-    const shape = this.options.softDelete
-      ? this.shape('softDelete', 1, () =>
-          this.deletedFilter(
-            w,
-            w.q
-              .updateTable(w.table)
-              .set(this.softDeleteSet(w, meta, 'delete'))
-              .where(w.col(this.primaryKey), '=', arg(0)),
-            'live',
-          ),
-        )
-      : this.shape('delete', 1, () => w.q.deleteFrom(w.table).where(w.col(this.primaryKey), '=', arg(0)));
-    const result = await this.runShape(shape, [key]);
-    return (result.numAffectedRows ?? 0n) > 0n;
+    return this.guarded(async ({ meta, sqlNames: w, primary }) => {
+      const key = checkId(id, primary);
+      const shape = this.options.softDelete
+        ? this.shape('softDelete', 1, () =>
+            this.deletedFilter(
+              w,
+              w.q
+                .updateTable(w.table)
+                .set(this.softDeleteSet(w, meta, 'delete'))
+                .where(w.col(this.primaryKey), '=', arg(0)),
+              'live',
+            ),
+          )
+        : this.shape('delete', 1, () => w.q.deleteFrom(w.table).where(w.col(this.primaryKey), '=', arg(0)));
+      const result = await this.runShape(shape, [key]);
+      return (result.numAffectedRows ?? 0n) > 0n;
+    });
   }
 
   /**
@@ -607,20 +651,21 @@ export class Repository<DB, TB extends keyof DB & string> {
    */
   async restore(id: Id): Promise<boolean> {
     if (!this.options.softDelete) throw new DatabaseError(`restore() needs softDelete on the ${this.table} repository`);
-    const { meta, sqlNames: w, primary } = this.state.loaded ?? (await this.load());
-    const key = checkId(id, primary);
-    const shape = this.shape('restore', 1, () =>
-      this.deletedFilter(
-        w,
-        w.q
-          .updateTable(w.table)
-          .set(this.softDeleteSet(w, meta, 'restore'))
-          .where(w.col(this.primaryKey), '=', arg(0)),
-        'deleted',
-      ),
-    );
-    const result = await this.runShape(shape, [key]);
-    return (result.numAffectedRows ?? 0n) > 0n;
+    return this.guarded(async ({ meta, sqlNames: w, primary }) => {
+      const key = checkId(id, primary);
+      const shape = this.shape('restore', 1, () =>
+        this.deletedFilter(
+          w,
+          w.q
+            .updateTable(w.table)
+            .set(this.softDeleteSet(w, meta, 'restore'))
+            .where(w.col(this.primaryKey), '=', arg(0)),
+          'deleted',
+        ),
+      );
+      const result = await this.runShape(shape, [key]);
+      return (result.numAffectedRows ?? 0n) > 0n;
+    });
   }
 
   /**
@@ -631,20 +676,21 @@ export class Repository<DB, TB extends keyof DB & string> {
     if (typeof by !== 'number' || !Number.isFinite(by)) {
       throw new ValidationError('by', 'type', 'by must be a finite number');
     }
-    const { meta, sqlNames: w, primary } = this.state.loaded ?? (await this.load());
-    const key = checkId(id, primary);
-    if (checkColumn(this.table, column, meta, 'column').generatedAlways) {
-      throw new ValidationError(column, 'generated', `${column} is generated by the database and cannot be written`);
-    }
-    const updatedAt = this.updatedAtColumn(meta, [column]);
-    const shape = this.shape(`increment|${column}|${updatedAt ?? ''}`, 2, () => {
-      const set: Record<string, unknown> = { [w.col(column)]: sql`${sql.ref(w.col(column))} + ${arg(0)}` };
-      if (updatedAt) set[w.col(updatedAt)] = sql`now()`;
-      const query = w.q.updateTable(w.table).set(set).where(w.col(this.primaryKey), '=', arg(1));
-      return returnRows(w, this.deletedFilter(w, query, 'live'));
+    return this.guarded(async ({ meta, sqlNames: w, primary }) => {
+      const key = checkId(id, primary);
+      if (checkColumn(this.table, column, meta, 'column').generatedAlways) {
+        throw new ValidationError(column, 'generated', `${column} is generated by the database and cannot be written`);
+      }
+      const updatedAt = this.updatedAtColumn(meta, [column]);
+      const shape = this.shape(`increment|${column}|${updatedAt ?? ''}`, 2, () => {
+        const set: Record<string, unknown> = { [w.col(column)]: sql`${sql.ref(w.col(column))} + ${arg(0)}` };
+        if (updatedAt) set[w.col(updatedAt)] = sql`now()`;
+        const query = w.q.updateTable(w.table).set(set).where(w.col(this.primaryKey), '=', arg(1));
+        return returnRows(w, this.deletedFilter(w, query, 'live'));
+      });
+      const rows = (await this.runShape(shape, [by, key])).rows;
+      return rows[0] as RowOf<DB, TB> | undefined;
     });
-    const rows = (await this.runShape(shape, [by, key])).rows;
-    return rows[0] as RowOf<DB, TB> | undefined;
   }
 
   /**
@@ -671,14 +717,52 @@ export class Repository<DB, TB extends keyof DB & string> {
     if (!meta.columns.has(this.primaryKey)) {
       throw new DatabaseError(`${this.table} has no column ${this.primaryKey}; set the primaryKey option`);
     }
+    if (this.state.loaded?.meta !== meta) this.state.shapes.clear();
     const sqlNames = sqlNamesWriter(this.db.withoutPlugins() as unknown as AnyKysely, this.table, meta, this.naming);
-    this.state.loaded = {
-      meta,
-      sqlNames,
-      primary: meta.columns.get(this.primaryKey)!,
-      fields: new Map([...meta.columns.keys()].map((name, i) => [name, i])),
-    };
+    this.state.loaded = { meta, sqlNames, primary: meta.columns.get(this.primaryKey)! };
     return this.state.loaded;
+  }
+
+  /** What was read of the table, unless it is known to have changed since. */
+  private current(): Loaded | undefined {
+    const loaded = this.state.loaded;
+    return loaded !== undefined && !loaded.meta.stale ? loaded : undefined;
+  }
+
+  /**
+   * Runs a call with what is known of the table. When the call fails because the table changed
+   * under it — a column it does not know or a value that does not fit a column's known type
+   * (ValidationError, at most once a second per table), a column the server no longer has
+   * (42703) or a row type that changed (0A000) — reads the catalog again and, when the table did
+   * change and nothing can have been half-done (the call had not run, or ran outside a
+   * transaction and failed whole), runs the call once more.
+   * @throws what the call throws.
+   */
+  private async guarded<T>(call: (loaded: Loaded) => Promise<T>): Promise<T> {
+    const loaded = this.current() ?? (await this.load());
+    try {
+      return await call(loaded);
+    } catch (error) {
+      if (!(await this.reloadedAfter(error, loaded))) throw error;
+      return call(this.current() ?? (await this.load()));
+    }
+  }
+
+  /** Whether `error` showed the table changed, and it was read again, so the call may run once more. */
+  private async reloadedAfter(error: unknown, loaded: Loaded): Promise<boolean> {
+    const meta = loaded.meta;
+    if (error instanceof ValidationError) {
+      if (error.rule !== 'column' && error.rule !== 'type') return false;
+      // input can name unknown columns at will: a refresh follows a refresh only a second later
+      if (meta.refreshed && performance.now() - meta.readAt < REFRESH_INTERVAL_MS) return false;
+    } else if (!(error instanceof DatabaseError) || (error.code !== '42703' && error.code !== '0A000')) {
+      return false;
+    }
+    invalidateTableMetadata(this.db, this.table, meta);
+    if (!(error instanceof ValidationError) && (this.bound ?? currentTransaction(this.db))) return false;
+    const fresh = await this.load();
+    fresh.meta.refreshed = true;
+    return columnsSignature(fresh.meta) !== columnsSignature(meta);
   }
 
   /** A writer with TypeScript names, through the Kysely instance's plugins (for where callbacks). */
@@ -692,7 +776,10 @@ export class Repository<DB, TB extends keyof DB & string> {
     // the Database's, so repositories made per request share compiled shapes
     let shape = this.state.shapes.get(key);
     if (!shape) {
-      shape = shapes.get(this.db, `${this.scope}|${key}`, () => compileShape(build, arity, this.prepare));
+      // per description of the table: a table read again after a change gets shapes of its own
+      shape = shapes.get(this.state.loaded!.meta, `${this.scope}|${key}`, () =>
+        compileShape(build, arity, this.prepare),
+      );
       this.state.shapes.set(key, shape);
     }
     return shape;
@@ -739,11 +826,9 @@ export class Repository<DB, TB extends keyof DB & string> {
       columns?: (w: Writer, q: FromBuilder) => SelectBuilder;
       extend?: (w: Writer, q: SelectBuilder, base: number) => SelectBuilder;
       args?: readonly unknown[];
-      /** Where the driver keeps the exact text of the dates and timestamps of the last rows read. */
-      temporalText?: TemporalText;
     },
   ): Promise<Row[]> {
-    const { meta, sqlNames } = this.state.loaded ?? (await this.load());
+    const { meta, sqlNames } = this.current() ?? (await this.load());
     const columns = parts.columns ?? selectRows;
     const extend = parts.extend ?? ((_w: Writer, q: SelectBuilder) => q);
     const args = parts.args ?? [];
@@ -752,7 +837,7 @@ export class Repository<DB, TB extends keyof DB & string> {
       const query = this.deletedFilter(w, columns(w, w.q.selectFrom(w.table)).where(where as WhereFn), mode);
       const compiled = extend(w, query, 0).compile();
       const bound = bindCompiled(compiled, args);
-      return (await this.runTyped(parts.temporalText ? withTemporalText(bound, parts.temporalText) : bound)).rows;
+      return (await this.runTyped(bound)).rows;
     }
     const plan = this.wherePlan(where, meta);
     const arity = plan.values.length + args.length;
@@ -762,8 +847,7 @@ export class Repository<DB, TB extends keyof DB & string> {
       return extend(w, query, plan.values.length);
     });
     const bound = bindShape<Row>(shape, [...plan.values, ...args]);
-    return (await this.runCompiled(parts.temporalText ? withTemporalText(bound, parts.temporalText) : bound, 'read'))
-      .rows;
+    return (await this.runCompiled(bound, 'read')).rows;
   }
 
   /** A decoded cursor whose every value fits its sort column; else a ValidationError (field `cursor`). */
@@ -865,7 +949,10 @@ export class Repository<DB, TB extends keyof DB & string> {
   /** The sort columns (validated) plus the primary key as the tie-breaker, and their shape key. */
   private orderColumns(orderBy: OrderBy<DB, TB> | undefined, meta: TableMeta): { columns: SortColumn[]; key: string } {
     const columns: SortColumn[] = [];
-    const text = (column: string) => /^(date|time)/.test(meta.columns.get(column)?.type ?? '');
+    const sortColumn = (column: string, direction: Direction): SortColumn => {
+      const info = meta.columns.get(column)!;
+      return [column, direction, temporalKind(info.type), info.nullable];
+    };
     if (orderBy !== undefined) {
       const list: readonly (readonly [unknown, unknown])[] = Array.isArray(orderBy) ? orderBy : [[orderBy, 'asc']];
       for (const item of list) {
@@ -877,11 +964,11 @@ export class Repository<DB, TB extends keyof DB & string> {
         if (direction !== 'asc' && direction !== 'desc') {
           throw new ValidationError('orderBy', 'direction', "an order direction must be 'asc' or 'desc'");
         }
-        if (!columns.some(([c]) => c === column)) columns.push([column as string, direction, text(column as string)]);
+        if (!columns.some(([c]) => c === column)) columns.push(sortColumn(column as string, direction));
       }
     }
     if (!columns.some(([c]) => c === this.primaryKey)) {
-      columns.push([this.primaryKey, columns[columns.length - 1]?.[1] ?? 'asc', text(this.primaryKey)]);
+      columns.push(sortColumn(this.primaryKey, columns[columns.length - 1]?.[1] ?? 'asc'));
     }
     return { columns, key: columns.map(([c, d]) => `${c}:${d}`).join(',') };
   }
@@ -894,9 +981,11 @@ export class Repository<DB, TB extends keyof DB & string> {
     returning: boolean,
   ): Promise<Row[]> {
     const names = columns.map((c) => w.col(c));
+    const dateText = this.context?.dateText ?? ((date: Date) => date.toISOString());
     const json = JSON.stringify(
-      rows.map((row) => Object.fromEntries(row.map((value, i): [string, unknown] => [names[i]!, value]))),
-      jsonReplacer,
+      rows.map((row) =>
+        Object.fromEntries(row.map((value, i): [string, unknown] => [names[i]!, jsonValue(value, dateText)])),
+      ),
     );
     const shape = this.shape(`createManyJson|${columns.join(',')}|${returning}`, 1, () => {
       const source = sql`json_populate_recordset(null::${sql.table(w.table)}, ${arg(0)}::json)`;
@@ -930,8 +1019,11 @@ interface Loaded {
   readonly sqlNames: Writer;
   /** The primary key column. */
   readonly primary: ColumnMeta;
-  /** Each column's position in the rows a select returns. */
-  readonly fields: ReadonlyMap<string, number>;
+}
+
+/** The table's columns and their types, to tell whether it changed. */
+function columnsSignature(meta: TableMeta): string {
+  return [...meta.columns.values()].map((c) => `${c.dbName}:${c.type}:${c.nullable}:${c.generatedAlways}`).join(',');
 }
 
 /** The alias of findAndCount's window count (camelCase, so every plugin leaves it alone). */
@@ -1011,23 +1103,74 @@ function applyOrder(w: Writer, q: SelectBuilder, columns: readonly SortColumn[])
 }
 
 /**
- * Rows after the cursor: a row comparison when all directions agree (index friendly), else the
- * expanded OR of prefixes.
+ * Rows after the cursor `after` in the order of `columns` (PostgreSQL's: NULLs last ascending,
+ * first descending): a row comparison when all directions agree and no column can be NULL (index
+ * friendly), else the expanded OR of prefixes, NULL-aware. The cursor's non-NULL values are the
+ * arguments from `base` on, in order.
  */
-function keysetCondition(w: Writer, columns: readonly SortColumn[], base: number): Expression<SqlBool> {
+function keysetCondition(
+  w: Writer,
+  columns: readonly SortColumn[],
+  after: readonly CursorValue[],
+  base: number,
+): Expression<SqlBool> {
   const direction = columns[0]![1];
-  if (columns.every(([, d]) => d === direction)) {
+  if (columns.every(([, d, , nullable]) => d === direction && !nullable) && after.every((v) => v !== null)) {
     const op = direction === 'asc' ? sql`>` : sql`<`;
     const left = sql.join(columns.map(([c]) => sql.ref(w.col(c))));
     const right = sql.join(columns.map((_, i) => sql`${arg(base + i)}`));
     return sql<SqlBool>`(${left}) ${op} (${right})`;
   }
-  const branches = columns.map(([column, dir], i) => {
-    const equal = columns.slice(0, i).map(([c], j) => sql`${sql.ref(w.col(c))} = ${arg(base + j)}`);
-    const after = sql`${sql.ref(w.col(column))} ${dir === 'asc' ? sql`>` : sql`<`} ${arg(base + i)}`;
-    return sql`(${sql.join([...equal, after], sql` and `)})`;
+  const argIndex: (number | undefined)[] = [];
+  let next = base;
+  for (const value of after) argIndex.push(value === null ? undefined : next++);
+  const equal = (i: number) => {
+    const ref = sql.ref(w.col(columns[i]![0]));
+    const index = argIndex[i];
+    return index === undefined ? sql`${ref} is null` : sql`${ref} = ${arg(index)}`;
+  };
+  const branches: RawBuilder<unknown>[] = [];
+  columns.forEach(([column, dir, , nullable], i) => {
+    const ref = sql.ref(w.col(column));
+    const index = argIndex[i];
+    let later: RawBuilder<unknown> | undefined;
+    if (index === undefined) {
+      // after a NULL: nothing ascending (NULLs come last), every non-NULL descending (NULLs come first)
+      later = dir === 'desc' ? sql`${ref} is not null` : undefined;
+    } else if (dir === 'asc') {
+      later = nullable ? sql`(${ref} > ${arg(index)} or ${ref} is null)` : sql`${ref} > ${arg(index)}`;
+    } else {
+      later = sql`${ref} < ${arg(index)}`;
+    }
+    if (later) branches.push(sql`(${sql.join([...columns.slice(0, i).map((_, j) => equal(j)), later], sql` and `)})`);
   });
-  return sql<SqlBool>`(${sql.join(branches, sql` or `)})`;
+  return branches.length === 0 ? sql<SqlBool>`false` : sql<SqlBool>`(${sql.join(branches, sql` or `)})`;
+}
+
+/** The date and time kinds whose cursor values travel as text, by catalog type. */
+function temporalKind(type: string): TemporalKind | undefined {
+  if (type === 'timestamp with time zone') return 'timestamptz';
+  if (type === 'timestamp without time zone') return 'timestamp';
+  if (type === 'date') return 'date';
+  if (type.startsWith('time')) return 'time';
+  return undefined;
+}
+
+/**
+ * A date or time column as text in one fixed form, whatever the session's DateStyle and TimeZone:
+ * ISO order, microseconds, the era, timestamptz in UTC; infinity as PostgreSQL prints it (the
+ * same in every style). `time` prints the same in every style.
+ */
+function cursorText(column: string, kind: TemporalKind): RawBuilder<string> {
+  const ref = sql.ref(column);
+  if (kind === 'time') return sql<string>`${ref}::text`;
+  const format =
+    kind === 'timestamptz'
+      ? sql`to_char(${ref} at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US"+00" BC')`
+      : kind === 'timestamp'
+        ? sql`to_char(${ref}, 'YYYY-MM-DD HH24:MI:SS.US BC')`
+        : sql`to_char(${ref}, 'YYYY-MM-DD BC')`;
+  return sql<string>`case when isfinite(${ref}) then ${format} else ${ref}::text end`;
 }
 
 function checkColumn(table: string, column: unknown, meta: TableMeta, field: string): ColumnMeta {
@@ -1039,10 +1182,14 @@ function checkColumn(table: string, column: unknown, meta: TableMeta, field: str
   return info;
 }
 
+/**
+ * Whether rows may go through JSON: several, into scalar columns JSON carries as text the column
+ * reads as it would read the parameter (no arrays, jsonb, bytea or domains), holding no objects.
+ */
 function jsonPathAllowed(columns: readonly string[], meta: TableMeta, rows: readonly unknown[][]): boolean {
   if (rows.length < 2) return false;
-  for (const column of columns) if (meta.columns.get(column)?.type === 'bytea') return false;
-  return rows.every((row) => row.every((v) => !(v instanceof Uint8Array)));
+  for (const column of columns) if (!JSON_PATH_TYPES.has(meta.columns.get(column)?.type ?? '')) return false;
+  return rows.every((row) => row.every((v) => v === null || typeof v !== 'object' || v instanceof Date));
 }
 
 /** Whether two key lists are the same, in the same order. */

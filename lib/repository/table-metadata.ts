@@ -21,12 +21,18 @@ export interface ColumnMeta {
   readonly generatedAlways: boolean;
 }
 
-/** One table. */
+/** One table, as the catalog described it when it was read. */
 export interface TableMeta {
   /** Columns by their TypeScript name. */
   readonly columns: ReadonlyMap<string, ColumnMeta>;
   /** Primary key columns, as TypeScript names them. */
   readonly primaryKey: readonly string[];
+  /** When it was read (performance.now()). */
+  readonly readAt: number;
+  /** Read again because the table seemed to have changed (not a first read). */
+  refreshed: boolean;
+  /** Set once the table is known to have changed since: the next call reads it again. */
+  stale: boolean;
 }
 
 /** How TypeScript names relate to SQL names. */
@@ -86,6 +92,16 @@ export async function tableMetadata(
   return pending;
 }
 
+/**
+ * Forgets what was read of `table` for `owner`: the description in use is marked stale, so every
+ * repository on it reads the catalog again on its next call. Never throws.
+ */
+export function invalidateTableMetadata(owner: object, table: string, meta: TableMeta): void {
+  if (meta.stale) return; // someone already did: the map may hold a newer read
+  meta.stale = true;
+  cache.get(owner)?.delete(table);
+}
+
 async function readTable(executor: Kysely<unknown>, table: string, naming: Naming): Promise<TableMeta> {
   const qualified = table.split('.').map((part) => naming.toDb(part));
   // quote_ident keeps the name a name: to_regclass never parses it as anything else
@@ -119,5 +135,5 @@ async function readTable(executor: Kysely<unknown>, table: string, naming: Namin
     });
     if (row.primary) primaryKey.push(name);
   }
-  return { columns, primaryKey };
+  return { columns, primaryKey, readAt: performance.now(), refreshed: false, stale: false };
 }

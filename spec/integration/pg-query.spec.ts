@@ -2,7 +2,12 @@ import { createRequire } from 'node:module';
 import { expect } from 'chai';
 import pg from 'pg';
 import sinon from 'sinon';
-import { QUERY_FIELDS_KNOWN, submitPgQuery, type PgQueryOptions } from '../../lib/connection/pg-query.js';
+import {
+  checkPgInternals,
+  pgInternalsReport,
+  submitPgQuery,
+  type PgQueryOptions,
+} from '../../lib/connection/pg-internals.js';
 import { rejection } from '../support/spec-helpers.js';
 import { testDatabaseUrl } from '../support/test-server.js';
 
@@ -18,6 +23,10 @@ describe('submitPgQuery (real PostgreSQL)', function () {
   this.timeout(10_000);
   let client: pg.Client;
 
+  before(async () => {
+    await checkPgInternals();
+  });
+
   beforeEach(async () => {
     client = new pg.Client({ connectionString: testDatabaseUrl() });
     await client.connect();
@@ -28,8 +37,15 @@ describe('submitPgQuery (real PostgreSQL)', function () {
     await client.end();
   });
 
-  it('knows the fields of the installed pg Query, so the copy-free path is the one that runs', () => {
-    expect(QUERY_FIELDS_KNOWN).to.equal(true);
+  it("passes every self-test of pg's private uses on the installed pg, so the fast paths are the ones that run", () => {
+    expect(pgInternalsReport()).to.deep.equal({
+      queryFields: true,
+      batchedBegin: true,
+      parsedStatements: true,
+      pipelineFlag: true,
+      socket: true,
+      prepareValue: true,
+    });
   });
 
   it('hands pg the text, not a config object to copy', async () => {
@@ -89,7 +105,7 @@ describe('submitPgQuery (real PostgreSQL)', function () {
     text: string,
     values: unknown[],
     options: PgQueryOptions,
-    fieldsKnown = QUERY_FIELDS_KNOWN,
+    fieldsKnown = pgInternalsReport().queryFields,
   ): Promise<pg.QueryResult> {
     return new Promise((resolve, reject) => {
       submitPgQuery(

@@ -56,6 +56,7 @@ describe('loadConfig', () => {
         echoSql: false,
         slowQueryMs: 1_000,
         preparedStatements: true,
+        preparedStatementsMax: 100,
         pipelining: true,
         pgbouncer: 'off',
         ssh: undefined,
@@ -94,6 +95,8 @@ describe('loadConfig', () => {
       }
       expect(load({ DATABASE_URL: URL, DB_POOL_SIZE: '' }).pool.size).to.equal(10);
       expect(load({ DATABASE_URL: URL, DB_PREPARED_STATEMENTS: '' }).preparedStatements).to.equal(true);
+      expect(load({ DATABASE_URL: URL, DB_PREPARED_STATEMENTS_MAX: '7' }).preparedStatementsMax).to.equal(7);
+      expect(() => load({ DATABASE_URL: URL, DB_PREPARED_STATEMENTS_MAX: '0' })).to.throw(/DB_PREPARED_STATEMENTS_MAX/);
     });
 
     it('reads comma-separated replica URLs', () => {
