@@ -45,6 +45,12 @@ export interface CreateDatabaseOptions {
   readonly plugins?: readonly KyselyPlugin[];
   /** snake_case in SQL, camelCase in TypeScript. (Default: true) */
   readonly camelCase?: boolean;
+  /**
+   * Kysely's log hook, called after the Database's own logging for every statement: those Kysely
+   * runs, and those the driver sends by itself (the repositories' fast path, a BEGIN sent with a
+   * transaction's first statement). (Default: none)
+   */
+  readonly log?: (event: LogEvent) => void;
 }
 
 /** Pool gauges. */
@@ -172,6 +178,12 @@ export interface DatabaseContext {
 }
 
 const contexts = new WeakMap<Kysely<unknown>, DatabaseContext>();
+const dialects = new WeakMap<object, Dialect>();
+
+/** The dialect a Database made by createDatabase runs on (for createDialect). */
+export function databaseDialect(database: object): Dialect | undefined {
+  return dialects.get(database);
+}
 
 /** The Database behind a Kysely made by createDatabase, or undefined for any other Kysely. */
 export function databaseContext(db: Kysely<unknown>): DatabaseContext | undefined {
@@ -230,11 +242,19 @@ class PooledDatabase<DB> implements Database<DB> {
     options: CreateDatabaseOptions,
   ) {
     this.#stats = createConnectionStats();
-    const log = queryLogger(config, logger);
+    const ours = queryLogger(config, logger);
+    const theirs = options.log;
+    const log = theirs
+      ? (event: LogEvent) => {
+          ours(event);
+          theirs(event);
+        }
+      : ours;
     const dialect =
       config.engine === 'pglite' ? this.#embeddedDialect(config, logger) : this.#postgresDialect(config, logger, log);
     const plugins = [...(options.camelCase === false ? [] : [new CamelCasePlugin()]), ...(options.plugins ?? [])];
     this.db = new Kysely<DB>({ dialect, plugins, log });
+    dialects.set(this, dialect);
     this.primary = this.db;
     const driver = this.#driver;
     const base = {

@@ -20,6 +20,7 @@ export {
   type HealthReport,
   type PoolStatus,
 } from './database.js';
+export { createDialect, type CreateDialectOptions } from './create-dialect.js';
 export {
   CheckViolationError,
   ConfigError,

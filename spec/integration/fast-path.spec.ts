@@ -5,10 +5,11 @@
 import { expect } from 'chai';
 import pg from 'pg';
 import sinon from 'sinon';
-import { sql, type Generated, type Kysely } from 'kysely';
+import { CamelCasePlugin, Kysely, sql, type Generated, type LogEvent } from 'kysely';
 import type { DatabaseError } from '../../lib/index.js';
 import {
   createDatabase,
+  createDialect,
   loadConfig,
   Repository,
   silentLogger,
@@ -388,3 +389,28 @@ async function waitFor(check: () => Promise<boolean>): Promise<void> {
   }
   throw new Error('the condition never held');
 }
+
+describe('createDialect (real PostgreSQL)', function () {
+  this.timeout(20_000);
+
+  it("builds a stock Kysely on the package's driver; BEGIN reaches its log hook; destroy() closes the pool", async () => {
+    const events: string[] = [];
+    const log = (event: LogEvent): void => {
+      events.push(event.query.sql);
+    };
+    const db = new Kysely<Schema>({
+      dialect: createDialect({ config: testConfig(), logger: silentLogger, log }),
+      plugins: [new CamelCasePlugin()],
+      log,
+    });
+    const seen = await db.transaction().execute(async (trx) => {
+      await trx.insertInto('fastItems').values({ name: 'through a dialect' }).execute();
+      return trx.selectFrom('fastItems').select('name').where('name', '=', 'through a dialect').execute();
+    });
+    expect(seen).to.deep.equal([{ name: 'through a dialect' }]);
+    expect(events.filter((text) => /^begin/i.test(text))).to.have.length.at.least(1);
+    await db.destroy();
+    const error = await rejection(db.selectFrom('fastItems').selectAll().execute());
+    expect(error.message).to.match(/closed|destroyed/);
+  });
+});
