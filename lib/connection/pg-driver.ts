@@ -15,7 +15,8 @@ import type {
   TransactionSettings,
 } from 'kysely';
 import { CompiledQuery as Compiled } from 'kysely';
-import type pg from 'pg';
+import pg from 'pg';
+import Cursor from 'pg-cursor';
 import { ConnectionError, DatabaseError, PoolTimeoutError, mapError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { SetUpConnection } from './connection-setup.js';
@@ -117,6 +118,16 @@ export class PgDriver implements Driver {
 
   constructor(readonly options: PgDriverOptions) {}
 
+  /**
+   * A new client with the pool's settings (through the tunnel when there is one), for cancelling
+   * a statement or ending a session while every pooled connection may be busy.
+   */
+  #controlClient(): pg.Client {
+    const options = this.#pool!.options as pg.PoolConfig;
+    // pg-pool keeps the password, but not as an enumerable property
+    return new pg.Client({ ...options, password: options.password });
+  }
+
   /** Runs pg's self-tests (once per process) and says once which private uses fell back. */
   async #checkInternals(): Promise<void> {
     const report = await pgInternals.checkPgInternals();
@@ -160,7 +171,7 @@ export class PgDriver implements Driver {
     }
     let connection = this.#connections.get(client);
     if (!connection) {
-      connection = new PgConnection(client, this.options);
+      connection = new PgConnection(client, this.options, () => this.#controlClient());
       try {
         await connection.setUp();
       } catch (error) {
@@ -461,9 +472,15 @@ class PgConnection implements DatabaseConnection {
   #lostBecause: Error | undefined;
   #transactionPooled = false;
 
+  /** The statement Kysely runs on this connection now, for cancellation (see cancelQuery). */
+  #queryId: object | undefined;
+  /** The server's process id for this session. */
+  #pid: number | undefined;
+
   constructor(
     readonly client: pg.PoolClient,
     readonly options: PgDriverOptions,
+    private readonly controlClient: () => pg.Client,
   ) {
     // pg-pool listens for errors only while a client is idle: one that dies while checked out
     // (terminated by the server between statements, a dropped tunnel) would be an uncaught
@@ -570,10 +587,91 @@ class PgConnection implements DatabaseConnection {
    * @throws as {@link run}.
    */
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+    this.#queryId = compiledQuery.queryId;
     try {
       return await this.run<R>(compiledQuery);
     } finally {
+      this.#queryId = undefined;
       this.options.afterStatement?.(compiledQuery);
+    }
+  }
+
+  /**
+   * Streams the rows of a statement in chunks of `chunkSize` through a server-side portal
+   * (pg-cursor), as Kysely's PostgresDialect does; one counted statement.
+   * @throws the mapped error of the statement; ConnectionError when the connection was lost.
+   */
+  async *streamQuery<R>(compiledQuery: CompiledQuery, chunkSize: number): AsyncIterableIterator<QueryResult<R>> {
+    if (this.#discarded) {
+      throw new ConnectionError('this connection was lost and has been discarded', { cause: this.#lostBecause });
+    }
+    const begin = this.#pendingBegin;
+    this.#pendingBegin = undefined;
+    this.#queryId = compiledQuery.queryId;
+    let cursor: Cursor<R> | undefined;
+    try {
+      if (begin !== undefined) await this.#sendBegin(begin);
+      cursor = this.client.query(
+        new Cursor<R>(compiledQuery.sql, compiledQuery.parameters.slice(), { types: FAST_TYPES }),
+      );
+      for (;;) {
+        const rows = await cursor.read(chunkSize);
+        if (rows.length === 0) break;
+        yield { rows };
+      }
+      this.options.stats.succeeded++;
+    } catch (error) {
+      this.options.stats.failed++;
+      throw this.#mapError(error);
+    } finally {
+      this.#queryId = undefined;
+      await cursor?.close().catch(() => undefined);
+      this.options.afterStatement?.(compiledQuery);
+    }
+  }
+
+  /** Learns the session's server process id, for cancelQuery and killSession. */
+  async collectSessionInfo(): Promise<void> {
+    if (this.#pid !== undefined) return;
+    this.#pid = pgInternals.backendPid(this.client);
+    if (this.#pid !== undefined) return;
+    const { rows } = await this.run<{ pid: number }>(Compiled.raw('select pg_backend_pid() as pid'));
+    this.#pid = Number(rows[0]?.pid);
+  }
+
+  /**
+   * Cancels the statement Kysely runs on this connection (an AbortSignal with
+   * `inflightQueryAbortStrategy: 'cancel query'`), from a control connection of its own.
+   * @throws the mapped error when the control connection fails.
+   */
+  async cancelQuery(): Promise<void> {
+    await this.#control('select pg_cancel_backend($1)');
+  }
+
+  /**
+   * Ends this connection's session (`inflightQueryAbortStrategy: 'kill session'`); the connection
+   * is discarded.
+   * @throws the mapped error when the control connection fails.
+   */
+  async killSession(): Promise<void> {
+    this.discard();
+    await this.#control('select pg_terminate_backend($1)');
+  }
+
+  /** Runs `statement` with this session's pid on a new control client, if the same statement still runs. */
+  async #control(statement: string): Promise<void> {
+    const queryId = this.#queryId;
+    if (queryId === undefined || this.#pid === undefined) return;
+    const client = this.controlClient();
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      // another statement may have started meanwhile: never cancel that one
+      if (this.#queryId === queryId) await client.query(statement, [this.#pid]);
+    } catch (error) {
+      throw mapError(error);
+    } finally {
+      await client.end().catch(() => undefined);
     }
   }
 
@@ -738,19 +836,6 @@ class PgConnection implements DatabaseConnection {
     }
     // pg reports each CommandComplete of the batch: BEGIN's first, the statement's last
     return Array.isArray(results) ? results[results.length - 1]! : results;
-  }
-
-  /**
-   * Streaming needs a server-side cursor (pg-cursor), which this package does not ship.
-   * @throws DatabaseError always; page with Repository.paginate instead.
-   */
-  streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
-    const error = new DatabaseError('streaming is not supported by this driver; page with Repository.paginate instead');
-    const iterator: AsyncIterableIterator<QueryResult<R>> = {
-      next: () => Promise.reject(error),
-      [Symbol.asyncIterator]: () => iterator,
-    };
-    return iterator;
   }
 
   /** Whether the connection will be destroyed rather than pooled. */

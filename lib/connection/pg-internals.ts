@@ -17,7 +17,9 @@
  * - the Client's `pipeline` flag, switched per check-out → no statement shares a busy connection;
  * - the Connection's `stream`, corked per tick and destroyed by close() → no write coalescing;
  *   close() ends such a connection through the pool instead;
- * - `pg.utils.prepareValue` for the text of a Date → the same format written here.
+ * - `pg.utils.prepareValue` for the text of a Date → the same format written here;
+ * - the Client's `processID`, for cancelling a statement → `select pg_backend_pid()` (checked
+ *   where it is read: a value that is not a positive number is not used).
  */
 import { Duplex } from 'node:stream';
 import pg from 'pg';
@@ -193,6 +195,12 @@ export function setPipeline(client: object, on: boolean): void {
 /** The client's socket, for write coalescing and for close(); undefined when not known. */
 export function clientSocket(client: object): { cork(): void; uncork(): void; destroy(): void } | undefined {
   return report.socket ? internals(client).connection.stream : undefined;
+}
+
+/** The server's process id for the client's session, as pg read it at connect; undefined when not known. */
+export function backendPid(client: object): number | undefined {
+  const pid = (client as { processID?: unknown }).processID;
+  return typeof pid === 'number' && pid > 0 ? pid : undefined;
 }
 
 /** The text pg sends for a Date parameter (local time with its offset, or UTC per pg.defaults). */

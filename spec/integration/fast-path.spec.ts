@@ -356,6 +356,66 @@ describe('the fast path behaves as the stock path (real PostgreSQL)', function (
     });
   });
 
+  describe('10. database.db as a drop-in Kysely', () => {
+    it('streams rows in chunks through a server-side cursor, in and out of transactions', async () => {
+      const database = open();
+      await queryServer(url(), "insert into fast_items (name) select 'row ' || i from generate_series(1, 25) i");
+      const names: string[] = [];
+      for await (const row of database.db.selectFrom('fastItems').select('name').orderBy('id').stream(10)) {
+        names.push(row.name);
+      }
+      expect(names).to.have.length(25);
+      expect(names[24]).to.equal('row 25');
+      const inTransaction = await withTransaction(database.db, async (trx) => {
+        let count = 0;
+        for await (const _row of trx.selectFrom('fastItems').select('id').stream(7)) count++;
+        return count;
+      });
+      expect(inTransaction).to.equal(25);
+      const error = await rejection(
+        (async () => {
+          for await (const _row of database.db
+            .selectFrom('fastItems')
+            .select(sql`1 / 0`.as('x'))
+            .stream(5)) {
+            // never reached
+          }
+        })(),
+      );
+      expect((error as DatabaseError).code).to.equal('22012');
+    });
+
+    for (const strategy of ['cancel query', 'kill session'] as const) {
+      it(`aborts a running statement with inflightQueryAbortStrategy '${strategy}'`, async () => {
+        const database = open({ DB_POOL_SIZE: '1' });
+        const controller = new AbortController();
+        const running = sql`select pg_sleep(10)`.execute(database.db, {
+          signal: controller.signal,
+          inflightQueryAbortStrategy: strategy,
+        });
+        await waitFor(async () => {
+          const rows = await queryServer<{ n: string }>(
+            url(),
+            "select count(*) as n from pg_stat_activity where query = 'select pg_sleep(10)' and state = 'active'",
+          );
+          return Number(rows[0]!.n) > 0;
+        });
+        controller.abort(new Error('stop'));
+        expect((await rejection(running)).message).to.equal('stop');
+        // gone well before its 10 s are up: the server stopped it (waitFor gives up after 5 s)
+        await waitFor(async () => {
+          const rows = await queryServer<{ n: string }>(
+            url(),
+            "select count(*) as n from pg_stat_activity where query = 'select pg_sleep(10)' and state = 'active'",
+          );
+          return Number(rows[0]!.n) === 0;
+        });
+        // the pool serves the next statement (a new session after 'kill session')
+        expect((await sql<{ one: number }>`select 1 as one`.execute(database.db)).rows).to.deep.equal([{ one: 1 }]);
+      });
+    }
+  });
+
   describe('10. the log hook sees what is sent', () => {
     it('reports BEGIN when it travels with the first statement', async () => {
       const logger = spyLogger(sinon);
