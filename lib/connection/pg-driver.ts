@@ -428,10 +428,9 @@ export class PgDriver implements Driver {
     _compile: QueryCompiler['compileQuery'],
   ): Promise<void> {
     // Savepoint names come from Kysely's own generator or our transaction helper, never from input;
-    // they are still quoted as identifiers.
+    // they are still quoted as identifiers. The text is the one Kysely's PostgresDriver sends.
     const id = `"${name.replace(/"/g, '""')}"`;
-    const sql = command === 'savepoint' ? `savepoint ${id}` : `${command} savepoint ${id}`;
-    await connection.executeQuery(Compiled.raw(sql));
+    await connection.executeQuery(Compiled.raw(`${command} ${id}`));
   }
 
   /** Returns a connection to the pool, or destroys it when it failed at the network level. */
