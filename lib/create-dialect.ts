@@ -32,14 +32,25 @@ export interface CreateDialectOptions {
  * @throws ConfigError when no config is given and the environment's is invalid.
  */
 export function createDialect(options: CreateDialectOptions = {}): Dialect {
-  const database = createDatabase<unknown>({ ...options, camelCase: false });
-  const inner = databaseDialect(database);
-  if (!inner) throw new DatabaseError('createDatabase made no dialect');
+  // like PostgresDialect: each Kysely built on the dialect gets a pool (a Database) of its own,
+  // made when Kysely asks for the driver and closed by that Kysely's destroy()
+  const open = (): Dialect => {
+    const database = createDatabase<unknown>({ ...options, camelCase: false });
+    const inner = databaseDialect(database);
+    if (!inner) throw new DatabaseError('createDatabase made no dialect');
+    return {
+      createAdapter: () => inner.createAdapter(),
+      createDriver: () => new ClosingDriver(inner.createDriver(), () => database.close()),
+      createIntrospector: (db) => inner.createIntrospector(db),
+      createQueryCompiler: () => inner.createQueryCompiler(),
+    };
+  };
+  const shape = open(); // the adapter, compiler and introspector hold no connection
   return {
-    createAdapter: () => inner.createAdapter(),
-    createDriver: () => new ClosingDriver(inner.createDriver(), () => database.close()),
-    createIntrospector: (db) => inner.createIntrospector(db),
-    createQueryCompiler: () => inner.createQueryCompiler(),
+    createAdapter: () => shape.createAdapter(),
+    createDriver: () => open().createDriver(),
+    createIntrospector: (db) => shape.createIntrospector(db),
+    createQueryCompiler: () => shape.createQueryCompiler(),
   };
 }
 

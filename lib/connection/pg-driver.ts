@@ -80,6 +80,18 @@ export interface PgDriverOptions {
   readonly afterStatement?: (query: CompiledQuery) => void;
 }
 
+/**
+ * Appends the frames of `here` (made where the caller's statement entered the driver) to the
+ * error's stack, as Kysely's PostgresDriver does: the error is made when the server answers, and
+ * with Node's 10 frames its stack would not reach the caller's code.
+ */
+function withCallerStack(error: unknown, here: Error): unknown {
+  if (error instanceof Error && typeof error.stack === 'string' && here.stack) {
+    error.stack += `\n${here.stack.split('\n').slice(1).join('\n')}`;
+  }
+  return error;
+}
+
 /** Whether the warning about pg's private uses falling back was logged (once per process). */
 let reportedFallback = false;
 
@@ -589,6 +601,8 @@ class PgConnection implements DatabaseConnection {
     this.#queryId = compiledQuery.queryId;
     try {
       return await this.run<R>(compiledQuery);
+    } catch (error) {
+      throw withCallerStack(error, new Error());
     } finally {
       this.#queryId = undefined;
       this.options.afterStatement?.(compiledQuery);
@@ -621,7 +635,7 @@ class PgConnection implements DatabaseConnection {
       this.options.stats.succeeded++;
     } catch (error) {
       this.options.stats.failed++;
-      throw this.#mapError(error);
+      throw withCallerStack(this.#mapError(error), new Error());
     } finally {
       this.#queryId = undefined;
       await cursor?.close().catch(() => undefined);

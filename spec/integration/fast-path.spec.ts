@@ -473,4 +473,28 @@ describe('createDialect (real PostgreSQL)', function () {
     const error = await rejection(db.selectFrom('fastItems').selectAll().execute());
     expect(error.message).to.match(/closed|destroyed/);
   });
+
+  it('gives each Kysely built on one dialect a pool of its own, as PostgresDialect does', async () => {
+    const dialect = createDialect({ config: testConfig(), logger: silentLogger });
+    const first = new Kysely<Schema>({ dialect, plugins: [new CamelCasePlugin()] });
+    const second = new Kysely<Schema>({ dialect, plugins: [new CamelCasePlugin()] });
+    await first.selectFrom('fastItems').selectAll().execute();
+    await first.destroy();
+    expect(await second.selectFrom('fastItems').select('id').execute()).to.be.an('array');
+    await second.destroy();
+  });
+
+  it("keeps the caller's frames in the stack of a failed statement, inside a transaction too", async () => {
+    const db = new Kysely<Schema>({ dialect: createDialect({ config: testConfig(), logger: silentLogger }) });
+    try {
+      const error = await rejection(
+        db.transaction().execute(async function callerInTransaction(trx) {
+          await sql`select from nowhere_at_all`.execute(trx);
+        }),
+      );
+      expect(error.stack).to.match(/callerInTransaction/);
+    } finally {
+      await db.destroy();
+    }
+  });
 });
