@@ -18,6 +18,7 @@
  */
 import type pg from 'pg';
 import type { DatabaseConfig } from '../config.js';
+import { backendPid } from './pg-internals.js';
 
 /** What a new connection turned out to be. */
 export interface ConnectionSetup {
@@ -52,12 +53,6 @@ export function startupStatementTimeout(config: DatabaseConfig): number | undefi
   return config.pgbouncer === 'off' ? config.statementTimeoutMs : undefined;
 }
 
-/** The pid pg received in BackendKeyData at startup (not in pg's typings), or undefined. */
-function announcedPid(client: pg.ClientBase): number | undefined {
-  const pid = (client as unknown as { processID?: unknown }).processID;
-  return typeof pid === 'number' ? pid : undefined;
-}
-
 /**
  * The per-connection setup for `config.pgbouncer`, or undefined when a connection needs none
  * (DB_PGBOUNCER=off). 'auto' treats any pooler it detects as a transaction pooler (the safe
@@ -82,7 +77,7 @@ export function connectionSetup(config: DatabaseConfig): SetUpConnection | undef
       };
     case 'auto':
       return async (client) => {
-        const announced = announcedPid(client);
+        const announced = backendPid(client);
         if (announced === undefined) return POOLED;
         const { rows } = await client.query<{ pid: number }>(detectionQuery, [announced, timeout]);
         return rows[0]?.pid === announced ? DIRECT : POOLED;
