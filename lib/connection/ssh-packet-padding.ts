@@ -8,11 +8,16 @@
  * from `randomFillSync`, 4 KiB at a time, and each is handed out once: the same bytes the
  * per-packet calls would give, as OpenSSH's own padding comes from its buffered arc4random.
  *
- * Only ssh2's native AES-GCM cipher (its default on CPUs with AES instructions) is changed, and
- * only after checking that the replacement lays a packet out exactly as ssh2's own allocPacket
- * does; any other cipher, or another ssh2 whose packets differ, is left as it is.
+ * This module is the one place the package touches ssh2's private state (a connection's
+ * `_protocol._cipher`). Only ssh2's native AES-GCM cipher (its default on CPUs with AES
+ * instructions) is changed, and only when, once per process, a behavioural self-test passed:
+ * packets laid out by the replacement and encrypted by a real ssh2 AES-GCM cipher on fresh keys
+ * are read back, payload for payload, by ssh2's own decipher. Each cipher is also checked before
+ * it is changed: the replacement must lay its packets out exactly as its own allocPacket does.
+ * Any other cipher, or an ssh2 that fails either check, keeps ssh2's own code.
  */
-import { randomFillSync } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
+import { createRequire } from 'node:module';
 
 const BLOCK_BYTES = 4096;
 /** ssh2's native AES-GCM cipher class (ssh2 1.17 lib/protocol/crypto.js). */
@@ -64,6 +69,71 @@ function sameLayout(original: OutboundCipher['allocPacket'], replacement: Outbou
   return true;
 }
 
+/** The parts of ssh2's packet ciphers (lib/protocol/crypto.js) the self-test drives. */
+interface Ssh2Crypto {
+  readonly bindingAvailable: boolean;
+  readonly CIPHER_INFO: Record<string, { readonly keyLen: number; readonly ivLen: number } | undefined>;
+  createCipher(config: object): OutboundCipher & { encrypt(packet: Buffer): void };
+  createDecipher(config: object): { decrypt(data: Buffer, start: number, end: number): void };
+}
+
+let selfTested: boolean | undefined;
+
+/**
+ * Whether ssh2's own decipher reads back what the replacement lays out, on a real AES-GCM cipher
+ * pair with fresh keys (run once per process). Never throws: false when anything differs or ssh2's
+ * crypto module is not where this ssh2 version keeps it.
+ */
+export function paddingSelfTest(): boolean {
+  selfTested ??= (() => {
+    try {
+      const crypto = createRequire(import.meta.url)('ssh2/lib/protocol/crypto.js') as Ssh2Crypto;
+      const info = crypto.CIPHER_INFO['aes128-gcm@openssh.com'];
+      if (!crypto.bindingAvailable || !info) return false;
+      const key = randomBytes(info.keyLen);
+      const iv = randomBytes(info.ivLen);
+      const written: Buffer[] = [];
+      const payloads: Buffer[] = [];
+      const cipher = crypto.createCipher({
+        outbound: {
+          onWrite: (chunk: Buffer) => written.push(Buffer.from(chunk)),
+          cipherInfo: info,
+          cipherKey: key,
+          cipherIV: iv,
+          seqno: 0,
+        },
+      });
+      const decipher = crypto.createDecipher({
+        inbound: {
+          onPayload: (payload: Buffer) => {
+            payloads.push(Buffer.from(payload));
+          },
+          decipherInfo: info,
+          decipherKey: key,
+          decipherIV: iv,
+          seqno: 0,
+        },
+      });
+      if (cipher.constructor.name !== GCM_CLASS) return false;
+      const random = new RandomBytes();
+      const sent: Buffer[] = [];
+      for (let length = 0; length <= 2 * GCM_BLOCK + 3; length++) {
+        const payload = randomBytes(length);
+        const packet = gcmPacket(random, length);
+        payload.copy(packet, 5);
+        cipher.encrypt(packet);
+        sent.push(payload);
+      }
+      const stream = Buffer.concat(written);
+      decipher.decrypt(stream, 0, stream.length);
+      return payloads.length === sent.length && payloads.every((payload, i) => payload.equals(sent[i]!));
+    } catch {
+      return false;
+    }
+  })();
+  return selfTested;
+}
+
 /**
  * Gives one ssh2 connection's packets their padding from a block of random bytes (see the module
  * comment). Call it whenever convenient: it looks at the connection's current cipher, which a
@@ -76,6 +146,7 @@ export class PacketPadding {
 
   /** Applies to the current outbound cipher of `client` (an ssh2 Client), once per cipher. */
   apply(client: object): void {
+    if (!paddingSelfTest()) return;
     const cipher = (client as { _protocol?: { _cipher?: unknown } })._protocol?._cipher;
     if (typeof cipher !== 'object' || cipher === null || this.#seen.has(cipher)) return;
     this.#seen.add(cipher);

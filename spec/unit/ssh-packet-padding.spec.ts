@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { PacketPadding } from '../../lib/connection/ssh-packet-padding.js';
+import { PacketPadding, paddingSelfTest } from '../../lib/connection/ssh-packet-padding.js';
 
 /** The parts of ssh2's packet ciphers (lib/protocol/crypto.js) these specs drive. */
 interface Cipher {
@@ -66,6 +66,10 @@ describe('PacketPadding (ssh2 packet padding from a block of random bytes)', fun
       );
       this.skip();
     }
+  });
+
+  it("passes its load-time self-test on the installed ssh2: ssh2's own decipher reads back every payload", () => {
+    expect(paddingSelfTest()).to.equal(true);
   });
 
   it("replaces the native AES-GCM cipher's padding, and ssh2's own decipher reads every packet back", function () {
