@@ -36,7 +36,8 @@ function field(value: CopyValue): string {
   if (typeof value === 'string') return value.replace(SPECIAL, (c) => ESCAPES[c]!);
   // as pg sends a Date parameter, so COPY stores what INSERT would (local time for `timestamp`)
   if (value instanceof Date) return dateParameterText(value);
-  if (typeof value === 'boolean') return value ? 't' : 'f';
+  // as pg sends a boolean parameter: `true`/`false` is what a json or jsonb column reads too
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
   return String(value);
 }
 

@@ -20,9 +20,12 @@ const NUMBER_TYPES = new Set(['numeric', 'real', 'double precision', 'money']);
 const TEXT_TYPES = new Set(['text', 'character varying', 'character', 'citext', 'name', 'uuid', 'inet', 'cidr']);
 const INTEGER_TEXT = /^-?\d{1,19}$/;
 const NUMBER_TEXT = /^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$|^-?Infinity$|^NaN$/;
-/** A date, a time or a timestamp as PostgreSQL prints and reads it (ISO style, with an optional era), or ±infinity. */
+/**
+ * A date, a time or a timestamp as PostgreSQL prints and reads it (ISO style, with an optional era),
+ * ±infinity, or a Julian day number (`J2451545`, how a cursor carries a date).
+ */
 const TIME_TEXT =
-  /^(?:\d{4,}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?|\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)(?:\s?(?:Z|[+-]\d{2}(?::?\d{2}(?::?\d{2})?)?))?(?: (?:AD|BC))?$|^-?infinity$/i;
+  /^(?:\d{4,}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?|\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)(?:\s?(?:Z|[+-]\d{2}(?::?\d{2}(?::?\d{2})?)?))?(?: (?:AD|BC))?$|^-?infinity$|^J\d{1,10}$/i;
 const INT8_MIN = -(2n ** 63n);
 const INT8_MAX = 2n ** 63n - 1n;
 
@@ -48,9 +51,8 @@ function fits(kind: ReturnType<typeof kindOf>, value: unknown): boolean {
       );
     case 'number':
       return (
-        (typeof value === 'number' && !Number.isNaN(value)) ||
-        typeof value === 'bigint' ||
-        (typeof value === 'string' && NUMBER_TEXT.test(value))
+        // NaN and ±Infinity too: numeric, real and double precision hold them (pg sends their text)
+        typeof value === 'number' || typeof value === 'bigint' || (typeof value === 'string' && NUMBER_TEXT.test(value))
       );
     case 'text':
       return typeof value === 'string';
@@ -59,6 +61,9 @@ function fits(kind: ReturnType<typeof kindOf>, value: unknown): boolean {
     case 'time':
       return (
         (value instanceof Date && !Number.isNaN(value.getTime())) ||
+        // pg reads ±infinity timestamps and dates as ±Infinity: they go back as they came
+        value === Infinity ||
+        value === -Infinity ||
         (typeof value === 'string' && TIME_TEXT.test(value))
       );
     case 'bytea':

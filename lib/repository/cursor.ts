@@ -11,7 +11,8 @@ export type CursorValue = string | number | boolean | Date | null;
 
 type Encoded = ['s', string] | ['n', number] | ['b', boolean] | ['d', string] | ['z', null];
 
-const MAX_CURSOR_LENGTH = 4096;
+/** Long enough for any sort value up to 512 KiB of text (JSON, then base64); longer ones are refused when a page is made. */
+const MAX_CURSOR_LENGTH = 1024 * 1024;
 
 function checksum(scope: string, payload: string): string {
   return createHash('sha256').update(scope).update('\0').update(payload).digest('base64url').slice(0, 12);
@@ -55,10 +56,22 @@ function invalid(reason = 'is not a cursor this repository issued'): ValidationE
   return new ValidationError('cursor', 'format', `Invalid cursor: it ${reason}`);
 }
 
-/** Encodes the sort values of a row as a cursor for `scope` (table + sort order). */
+/**
+ * Encodes the sort values of a row as a cursor for `scope` (table + sort order).
+ * @throws ValidationError (field `orderBy`) for a value a cursor cannot carry: an object, or
+ * values whose cursor would pass the length a cursor may have.
+ */
 export function encodeCursor(scope: string, values: readonly unknown[]): string {
   const payload = JSON.stringify(values.map(encodeValue));
-  return `${Buffer.from(payload).toString('base64url')}.${checksum(scope, payload)}`;
+  const cursor = `${Buffer.from(payload).toString('base64url')}.${checksum(scope, payload)}`;
+  if (cursor.length > MAX_CURSOR_LENGTH) {
+    throw new ValidationError(
+      'orderBy',
+      'length',
+      `the sort values of this page's last row are too long to carry in a cursor (over ${MAX_CURSOR_LENGTH} characters); page by shorter columns, or by offset`,
+    );
+  }
+  return cursor;
 }
 
 /**

@@ -120,11 +120,10 @@ function checkOffset(offset: unknown): number {
 
 /** Validates an id: a safe integer, a bigint, or a non-empty string, that fits the primary key column. */
 function checkId(id: unknown, primary: ColumnMeta): Id {
+  // any key the column holds is reachable: an empty or a long text key too
   const valid =
-    typeof id === 'bigint' ||
-    (typeof id === 'number' && Number.isSafeInteger(id)) ||
-    (typeof id === 'string' && id.length > 0 && id.length <= 255);
-  if (!valid) throw new ValidationError('id', 'type', 'id must be an integer, a bigint or a non-empty string');
+    typeof id === 'bigint' || (typeof id === 'number' && Number.isSafeInteger(id)) || typeof id === 'string';
+  if (!valid) throw new ValidationError('id', 'type', 'id must be an integer, a bigint or a string');
   checkColumnValue(primary, id, 'id');
   return typeof id === 'bigint' ? id.toString() : id;
 }
@@ -185,7 +184,12 @@ export class Repository<DB, TB extends keyof DB & string> {
   /** The key of this repository's compiled shapes: table and options. */
   private readonly scope: string;
   /** Filled on first use and shared by copies from withTransaction(). */
-  private readonly state: { loaded: Loaded | undefined; shapes: Map<string, QueryShape> };
+  private readonly state: {
+    loaded: Loaded | undefined;
+    shapes: Map<string, QueryShape>;
+    /** SQL names of columns (and aliases) as TypeScript names them, for rows of where callbacks. */
+    tsNames: Map<string, string>;
+  };
 
   constructor(db: Kysely<DB>, table: TB, options: RepositoryOptions = {}) {
     this.db = db;
@@ -196,7 +200,7 @@ export class Repository<DB, TB extends keyof DB & string> {
     this.naming = (options.camelCase ?? this.context?.camelCase ?? false) ? CAMEL_CASE_NAMING : IDENTITY_NAMING;
     this.prepare = options.prepare ?? this.context?.config.preparedStatements ?? true;
     this.primaryKey = options.primaryKey ?? 'id';
-    this.state = { loaded: undefined, shapes: new Map() };
+    this.state = { loaded: undefined, shapes: new Map(), tsNames: new Map() };
     // compiled shapes depend on the options as much as on the table
     this.scope = JSON.stringify([
       table,
@@ -302,6 +306,8 @@ export class Repository<DB, TB extends keyof DB & string> {
           ? undefined
           : this.checkCursor(decodeCursor(scope, request.cursor, order.columns.length), order.columns, meta);
       const totalPromise = request.withTotal ? this.count(request.where, request) : undefined;
+      // awaited below; when the page's own query fails first, its failure is the one reported
+      totalPromise?.catch(() => undefined);
 
       let rows: Row[];
       if (offset !== undefined) {
@@ -410,9 +416,12 @@ export class Repository<DB, TB extends keyof DB & string> {
   async create(values: NewRowOf<DB, TB>): Promise<RowOf<DB, TB>> {
     return this.guarded(async ({ meta, sqlNames: w }) => {
       const [columns, args] = this.writable(values, meta, 'values');
-      const shape = this.shape(`create|${columns.join(',')}`, args.length, () =>
-        returnRows(w, w.q.insertInto(w.table).values(Object.fromEntries(columns.map((c, i) => [w.col(c), arg(i)])))),
-      );
+      const shape = this.shape(`create|${columns.join(',')}`, args.length, () => {
+        const insert = w.q.insertInto(w.table);
+        // no column given: every column takes its default (or its NOT NULL constraint refuses)
+        if (columns.length === 0) return returnRows(w, insert.defaultValues());
+        return returnRows(w, insert.values(Object.fromEntries(columns.map((c, i) => [w.col(c), arg(i)]))));
+      });
       const rows = (await this.runShape(shape, args)).rows;
       return rows[0] as RowOf<DB, TB>;
     });
@@ -429,8 +438,9 @@ export class Repository<DB, TB extends keyof DB & string> {
     if (rows.length === 0) return [];
     return this.guarded(async ({ meta, sqlNames: w }) => {
       const returning = options.returning ?? true;
-      // rows with the same columns insert together; the table's other columns take their defaults
-      const groups = new Map<string, { columns: string[]; rows: unknown[][] }>();
+      // consecutive rows with the same columns insert together (so rows are written, and returned,
+      // in the order given); the table's other columns take their defaults
+      const groups: { key: string; columns: string[]; rows: unknown[][] }[] = [];
       // rows usually share their keys: checked once per layout, then only the values are
       let layout: { keys: string[]; columns: string[]; infos: ColumnMeta[]; group: unknown[][] } | undefined;
       rows.forEach((row, index) => {
@@ -452,16 +462,31 @@ export class Repository<DB, TB extends keyof DB & string> {
         }
         const [columns, args] = this.writable(row, meta, `rows[${index}]`);
         const key = columns.join(',');
-        let group = groups.get(key);
-        if (!group) {
-          group = { columns, rows: [] };
-          groups.set(key, group);
+        let group = groups[groups.length - 1];
+        if (group?.key !== key) {
+          group = { key, columns, rows: [] };
+          groups.push(group);
         }
         group.rows.push(args);
         if (keys) layout = { keys, columns, infos: columns.map((c) => meta.columns.get(c)!), group: group.rows };
       });
       const statements: (() => Promise<Row[]>)[] = [];
-      for (const { columns, rows: groupRows } of groups.values()) {
+      if (groups.length > 1 && groups.some((group) => group.columns.length > 0)) {
+        // rows naming different columns: one multi-row INSERT, DEFAULT where a row names no value,
+        // so the rows are written in order and the statement fails or succeeds whole, as one
+        // INSERT of them all would
+        const mixed = groups.flatMap(({ columns, rows: groupRows }) =>
+          groupRows.map((values) => ({ columns, values })),
+        );
+        const width = new Set(groups.flatMap((group) => group.columns)).size;
+        const chunk = Math.floor(MAX_PARAMETERS / width);
+        for (let start = 0; start < mixed.length; start += chunk) {
+          const slice = mixed.slice(start, start + chunk);
+          statements.push(() => this.insertMixed(w, slice, returning));
+        }
+        groups.length = 0;
+      }
+      for (const { columns, rows: groupRows } of groups) {
         if (columns.length === 0) {
           const shape = this.shape(`createDefaults|${returning}`, 0, () => {
             const insert = w.q.insertInto(w.table).defaultValues();
@@ -563,7 +588,7 @@ export class Repository<DB, TB extends keyof DB & string> {
           .updateTable(w.table)
           .set(setObject(w, columns, updatedAt))
           .where(where as WhereFn);
-        const result = await this.runTyped(bindCompiled(this.deletedFilter(w, query, 'live').compile(), args));
+        const result = await this.runTyped(bindCompiled(this.deletedFilter(w, query, 'live').compile(), args), 'write');
         return Number(result.numAffectedRows ?? 0n);
       }
       const plan = this.wherePlan(where, meta);
@@ -802,15 +827,36 @@ export class Repository<DB, TB extends keyof DB & string> {
     const trx = this.bound ?? currentTransaction(this.db);
     if (trx) {
       const executeIn = this.context?.executeIn;
-      return executeIn ? executeIn<Row>(trx as Kysely<unknown>, compiled) : trx.executeQuery(compiled);
+      // never through the plugins' result transforms: the CamelCasePlugin would rename the keys
+      // inside json values too
+      return executeIn ? executeIn<Row>(trx as Kysely<unknown>, compiled) : trx.withoutPlugins().executeQuery(compiled);
     }
     const execute = this.context?.execute;
-    return execute ? execute<Row>(compiled, intent) : this.db.executeQuery(compiled);
+    return execute ? execute<Row>(compiled, intent) : this.db.withoutPlugins().executeQuery(compiled);
   }
 
-  /** Runs a statement written with TypeScript names, through the executor's plugins. */
-  private runTyped(compiled: CompiledQuery<Row>): Promise<QueryResult<Row>> {
-    return this.executor().executeQuery(compiled);
+  /**
+   * Runs a statement compiled through the Kysely instance's plugins (a where callback speaks
+   * TypeScript names), as runCompiled does; renames the columns of its rows to TypeScript names,
+   * at the top level only, as the CamelCasePlugin would without touching json values.
+   */
+  private async runTyped(compiled: CompiledQuery<Row>, intent: StatementIntent): Promise<QueryResult<Row>> {
+    const result = await this.runCompiled(compiled, intent);
+    if (this.naming === IDENTITY_NAMING || result.rows.length === 0) return result;
+    const names = this.state.tsNames;
+    const rows = result.rows.map((row) => {
+      const renamed: Row = {};
+      for (const key of Object.keys(row)) {
+        let name = names.get(key);
+        if (name === undefined) {
+          name = this.naming.toTs(key);
+          names.set(key, name);
+        }
+        renamed[name] = row[key];
+      }
+      return renamed;
+    });
+    return { ...result, rows };
   }
 
   /**
@@ -837,7 +883,7 @@ export class Repository<DB, TB extends keyof DB & string> {
       const query = this.deletedFilter(w, columns(w, w.q.selectFrom(w.table)).where(where as WhereFn), mode);
       const compiled = extend(w, query, 0).compile();
       const bound = bindCompiled(compiled, args);
-      return (await this.runTyped(bound)).rows;
+      return (await this.runTyped(bound, 'read')).rows;
     }
     const plan = this.wherePlan(where, meta);
     const arity = plan.values.length + args.length;
@@ -999,6 +1045,28 @@ export class Repository<DB, TB extends keyof DB & string> {
   }
 
   /** A multi-row INSERT … VALUES, for values JSON cannot carry (bytea). */
+  /** A multi-row INSERT … VALUES of rows naming different columns (DEFAULT where a row has none). */
+  private async insertMixed(
+    w: Writer,
+    rows: readonly { readonly columns: readonly string[]; readonly values: readonly unknown[] }[],
+    returning: boolean,
+  ): Promise<Row[]> {
+    if (rows.every(({ columns }) => columns.length === 0)) {
+      // a slice of rows that name nothing: VALUES needs a column
+      const inserted: Row[] = [];
+      for (const _row of rows) {
+        const insert = w.q.insertInto(w.table).defaultValues();
+        inserted.push(...(await this.runCompiled((returning ? returnRows(w, insert) : insert).compile())).rows);
+      }
+      return inserted;
+    }
+    const insert = w.q
+      .insertInto(w.table)
+      .values(rows.map(({ columns, values }) => Object.fromEntries(columns.map((c, i) => [w.col(c), values[i]]))));
+    const compiled = (returning ? returnRows(w, insert) : insert).compile() as CompiledQuery<Row>;
+    return (await this.runCompiled(compiled)).rows;
+  }
+
   private async insertValues(
     w: Writer,
     columns: readonly string[],
@@ -1158,18 +1226,21 @@ function temporalKind(type: string): TemporalKind | undefined {
 
 /**
  * A date or time column as text in one fixed form, whatever the session's DateStyle and TimeZone:
- * ISO order, microseconds, the era, timestamptz in UTC; infinity as PostgreSQL prints it (the
- * same in every style). `time` prints the same in every style.
+ * timestamps in ISO order with microseconds and the era, timestamptz in UTC; dates as Julian day
+ * numbers; infinity as PostgreSQL prints it (the same in every style). `time` prints the same in
+ * every style.
  */
 function cursorText(column: string, kind: TemporalKind): RawBuilder<string> {
   const ref = sql.ref(column);
   if (kind === 'time') return sql<string>`${ref}::text`;
+  // a date as its Julian day number (PostgreSQL reads `J2451545` back as 2000-01-01): to_char would
+  // cast it to a timestamp, whose range ends 5.5 million years before the date's
   const format =
     kind === 'timestamptz'
       ? sql`to_char(${ref} at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US"+00" BC')`
       : kind === 'timestamp'
         ? sql`to_char(${ref}, 'YYYY-MM-DD HH24:MI:SS.US BC')`
-        : sql`to_char(${ref}, 'YYYY-MM-DD BC')`;
+        : sql`'J' || (${ref} - date '2000-01-01' + 2451545)::text`;
   return sql<string>`case when isfinite(${ref}) then ${format} else ${ref}::text end`;
 }
 
