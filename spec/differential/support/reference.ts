@@ -1,0 +1,459 @@
+/**
+ * The oracle: each Repository operation's documented semantics written with stock Kysely
+ * builders on the reference table (a plain Kysely over a plain pg.Pool, no package code).
+ * Transactions run on one connection with BEGIN / SAVEPOINT / COMMIT; retries of serialization
+ * failures are a plain loop. Only the refusals the package documents are written out here (limit,
+ * offset, a generated column, upsert's conflict columns, a missing version, `by`), as
+ * ReferenceValidationError.
+ */
+import { sql, type Kysely, type SelectQueryBuilder, type UpdateQueryBuilder, type UpdateResult } from 'kysely';
+import { keyColumn, type TableSpec } from './schema.js';
+import type { Filter, OrderSpec } from './ops.js';
+import { ReferenceDatabaseError, ReferenceOptimisticLockError, ReferenceValidationError } from './outcome.js';
+import {
+  whereCallback,
+  type DynDB,
+  type DynRow,
+  type Id,
+  type RQuery,
+  type RSimple,
+  type RWhere,
+  type Values,
+} from './resolved.js';
+import type { Value } from './values.js';
+
+type Mode = 'live' | 'all' | 'deleted';
+type Select = SelectQueryBuilder<DynDB, string, DynRow>;
+type Update = UpdateQueryBuilder<DynDB, string, string, UpdateResult>;
+
+/** A page as both sides report it. */
+export interface PageSummary {
+  readonly items: number;
+  readonly hasMore: boolean;
+  readonly hasCursor: boolean;
+  readonly total?: number;
+}
+
+/** What a keyset walk (first page, then nextCursor to the end) yields. */
+export interface KeysetWalk {
+  readonly pages: PageSummary[];
+  readonly rows: DynRow[];
+  /** Set when the walk went past maxPages (the package kept handing out cursors). */
+  readonly runaway?: true;
+}
+
+const DEFAULT_LIMIT = 100;
+const MAX_LIMIT = 1000;
+
+function modeOf(filter: Filter): Mode {
+  if (filter.onlyDeleted) return 'deleted';
+  return filter.withDeleted ? 'all' : 'live';
+}
+
+function checkLimit(limit: number | undefined): number {
+  if (limit === undefined) return DEFAULT_LIMIT;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
+    throw new ReferenceValidationError(`limit must be an integer from 1 to ${MAX_LIMIT}`);
+  }
+  return limit;
+}
+
+function checkOffset(offset: number | undefined): number {
+  if (offset === undefined) return 0;
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new ReferenceValidationError('offset must be >= 0');
+  return offset;
+}
+
+/** An invalid Date is a value of the wrong kind: the package refuses it before any SQL. */
+function checkValue(column: string, value: unknown): void {
+  if (value instanceof Date && Number.isNaN(value.getTime())) {
+    throw new ReferenceValidationError(`${column} does not fit its column (an invalid Date)`);
+  }
+}
+
+function isRetryable(error: unknown): boolean {
+  const reason: unknown = error instanceof ReferenceDatabaseError ? (error.cause ?? error) : error;
+  const code = typeof reason === 'object' && reason !== null && 'code' in reason ? reason.code : undefined;
+  return code === '40001' || code === '40P01';
+}
+
+export class ReferenceSide {
+  /** Where statements run: the pool, or the connection of the transaction in progress. */
+  #q: Kysely<DynDB>;
+  #doomed: { cause: unknown } | undefined;
+  #savepoints = 0;
+
+  constructor(
+    readonly db: Kysely<DynDB>,
+    /** The table, as TypeScript names it (the CamelCasePlugin maps it). */
+    readonly table: string,
+    readonly spec: TableSpec,
+  ) {
+    this.#q = db;
+  }
+
+  get #key(): string {
+    return keyColumn(this.spec).ts;
+  }
+
+  // ---- transactions ----------------------------------------------------------------------
+
+  /** BEGIN, fn, COMMIT (or ROLLBACK and rethrow); serialization failures run again, `retries` times. */
+  async transaction<T>(
+    options: { readonly isolation?: string; readonly retries?: number },
+    fn: (attempt: number) => Promise<T>,
+  ): Promise<T> {
+    const retries = options.retries ?? (options.isolation === 'serializable' ? 3 : 0);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.connection().execute(async (connection) => {
+          await sql.raw(`begin${options.isolation ? ` isolation level ${options.isolation}` : ''}`).execute(connection);
+          const outer = this.#q;
+          this.#q = connection;
+          this.#doomed = undefined;
+          this.#savepoints = 0;
+          try {
+            const value = await fn(attempt);
+            // set by nested() while fn ran
+            const doomed = this.#doomed as { cause: unknown } | undefined;
+            if (doomed) {
+              throw new ReferenceDatabaseError("a propagation 'required' call failed: the transaction rolled back", {
+                cause: doomed.cause,
+              });
+            }
+            await sql`commit`.execute(connection);
+            return value;
+          } catch (error) {
+            await sql`rollback`.execute(connection);
+            throw error;
+          } finally {
+            this.#q = outer;
+          }
+        });
+      } catch (error) {
+        if (attempt <= retries && isRetryable(error)) continue;
+        throw error;
+      }
+    }
+  }
+
+  /** A savepoint (`nested`), or the enclosing transaction itself (`required`, whose failure dooms it). */
+  async nested<T>(propagation: 'nested' | 'required', fn: () => Promise<T>): Promise<T> {
+    if (propagation === 'required') {
+      try {
+        return await fn();
+      } catch (error) {
+        this.#doomed ??= { cause: error };
+        throw error;
+      }
+    }
+    const name = `sp_${++this.#savepoints}`;
+    await sql.raw(`savepoint ${name}`).execute(this.#q);
+    try {
+      const value = await fn();
+      await sql.raw(`release savepoint ${name}`).execute(this.#q);
+      return value;
+    } catch (error) {
+      await sql.raw(`rollback to savepoint ${name}`).execute(this.#q);
+      throw error;
+    }
+  }
+
+  // ---- operations ------------------------------------------------------------------------
+
+  /** Runs one operation; returns what the Repository method would. */
+  async run(op: RSimple): Promise<unknown> {
+    switch (op.op) {
+      case 'create':
+        return this.create(op.values);
+      case 'createMany':
+        return this.createMany(op.rows, op.returning);
+      case 'update':
+        return this.update(op.id, op.readVersion ? await this.withVersion(op.id, op.patch) : op.patch);
+      case 'updateMany':
+        return this.updateMany(op.where, op.patch);
+      case 'upsert':
+        return this.upsert(op.values, op.conflict);
+      case 'delete':
+        return this.delete(op.id);
+      case 'restore':
+        return this.restore(op.id);
+      case 'findById':
+        return this.findById(op.id, modeOf(op.filter), op.forUpdate);
+      case 'findOne':
+        return (await this.findMany({ where: op.where, limit: 1, filter: op.filter }))[0];
+      case 'findMany':
+        return this.findMany(op.query);
+      case 'count':
+        return this.count(op.where, modeOf(op.filter));
+      case 'exists':
+        return this.exists(op.where, modeOf(op.filter));
+      case 'findAndCount':
+        return this.findAndCount(op.query);
+      case 'paginateOffset':
+        return this.paginateOffset(op.query, op.withTotal);
+      case 'paginateKeyset':
+        return this.paginateKeyset(op.query, op.withTotal);
+      case 'increment':
+        return this.increment(op.id, op.column, op.decrement ? -op.by : op.by, op.by);
+    }
+  }
+
+  async #versionOf(id: Id): Promise<unknown> {
+    const version = this.spec.version!.ts;
+    const row = await this.#q.selectFrom(this.table).select(version).where(this.#key, '=', id).executeTakeFirst();
+    return row?.[version];
+  }
+
+  /** The patch with the row's version as read now (none when there is no row). */
+  async withVersion(id: Id, patch: Values): Promise<Values> {
+    if (!this.spec.version) return patch;
+    const version = await this.#versionOf(id);
+    return version === undefined ? patch : { ...patch, [this.spec.version.ts]: version as Value };
+  }
+
+  #deleted<Q extends Select>(query: Q, mode: Mode): Q;
+  #deleted<Q extends Update>(query: Q, mode: Mode): Q;
+  #deleted(query: Select | Update, mode: Mode): Select | Update {
+    const soft = this.spec.softDelete;
+    if (!soft || mode === 'all') return query;
+    const column = soft.column.ts;
+    if (soft.kind === 'boolean') {
+      return (query as Select).where(column, '=', mode === 'live');
+    }
+    return (query as Select).where(column, mode === 'live' ? 'is' : 'is not', null);
+  }
+
+  #where<Q extends Select>(query: Q, where: RWhere | undefined): Q;
+  #where<Q extends Update>(query: Q, where: RWhere | undefined): Q;
+  #where(query: Select | Update, where: RWhere | undefined): Select | Update {
+    if (where === undefined) return query;
+    let q = query as Select;
+    if (where.kind === 'callback') return q.where(whereCallback(where.expr));
+    for (const column of Object.keys(where.object)) {
+      const value = where.object[column];
+      // documented difference: the package ignores an undefined value (the key counts as absent)
+      if (value === undefined) continue;
+      for (const item of Array.isArray(value) ? value : [value]) checkValue(column, item);
+      if (value === null) q = q.where(column, 'is', null);
+      else if (Array.isArray(value))
+        q = value.length === 0 ? q.where(sql<boolean>`false`) : q.where(column, 'in', value);
+      else q = q.where(column, '=', value);
+    }
+    return q;
+  }
+
+  /** The sort columns without repeats, plus the key as the tie-breaker (in the last column's direction). */
+  orderColumns(orderBy: OrderSpec | undefined): [string, 'asc' | 'desc'][] {
+    const list: (readonly [string, 'asc' | 'desc'])[] =
+      orderBy === undefined ? [] : typeof orderBy === 'string' ? [[orderBy, 'asc']] : [...orderBy];
+    const columns: [string, 'asc' | 'desc'][] = [];
+    for (const [column, direction] of list) {
+      if (!columns.some(([c]) => c === column)) columns.push([column, direction]);
+    }
+    if (!columns.some(([c]) => c === this.#key)) columns.push([this.#key, columns[columns.length - 1]?.[1] ?? 'asc']);
+    return columns;
+  }
+
+  #select(where: RWhere | undefined, mode: Mode): Select {
+    return this.#deleted(this.#where(this.#q.selectFrom(this.table).selectAll() as Select, where), mode);
+  }
+
+  #ordered(query: Select, orderBy: OrderSpec | undefined): Select {
+    let q = query;
+    for (const [column, direction] of this.orderColumns(orderBy)) q = q.orderBy(column, direction);
+    return q;
+  }
+
+  async findById(id: Id, mode: Mode, forUpdate: boolean): Promise<DynRow | undefined> {
+    let q = this.#deleted(this.#q.selectFrom(this.table).selectAll().where(this.#key, '=', id) as Select, mode);
+    if (forUpdate) q = q.forUpdate();
+    return q.executeTakeFirst();
+  }
+
+  async findMany(query: RQuery): Promise<DynRow[]> {
+    const limit = checkLimit(query.limit);
+    const offset = checkOffset(query.offset);
+    let q = this.#ordered(this.#select(query.where, modeOf(query.filter)), query.orderBy).limit(limit);
+    if (offset > 0) q = q.offset(offset);
+    return q.execute();
+  }
+
+  async count(where: RWhere | undefined, mode: Mode): Promise<number> {
+    const q = this.#deleted(
+      this.#where(this.#q.selectFrom(this.table).select((eb) => eb.fn.countAll().as('n')) as Select, where),
+      mode,
+    );
+    const row = await q.executeTakeFirstOrThrow();
+    return Number(row['n']);
+  }
+
+  async exists(where: RWhere, mode: Mode): Promise<boolean> {
+    const q = this.#deleted(
+      this.#where(this.#q.selectFrom(this.table).select(sql<number>`1`.as('one')) as Select, where),
+      mode,
+    );
+    return (await q.limit(1).execute()).length > 0;
+  }
+
+  async findAndCount(query: RQuery): Promise<{ items: DynRow[]; total: number }> {
+    const items = await this.findMany(query);
+    return { items, total: await this.count(query.where, modeOf(query.filter)) };
+  }
+
+  async paginateOffset(
+    query: RQuery,
+    withTotal: boolean,
+  ): Promise<{ items: DynRow[]; nextCursor: null; hasMore: boolean; total?: number }> {
+    const limit = checkLimit(query.limit);
+    const offset = checkOffset(query.offset);
+    const rows = await this.#ordered(this.#select(query.where, modeOf(query.filter)), query.orderBy)
+      .limit(limit + 1)
+      .offset(offset)
+      .execute();
+    const page = { items: rows.slice(0, limit), nextCursor: null, hasMore: rows.length > limit };
+    return withTotal ? { ...page, total: await this.count(query.where, modeOf(query.filter)) } : page;
+  }
+
+  /**
+   * Keyset pages, computed from the full ordered list (sort columns, then the key; PostgreSQL's
+   * NULLS LAST for asc and NULLS FIRST for desc): the rows strictly after the previous page's last
+   * row, so a page that repeats or skips a row cannot match.
+   */
+  async paginateKeyset(query: RQuery, withTotal: boolean): Promise<KeysetWalk> {
+    const limit = checkLimit(query.limit);
+    const all = await this.#ordered(this.#select(query.where, modeOf(query.filter)), query.orderBy).execute();
+    const total = withTotal ? await this.count(query.where, modeOf(query.filter)) : undefined;
+    const pages: PageSummary[] = [];
+    for (let start = 0; start === 0 || start < all.length; start += limit) {
+      const items = Math.min(limit, Math.max(0, all.length - start));
+      const last = start + limit >= all.length;
+      pages.push({ items, hasMore: !last, hasCursor: !last, ...(total === undefined ? {} : { total }) });
+    }
+    return { pages, rows: all };
+  }
+
+  /**
+   * The write rules the package documents: generated-always columns are refused, and so is a
+   * value of the wrong kind, which here can only be an invalid Date (pg reads dates beyond the
+   * range of JS Dates as one).
+   */
+  #checkWritable(values: Values): Values {
+    const key = keyColumn(this.spec);
+    const out: Values = {};
+    for (const [column, value] of Object.entries(values)) {
+      if (value === undefined) continue;
+      checkValue(column, value);
+      if (column === key.ts && key.kind === 'identity always') {
+        throw new ReferenceValidationError(`${column} is generated by the database and cannot be written`);
+      }
+      out[column] = value;
+    }
+    return out;
+  }
+
+  async create(values: Values): Promise<DynRow> {
+    const row = this.#checkWritable(values);
+    const insert = this.#q.insertInto(this.table);
+    const q = Object.keys(row).length === 0 ? insert.defaultValues() : insert.values(row);
+    return q.returningAll().executeTakeFirstOrThrow();
+  }
+
+  async createMany(rows: readonly Values[], returning: boolean): Promise<DynRow[]> {
+    const checked = rows.map((r) => this.#checkWritable(r));
+    if (checked.length === 0) return [];
+    const run = async (q: Kysely<DynDB>): Promise<DynRow[]> => {
+      if (checked.every((r) => Object.keys(r).length === 0)) {
+        const out: DynRow[] = [];
+        for (let i = 0; i < checked.length; i++) {
+          out.push(await q.insertInto(this.table).defaultValues().returningAll().executeTakeFirstOrThrow());
+        }
+        return returning ? out : [];
+      }
+      const insert = q.insertInto(this.table).values(checked);
+      if (!returning) {
+        await insert.execute();
+        return [];
+      }
+      return insert.returningAll().execute();
+    };
+    // one statement is one transaction already; several need one
+    const several = checked.every((r) => Object.keys(r).length === 0) && checked.length > 1;
+    if (several && this.#q === this.db) return this.db.transaction().execute((trx) => run(trx));
+    return run(this.#q);
+  }
+
+  async update(id: Id, patch: Values): Promise<DynRow | undefined> {
+    const version = this.spec.version?.ts;
+    const values = this.#checkWritable(Object.fromEntries(Object.entries(patch).filter(([c]) => c !== version)));
+    const expected = version === undefined ? undefined : patch[version];
+    if (version !== undefined && (expected === undefined || expected === null)) {
+      throw new ReferenceValidationError(`${version} (the version that was read) is required to update`);
+    }
+    if (Object.keys(values).length === 0 && version === undefined) return this.findById(id, 'live', false);
+    let q: Update = this.#q
+      .updateTable(this.table)
+      .set((eb) => (version === undefined ? values : { ...values, [version]: eb(eb.ref(version), '+', 1) }))
+      .where(this.#key, '=', id);
+    if (version !== undefined) q = q.where(version, '=', expected);
+    const row = await this.#deleted(q, 'live').returningAll().executeTakeFirst();
+    if (row !== undefined || version === undefined) return row;
+    if ((await this.findById(id, 'live', false)) === undefined) return undefined;
+    throw new ReferenceOptimisticLockError(`${this.table} ${String(id)} was changed by someone else`);
+  }
+
+  async updateMany(where: RWhere, patch: Values): Promise<number> {
+    const values = this.#checkWritable(patch);
+    if (Object.keys(values).length === 0) return 0;
+    const q = this.#deleted(this.#where(this.#q.updateTable(this.table).set(values), where), 'live');
+    const result = await q.executeTakeFirstOrThrow();
+    return Number(result.numUpdatedRows);
+  }
+
+  async upsert(values: Values, conflict: readonly string[]): Promise<DynRow> {
+    const row = this.#checkWritable(values);
+    const columns = Object.keys(row);
+    if (conflict.length === 0) throw new ReferenceValidationError('name at least one conflict column');
+    for (const column of conflict) {
+      if (!columns.includes(column)) throw new ReferenceValidationError(`conflict column ${column} must be given`);
+    }
+    const others = columns.filter((c) => !conflict.includes(c));
+    const set = others.length > 0 ? others : [conflict[0]!];
+    return this.#q
+      .insertInto(this.table)
+      .values(row)
+      .onConflict((oc) =>
+        oc.columns([...conflict]).doUpdateSet((eb) => Object.fromEntries(set.map((c) => [c, eb.ref(`excluded.${c}`)]))),
+      )
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  }
+
+  async delete(id: Id): Promise<boolean> {
+    const soft = this.spec.softDelete;
+    if (!soft) {
+      const result = await this.#q.deleteFrom(this.table).where(this.#key, '=', id).executeTakeFirst();
+      return result.numDeletedRows > 0n;
+    }
+    const set = soft.kind === 'boolean' ? { [soft.column.ts]: false } : { [soft.column.ts]: sql`now()` };
+    const q = this.#deleted(this.#q.updateTable(this.table).set(set).where(this.#key, '=', id), 'live');
+    return (await q.executeTakeFirstOrThrow()).numUpdatedRows > 0n;
+  }
+
+  async restore(id: Id): Promise<boolean> {
+    const soft = this.spec.softDelete;
+    if (!soft) throw new ReferenceDatabaseError(`restore() needs softDelete on the ${this.table} repository`);
+    const set = { [soft.column.ts]: soft.kind === 'boolean' ? true : null };
+    const q = this.#deleted(this.#q.updateTable(this.table).set(set).where(this.#key, '=', id), 'deleted');
+    return (await q.executeTakeFirstOrThrow()).numUpdatedRows > 0n;
+  }
+
+  async increment(id: Id, column: string, delta: number, by: number): Promise<DynRow | undefined> {
+    if (!Number.isFinite(by)) throw new ReferenceValidationError('by must be a finite number');
+    const q = this.#q
+      .updateTable(this.table)
+      .set((eb) => ({ [column]: eb(eb.ref(column), '+', delta) }))
+      .where(this.#key, '=', id);
+    return this.#deleted(q, 'live').returningAll().executeTakeFirst();
+  }
+}

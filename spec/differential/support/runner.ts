@@ -1,0 +1,1103 @@
+/**
+ * Runs the differential property for one configuration: fast-check generates a schema and a list
+ * of operations; each run makes the two tables, runs every operation on the package and then on
+ * the reference, compares what each returned (or threw), and compares the tables' contents (read
+ * with raw pg, every column as text, DateStyle ISO and TimeZone UTC) after every write.
+ */
+import fc from 'fast-check';
+import { CamelCasePlugin, Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { createDatabase, loadConfig, Repository, silentLogger } from '../../../lib/index.js';
+import { configurationId, type Configuration } from './matrix.js';
+import {
+  describeOp,
+  describeOps,
+  OPS_LEGEND,
+  opsArbitrary,
+  type Expr,
+  type IdSpec,
+  type Op,
+  type QuerySpec,
+  type RowSpec,
+  type SimpleOp,
+  type TxItem,
+  type ValueSource,
+  type WhereSpec,
+} from './ops.js';
+import {
+  explainDifference,
+  failure,
+  nested,
+  normalRow,
+  normalRows,
+  normalRowSet,
+  normalValue,
+  RollBack,
+  sameOutcome,
+  showOutcome,
+  success,
+  type Normal,
+  type Outcome,
+} from './outcome.js';
+import { PackageSide } from './package-side.js';
+import { ReferenceSide, type KeysetWalk } from './reference.js';
+import type { DynDB, DynRow, Id, RExpr, ROp, RQuery, RSimple, RSub, RWhere, Values } from './resolved.js';
+import {
+  allColumns,
+  camel,
+  createTableSql,
+  describeSpec,
+  keyColumn,
+  repositoryOptions,
+  tableSpecArbitrary,
+  type ColumnSpec,
+  type TableSpec,
+} from './schema.js';
+import type { Features, Value } from './values.js';
+
+/** How much to run, and how to replay. */
+export interface Budget {
+  /** Property runs (each: a fresh schema and its operations). */
+  readonly runs: number;
+  /** Operations per run, at most. */
+  readonly maxOps: number;
+  readonly seed: number;
+  /** fast-check's path of a counterexample, to replay exactly it. */
+  readonly path?: string;
+  /** After the first failure, how long shrinking may go on before the smallest case so far is reported. */
+  readonly shrinkMs: number;
+  readonly features: Features;
+  /** Shown in the replay hint. */
+  readonly replayCommand: string;
+}
+
+export interface ConfigurationReport {
+  readonly configuration: Configuration;
+  readonly id: string;
+  readonly failed: boolean;
+  /** The whole failure report (configuration, seed, path, schema, shrunk operations, difference). */
+  readonly message: string;
+  readonly seed: number;
+  readonly runs: number;
+  /** Operations run, shrinking included. */
+  readonly operations: number;
+  readonly elapsedMs: number;
+  readonly stats: RunStats;
+}
+
+/** A difference between the two sides (the property's failure). */
+export class DifferenceError extends Error {
+  override name = 'DifferenceError';
+  constructor(
+    message: string,
+    /** How many operations ran (the last one showed the difference); those after it never ran. */
+    readonly ran: number,
+    /**
+     * What kind of difference it is (the operation, and how each side ended): shrinking keeps to
+     * one kind, so that it does not wander off to another difference on the way.
+     */
+    readonly signature: string,
+  ) {
+    super(message);
+  }
+}
+
+const OP_DEADLINE_MS = 60_000;
+/** Keyset walks: the limit is raised so that a walk takes at most this many pages. */
+const MAX_KEYSET_PAGES = 12;
+
+function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${what} did not finish within ${OP_DEADLINE_MS} ms (hung)`)),
+      OP_DEADLINE_MS,
+    );
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+function quote(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** What both sides can run. */
+interface Side {
+  run(op: RSimple): Promise<unknown>;
+  transaction<T>(
+    options: { readonly isolation?: 'read committed' | 'repeatable read' | 'serializable'; readonly retries?: 0 },
+    fn: (attempt: number) => Promise<T>,
+  ): Promise<T>;
+  nested<T>(propagation: 'nested' | 'required', fn: () => Promise<T>): Promise<T>;
+}
+
+/** What a configuration ran: operations by kind, faults, and where the time went (ms). */
+export class RunStats {
+  readonly operations = new Map<string, number>();
+  readonly time = new Map<string, number>();
+  kills = 0;
+  /** ConnectionErrors right after a kill, tolerated and re-synced. */
+  connectionErrorsAfterKill = 0;
+  /** createMany calls by the path the package takes: COPY (≥ 1000 rows, not returning), JSON (2+ rows). */
+  copyPath = 0;
+  jsonPath = 0;
+  keysetPages = 0;
+
+  count(kind: string): void {
+    this.operations.set(kind, (this.operations.get(kind) ?? 0) + 1);
+  }
+
+  async timed<T>(phase: string, work: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await work();
+    } finally {
+      this.time.set(phase, (this.time.get(phase) ?? 0) + performance.now() - started);
+    }
+  }
+
+  summary(): string {
+    const ops = [...this.operations.entries()].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`);
+    const time = [...this.time.entries()].map(([k, ms]) => `${k} ${(ms / 1000).toFixed(1)} s`);
+    return (
+      `operations: ${ops.join(', ')}\n` +
+      `createMany via COPY ${this.copyPath}, via JSON ${this.jsonPath}; keyset pages ${this.keysetPages}; ` +
+      `backends terminated ${this.kills} times, ConnectionError right after ${this.connectionErrorsAfterKill}\n` +
+      `time: ${time.join(', ')}`
+    );
+  }
+}
+
+/** Shared by every run of one configuration. */
+interface ConfigurationContext {
+  readonly configuration: Configuration;
+  readonly index: number;
+  readonly url: string;
+  readonly admin: pg.Client;
+  readonly reference: Kysely<DynDB>;
+  /** Promise rejections nobody handled, since the last look. */
+  readonly rejections: unknown[];
+  readonly stats: RunStats;
+  operations: number;
+}
+
+let tableCounter = 0;
+
+/** One run: a schema, its two tables, its operations. */
+class Run {
+  readonly #ctx: ConfigurationContext;
+  readonly #spec: TableSpec;
+  readonly #ops: readonly Op[];
+  readonly #pkgTable: string;
+  readonly #refTable: string;
+  readonly #applicationName: string;
+  readonly #volatile: string[];
+  #ids: string[] = [];
+  readonly #rows = new Map<string, DynRow | undefined>();
+  /**
+   * Set by a kill; cleared by the first operation that reached the server afterwards: that one may
+   * fail with ConnectionError (its connection may have been one of those terminated).
+   */
+  #killed = false;
+  /** Set by a kill that did not wait for the sessions to end. */
+  #sessionsMayLinger = false;
+  /** The backends the last kill terminated. */
+  #terminated: number[] = [];
+  #pkg!: PackageSide;
+  #ref!: ReferenceSide;
+
+  constructor(ctx: ConfigurationContext, spec: TableSpec, ops: readonly Op[], bound: number) {
+    this.#ctx = ctx;
+    this.#spec = spec;
+    this.#ops = ops.slice(0, bound);
+    const n = ++tableCounter;
+    this.#pkgTable = `dt${n}_pkg`;
+    this.#refTable = `dt${n}_ref`;
+    this.#applicationName = `kr-diff-${ctx.index}-${n}`;
+    this.#volatile = spec.softDelete?.kind === 'timestamp' ? [spec.softDelete.column.ts] : [];
+  }
+
+  async execute(): Promise<void> {
+    const { admin, configuration, stats } = this.#ctx;
+    await stats.timed('set up', async () => {
+      await admin.query(createTableSql(this.#spec, this.#pkgTable));
+      await admin.query(createTableSql(this.#spec, this.#refTable));
+    });
+    const database = createDatabase<DynDB>({
+      config: loadConfig(
+        {
+          DATABASE_URL: this.#ctx.url,
+          DB_PIPELINING: String(configuration.pipelining),
+          DB_PREPARED_STATEMENTS: String(configuration.prepared),
+          DB_POOL_SIZE: String(configuration.poolSize),
+          DB_APPLICATION_NAME: this.#applicationName,
+          DB_POOL_TIMEOUT: '20000',
+        },
+        { envFile: '/dev/null' },
+      ),
+      logger: silentLogger,
+    });
+    try {
+      const repo = new Repository<DynDB, string>(database.db, camel(this.#pkgTable), repositoryOptions(this.#spec));
+      this.#pkg = new PackageSide(database, repo, this.#spec);
+      this.#ref = new ReferenceSide(this.#ctx.reference, camel(this.#refTable), this.#spec);
+      for (const [index, op] of this.#ops.entries()) {
+        this.#ctx.operations++;
+        // a rejection that surfaced late belongs to the operation before
+        if (index > 0) await this.#noUnhandledRejection(index - 1, this.#ops[index - 1]!);
+        await this.#step(index, op);
+      }
+      if (this.#ops.length > 0) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        await this.#noUnhandledRejection(this.#ops.length - 1, this.#ops[this.#ops.length - 1]!);
+      }
+      await this.#compareContents(this.#ops.length, 'at the end');
+    } finally {
+      await stats.timed('tear down', async () => {
+        await database.close();
+        await admin.query(`drop table if exists ${quote(this.#pkgTable)}, ${quote(this.#refTable)}`);
+      });
+    }
+  }
+
+  #fail(index: number, op: Op | undefined, detail: string, signature: string): never {
+    const where = op === undefined ? `at the end` : `at operation ${index + 1}: ${describeOp(op, '  ')}`;
+    throw new DifferenceError(
+      `${where}\n${detail}`,
+      Math.min(index + 1, this.#ops.length),
+      `${op?.op ?? 'end'}: ${signature}`,
+    );
+  }
+
+  async #step(index: number, op: Op): Promise<void> {
+    const stats = this.#ctx.stats;
+    stats.count(op.op);
+    if (op.op === 'kill') {
+      stats.kills++;
+      await stats.timed('faults', () => this.#kill(op.wait));
+      this.#killed = true;
+      this.#sessionsMayLinger = !op.wait;
+      return;
+    }
+    const afterKill = this.#killed;
+    if (op.op === 'unstorable') {
+      const outcome = await stats.timed('package', () => this.#onPackage(this.#unstorable(op)));
+      if (outcome.ok || outcome.error.kind !== 'validation') {
+        this.#killed = false;
+        if (afterKill && isConnectionFailure(outcome)) return this.#resync(index, op, undefined);
+        this.#fail(
+          index,
+          op,
+          `  the package should refuse NUL and lone surrogates with ValidationError, but it ${showOutcome(outcome)}`,
+          `not refused: ${outcomeSignature(outcome)}`,
+        );
+      }
+      await stats.timed('compare tables', () => this.#compareContents(index, op));
+      return;
+    }
+    const resolved = await stats.timed('resolve', () => this.#resolve(op));
+    this.#countPaths(resolved);
+    const pkg = await stats.timed('package', () => this.#onPackage(resolved));
+    await this.#noUnhandledRejection(index, op);
+    // a refusal before any SQL (ValidationError) did not use a connection: the kill's turn stays armed
+    if (!refusedBeforeSql(pkg)) {
+      this.#killed = false;
+      // the operation right after the kill raced with it; the ones after must not
+      if (this.#sessionsMayLinger) await stats.timed('faults', () => this.#waitUntilGone());
+      this.#sessionsMayLinger = false;
+    }
+    if (afterKill && isConnectionFailure(pkg)) {
+      stats.connectionErrorsAfterKill++;
+      return this.#resync(index, op, resolved);
+    }
+    const ref = await stats.timed('reference', () =>
+      within(this.#execute(this.#ref, resolved, 'reference'), 'the reference'),
+    );
+    if (!sameOutcome(pkg, ref)) {
+      this.#fail(index, op, explainDifference(pkg, ref), `${outcomeSignature(pkg)} / ${outcomeSignature(ref)}`);
+    }
+    if (pkg.ok && resolved.op === 'paginateKeyset') {
+      const pages = (pkg.value as { pages?: unknown[] }).pages;
+      stats.keysetPages += Array.isArray(pages) ? pages.length : 0;
+    }
+    if (writes(op)) await stats.timed('compare tables', () => this.#compareContents(index, op));
+  }
+
+  /** Counts createMany calls by the path the package takes for them. */
+  #countPaths(op: ROp): void {
+    const all: (RSimple | RSub)[] =
+      op.op === 'transaction'
+        ? [...op.items]
+        : op.op === 'serializable'
+          ? [...op.after]
+          : op.op === 'parallel'
+            ? []
+            : [op];
+    for (const item of all.flatMap((i) => (i.op === 'sub' ? i.items : [i]))) {
+      if (item.op !== 'createMany') continue;
+      if (!item.returning && item.rows.length >= 1000) this.#ctx.stats.copyPath++;
+      else if (item.rows.length >= 2) this.#ctx.stats.jsonPath++;
+    }
+  }
+
+  /** A promise the package rejected and nobody awaited would crash a Node process with default settings. */
+  async #noUnhandledRejection(index: number, op: Op): Promise<void> {
+    await new Promise((resolve) => setImmediate(resolve));
+    const rejections = this.#ctx.rejections.splice(0);
+    if (rejections.length === 0) return;
+    const reasons = rejections.map((r) => `    ${r instanceof Error ? `${r.name}: ${r.message}` : String(r)}`);
+    this.#fail(
+      index,
+      op,
+      `  the package left ${rejections.length} rejected promise(s) unhandled (with Node's default ` +
+        `--unhandled-rejections=throw the process would crash):\n${reasons.join('\n')}`,
+      'unhandled rejection',
+    );
+  }
+
+  #onPackage(op: ROp): Promise<Outcome> {
+    return within(this.#execute(this.#pkg, op, 'package'), 'the package');
+  }
+
+  /**
+   * After a ConnectionError right after the backends were terminated: the operation did not run
+   * on the package (or did: then the reference runs it too), and the tables must agree again.
+   */
+  async #resync(index: number, op: Op, resolved: ROp | undefined): Promise<void> {
+    if (!(await this.#contentsEqual()) && resolved !== undefined) {
+      await this.#execute(this.#ref, resolved, 'reference');
+    }
+    await this.#syncSequence();
+    await this.#compareContents(index, op);
+  }
+
+  // ---- running -----------------------------------------------------------------------------
+
+  async #execute(side: Side, op: ROp, which: 'package' | 'reference'): Promise<Outcome> {
+    switch (op.op) {
+      case 'transaction':
+        return this.#transaction(side, op);
+      case 'serializable':
+        return this.#serializable(side, op, which);
+      case 'parallel': {
+        const outcomes =
+          which === 'package'
+            ? await Promise.all(op.reads.map((read) => this.#simple(side, read)))
+            : await sequential(op.reads.map((read) => () => this.#simple(side, read)));
+        return success(outcomes.map(nested));
+      }
+      default:
+        return this.#simple(side, op);
+    }
+  }
+
+  async #simple(side: Side, op: RSimple): Promise<Outcome> {
+    try {
+      return success(this.#normal(op, await side.run(op)));
+    } catch (error) {
+      return failure(error);
+    }
+  }
+
+  /** Runs `op` inside a transaction: records its outcome, and rethrows its error (the transaction fails). */
+  async #record(side: Side, op: RSimple, into: Normal[]): Promise<void> {
+    try {
+      into.push(nested(success(this.#normal(op, await side.run(op)))));
+    } catch (error) {
+      into.push(nested(failure(error)));
+      throw error;
+    }
+  }
+
+  async #transaction(side: Side, op: Extract<ROp, { op: 'transaction' }>): Promise<Outcome> {
+    let steps: Normal[] = [];
+    try {
+      await side.transaction(op.isolation ? { isolation: op.isolation } : {}, async () => {
+        steps = [];
+        for (const item of op.items) {
+          if (item.op === 'sub') steps.push(await this.#sub(side, item));
+          else await this.#record(side, item, steps);
+        }
+        if (op.throwAtEnd) throw new RollBack();
+      });
+      return success({ steps, end: 'committed' });
+    } catch (error) {
+      return success({ steps, end: nested(failure(error)) });
+    }
+  }
+
+  /** A nested withTransaction (savepoint) or a 'required' one, whose failure the caller catches. */
+  async #sub(side: Side, sub: RSub): Promise<Normal> {
+    const steps: Normal[] = [];
+    try {
+      await side.nested(sub.propagation, async () => {
+        for (const item of sub.items) await this.#record(side, item, steps);
+        if (sub.throwAtEnd) throw new RollBack();
+      });
+      return { sub: steps, end: 'done' };
+    } catch (error) {
+      return { sub: steps, end: nested(failure(error)) };
+    }
+  }
+
+  async #serializable(
+    side: Side,
+    op: Extract<ROp, { op: 'serializable' }>,
+    which: 'package' | 'reference',
+  ): Promise<Outcome> {
+    let steps: Normal[] = [];
+    let attempts = 0;
+    const table = which === 'package' ? this.#pkgTable : this.#refTable;
+    try {
+      await side.transaction(
+        { isolation: 'serializable', ...(op.retries === 0 ? { retries: 0 } : {}) },
+        async (attempt) => {
+          attempts = attempt;
+          steps = [];
+          await this.#record(side, { op: 'findById', id: op.id, filter: {}, forUpdate: false }, steps);
+          if (attempt === 1) await this.#outsideUpdate(table, op.id);
+          await this.#record(side, { op: 'update', id: op.id, patch: op.patch, readVersion: true }, steps);
+          for (const item of op.after) await this.#record(side, item, steps);
+        },
+      );
+      return success({ steps, attempts, end: 'committed' });
+    } catch (error) {
+      return success({ steps, attempts, end: nested(failure(error)) });
+    }
+  }
+
+  /** Another session changes the row and commits (a concurrent update the transaction must not miss). */
+  async #outsideUpdate(table: string, id: Id): Promise<void> {
+    const key = keyColumn(this.#spec);
+    const target = this.#spec.version ?? this.#spec.columns[0]!;
+    const set =
+      target === this.#spec.version
+        ? `${quote(target.sql)} = ${quote(target.sql)} + 1`
+        : `${quote(target.sql)} = ${quote(target.sql)}`;
+    await this.#ctx.admin.query(`update ${quote(table)} set ${set} where ${quote(key.sql)} = $1`, [String(id)]);
+  }
+
+  /** A result as compared. */
+  #normal(op: RSimple, value: unknown): Normal {
+    const v = this.#volatile;
+    switch (op.op) {
+      case 'create':
+      case 'update':
+      case 'findById':
+      case 'findOne':
+      case 'upsert':
+      case 'increment':
+        return normalRow(value, v);
+      case 'createMany':
+        return normalRowSet(value, v);
+      case 'findMany':
+        return normalRows(value, v);
+      case 'count':
+      case 'updateMany':
+      case 'exists':
+      case 'delete':
+      case 'restore':
+        return normalValue(value);
+      case 'findAndCount': {
+        const r = value as { items?: unknown; total?: unknown };
+        return { items: normalRows(r.items, v), total: normalValue(r.total) };
+      }
+      case 'paginateOffset': {
+        const r = value as { items?: unknown; total?: unknown; hasMore?: unknown; nextCursor?: unknown };
+        return {
+          items: normalRows(r.items, v),
+          hasMore: normalValue(r.hasMore),
+          nextCursor: r.nextCursor === null ? null : '<a cursor>',
+          total: normalValue(r.total),
+        };
+      }
+      case 'paginateKeyset': {
+        const walk = value as KeysetWalk;
+        return {
+          pages: walk.pages.map((p) => normalValue(p)),
+          rows: normalRows(walk.rows, v),
+          ...(walk.runaway ? { runaway: 'still handing out cursors after as many pages as there should be' } : {}),
+        };
+      }
+    }
+  }
+
+  // ---- resolving ---------------------------------------------------------------------------
+
+  #missingId(form: IdSpec['form']): Id {
+    const key = keyColumn(this.#spec);
+    if (key.type === 'uuid') return '00000000-0000-4000-8000-00000000dead';
+    if (key.type === 'text') return 'no such key \u{1F47B}';
+    const missing = '9007199254740991';
+    return form === 'number' ? Number(missing) : form === 'bigint' ? BigInt(missing) : missing;
+  }
+
+  #id(spec: IdSpec): Id {
+    if ('missing' in spec.ref || this.#ids.length === 0) return this.#missingId(spec.form);
+    const id = this.#ids[spec.ref.row % this.#ids.length]!;
+    if (keyColumn(this.#spec).type !== 'bigint') return id;
+    return spec.form === 'number' ? Number(id) : spec.form === 'bigint' ? BigInt(id) : id;
+  }
+
+  async #rowAt(index: number): Promise<DynRow | undefined> {
+    if (this.#ids.length === 0) return undefined;
+    const id = this.#ids[index % this.#ids.length]!;
+    if (!this.#rows.has(id)) {
+      const key = keyColumn(this.#spec).ts;
+      const row = await this.#ctx.reference
+        .selectFrom(camel(this.#refTable))
+        .selectAll()
+        .where(key, '=', id)
+        .executeTakeFirst();
+      this.#rows.set(id, row);
+    }
+    return this.#rows.get(id);
+  }
+
+  async #value(source: ValueSource, column: string): Promise<Value> {
+    if ('lit' in source) return source.lit;
+    const row = await this.#rowAt(source.fromRow);
+    return (row?.[column] ?? null) as Value;
+  }
+
+  async #row(spec: RowSpec): Promise<Values> {
+    const values: Values = {};
+    for (const [column, source] of spec.entries) values[column] = await this.#value(source, column);
+    if (spec.dupOf !== undefined && this.#ids.length > 0) {
+      const row = await this.#rowAt(spec.dupOf);
+      const key = keyColumn(this.#spec);
+      const copied: ColumnSpec[] = [
+        ...(key.kind === 'text' || key.kind === 'uuid' ? [key] : []),
+        ...this.#spec.columns.filter((c) => c.unique),
+      ];
+      for (const column of copied) if (row) values[column.ts] = (row[column.ts] ?? null) as Value;
+    }
+    return values;
+  }
+
+  async #where(spec: WhereSpec): Promise<RWhere> {
+    if (spec.kind === 'callback') return { kind: 'callback', expr: await this.#expr(spec.expr) };
+    const object: Record<string, Value | Value[] | undefined> = {};
+    for (const [column, value] of spec.entries) {
+      switch (value.kind) {
+        case 'eq': {
+          const v = await this.#value(value.value, column);
+          // an array in a where object means IN, so a jsonb array value cannot be compared this
+          // way (with either side): NULL instead
+          object[column] = Array.isArray(v) ? null : v;
+          break;
+        }
+        case 'null':
+          object[column] = null;
+          break;
+        case 'undefined':
+          object[column] = undefined;
+          break;
+        case 'in': {
+          const list: Value[] = [];
+          for (const source of value.values) {
+            const v = await this.#value(source, column);
+            if (!Array.isArray(v)) list.push(v);
+          }
+          // the package's where type takes arrays of non-null values
+          object[column] = list.filter((v) => v !== null);
+          break;
+        }
+      }
+    }
+    return { kind: 'object', object };
+  }
+
+  async #expr(expr: Expr): Promise<RExpr> {
+    switch (expr.kind) {
+      case 'cmp':
+        return { ...expr, value: await this.#value(expr.value, expr.column) };
+      case 'in': {
+        const values: Value[] = [];
+        for (const source of expr.values) values.push(await this.#value(source, expr.column));
+        return { kind: 'in', column: expr.column, values };
+      }
+      case 'isNull':
+      case 'like':
+        return expr;
+      case 'and':
+      case 'or': {
+        const items: RExpr[] = [];
+        for (const item of expr.items) items.push(await this.#expr(item));
+        return { kind: expr.kind, items };
+      }
+      case 'not':
+        return { kind: 'not', item: await this.#expr(expr.item) };
+    }
+  }
+
+  async #query(spec: QuerySpec): Promise<RQuery> {
+    return {
+      ...(spec.where ? { where: await this.#where(spec.where) } : {}),
+      ...(spec.orderBy !== undefined ? { orderBy: spec.orderBy } : {}),
+      ...(spec.limit !== undefined ? { limit: spec.limit } : {}),
+      ...(spec.offset !== undefined ? { offset: spec.offset } : {}),
+      filter: spec.filter,
+    };
+  }
+
+  /** createBulk's rows: the templates over and over, their key and unique values made distinct. */
+  #bulkRows(templates: readonly Values[], count: number, salt: number): Values[] {
+    const key = keyColumn(this.#spec);
+    const unique = this.#spec.columns.find((c) => c.unique);
+    const rows: Values[] = [];
+    for (let i = 0; i < count; i++) {
+      const row: Values = { ...templates[i % templates.length]! };
+      const distinct = (column: ColumnSpec): void => {
+        if (!(column.ts in row)) return;
+        if (column.type === 'text') {
+          const base = row[column.ts];
+          row[column.ts] = `${typeof base === 'string' ? base : 'k'}#${salt}.${i}`;
+        } else if (column.type === 'uuid') {
+          row[column.ts] = `${salt.toString(16).padStart(8, '0')}-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
+        } else if (column.type === 'integer' || column.type === 'bigint') {
+          row[column.ts] = 1_000_000 + salt * 2_000 + i;
+        }
+      };
+      if (key.kind === 'text' || key.kind === 'uuid') distinct(key);
+      if (unique) distinct(unique);
+      rows.push(row);
+    }
+    return rows;
+  }
+
+  async #simpleOp(op: SimpleOp, inTransaction = false): Promise<RSimple> {
+    switch (op.op) {
+      case 'create':
+        return { op: 'create', values: await this.#row(op.values) };
+      case 'createMany': {
+        const rows: Values[] = [];
+        for (const row of op.rows) rows.push(await this.#row(row));
+        return { op: 'createMany', rows, returning: op.returning };
+      }
+      case 'createBulk': {
+        const templates: Values[] = [];
+        for (const row of op.templates) templates.push(await this.#row(row));
+        return { op: 'createMany', rows: this.#bulkRows(templates, op.count, op.salt), returning: op.returning };
+      }
+      case 'update': {
+        const id = this.#id(op.id);
+        const patch = await this.#row(op.patch);
+        const version = this.#spec.version;
+        if (version && op.version !== 'omitted') {
+          const current = (await this.#ref.findById(id, 'all', false))?.[version.ts];
+          const known = typeof current === 'number' ? current : 1;
+          patch[version.ts] = op.version === 'current' ? known : known + 1000;
+        }
+        return { op: 'update', id, patch };
+      }
+      case 'updateMany':
+        return { op: 'updateMany', where: await this.#where(op.where), patch: await this.#row(op.patch) };
+      case 'upsert':
+        return { op: 'upsert', values: await this.#row(op.values), conflict: op.conflict };
+      case 'delete':
+      case 'restore':
+        return { op: op.op, id: this.#id(op.id) };
+      case 'findById':
+        return { op: 'findById', id: this.#id(op.id), filter: op.filter, forUpdate: op.forUpdate };
+      case 'findOne':
+      case 'exists':
+        return { op: op.op, where: await this.#where(op.where), filter: op.filter };
+      case 'count':
+        return { op: 'count', where: op.where ? await this.#where(op.where) : undefined, filter: op.filter };
+      case 'findMany':
+      case 'findAndCount':
+        return { op: op.op, query: await this.#query(op.query) };
+      case 'paginateOffset':
+        return { op: 'paginateOffset', query: await this.#query(op.query), withTotal: op.withTotal };
+      case 'paginateKeyset': {
+        const query = await this.#query(op.query);
+        const filter = query.filter;
+        const mode = filter.onlyDeleted ? 'deleted' : filter.withDeleted ? 'all' : 'live';
+        let matching = 0;
+        try {
+          matching = await this.#ref.count(query.where, mode);
+        } catch {
+          // a where the server refuses: both sides will say so
+        }
+        // in a transaction, the statements before it may add rows (a bulk createMany: 1,100 at most)
+        const added = inTransaction ? 2_500 : 0;
+        const limit = Math.min(1000, Math.max(query.limit ?? 100, Math.ceil((matching + added) / MAX_KEYSET_PAGES)));
+        return {
+          op: 'paginateKeyset',
+          query: { ...query, limit },
+          withTotal: op.withTotal,
+          maxPages: Math.ceil((matching + (inTransaction ? 10_000 : 0)) / limit) + 3,
+        };
+      }
+      case 'increment':
+        return { op: 'increment', id: this.#id(op.id), column: op.column, by: op.by, decrement: op.decrement };
+    }
+  }
+
+  async #txItem(item: TxItem): Promise<RSimple | RSub> {
+    if (item.op !== 'sub') return this.#simpleOp(item, true);
+    const items: RSimple[] = [];
+    for (const inner of item.items) items.push(await this.#simpleOp(inner, true));
+    return { op: 'sub', propagation: item.propagation, items, throwAtEnd: item.throwAtEnd };
+  }
+
+  async #resolve(op: Exclude<Op, { op: 'kill' | 'unstorable' }>): Promise<ROp> {
+    switch (op.op) {
+      case 'transaction': {
+        const items: (RSimple | RSub)[] = [];
+        for (const item of op.items) items.push(await this.#txItem(item));
+        return { op: 'transaction', isolation: op.isolation, items, throwAtEnd: op.throwAtEnd };
+      }
+      case 'serializable': {
+        const after: RSimple[] = [];
+        for (const item of op.after) after.push(await this.#simpleOp(item, true));
+        return {
+          op: 'serializable',
+          id: this.#id(op.id),
+          patch: await this.#row(op.patch),
+          after,
+          retries: op.retries,
+        };
+      }
+      case 'parallel': {
+        const reads: RSimple[] = [];
+        for (const read of op.reads) reads.push(await this.#simpleOp(read));
+        return { op: 'parallel', reads };
+      }
+      default:
+        return this.#simpleOp(op);
+    }
+  }
+
+  /** The calls that must be refused: text with NUL or a lone surrogate, in a value or a where. */
+  #unstorable(op: Extract<Op, { op: 'unstorable' }>): ROp {
+    const column = allColumns(this.#spec).find((c) => c.ts === op.column)!;
+    const value: Value = column.type === 'jsonb' ? { a: op.text, [op.text]: 1 } : op.text;
+    const id = this.#ids[0] ?? this.#missingId('string');
+    switch (op.via) {
+      case 'create':
+        return { op: 'create', values: { [op.column]: value } };
+      case 'createMany':
+        return {
+          op: 'createMany',
+          rows: [{ [op.column]: column.type === 'jsonb' ? {} : 'ok' }, { [op.column]: value }],
+          returning: true,
+        };
+      case 'update':
+        return {
+          op: 'update',
+          id,
+          patch: { [op.column]: value, ...(this.#spec.version ? { [this.#spec.version.ts]: 1 } : {}) },
+        };
+      case 'where':
+        return { op: 'findMany', query: { where: { kind: 'object', object: { [op.column]: value } }, filter: {} } };
+    }
+  }
+
+  // ---- state -------------------------------------------------------------------------------
+
+  /** The keys of the reference table, in order: what row references resolve against. */
+  #setIds(ids: string[]): void {
+    this.#ids = ids;
+    this.#rows.clear();
+  }
+
+  /** Each row as one text: every column cast to text (the soft-delete timestamp as set or not). */
+  #rowText(): string {
+    const columns = allColumns(this.#spec).map((c) =>
+      this.#volatile.includes(c.ts) ? `(${quote(c.sql)} is not null)` : `${quote(c.sql)}::text`,
+    );
+    return `(row(${columns.join(', ')}))::text`;
+  }
+
+  /** A digest of each table's rows as text (one statement), and the reference table's keys. */
+  async #digests(): Promise<{ pkg: string; ref: string; ids: string[] }> {
+    const key = quote(keyColumn(this.#spec).sql);
+    const digest = (table: string): string =>
+      `(select count(*)::text || ':' || md5(coalesce(string_agg(${this.#rowText()}, E'\\n' order by ${key}), '')) ` +
+      `from ${quote(table)})`;
+    const ids = `(select coalesce(array_agg(${key}::text order by ${key}), '{}') from ${quote(this.#refTable)})`;
+    const { rows } = await this.#ctx.admin.query<{ pkg: string; ref: string; ids: string[] }>(
+      `select ${digest(this.#pkgTable)} as pkg, ${digest(this.#refTable)} as ref, ${ids} as ids`,
+    );
+    return rows[0]!;
+  }
+
+  async #contentsEqual(): Promise<boolean> {
+    const { pkg, ref, ids } = await this.#digests();
+    this.#setIds(ids);
+    return pkg === ref;
+  }
+
+  async #rowsOf(table: string): Promise<Map<string, string>> {
+    const key = quote(keyColumn(this.#spec).sql);
+    const { rows } = await this.#ctx.admin.query<{ k: string; r: string }>(
+      `select ${key}::text as k, ${this.#rowText()} as r from ${quote(table)} order by ${key}`,
+    );
+    return new Map(rows.map((r) => [r.k, r.r]));
+  }
+
+  async #compareContents(index: number, op: Op | string): Promise<void> {
+    if (await this.#contentsEqual()) return;
+    const pkg = await this.#rowsOf(this.#pkgTable);
+    const ref = await this.#rowsOf(this.#refTable);
+    const lines: string[] = [
+      `  the tables differ (package ${pkg.size} rows, reference ${ref.size} rows); first differences:`,
+    ];
+    const columns = allColumns(this.#spec)
+      .map((c) => c.sql)
+      .join(', ');
+    lines.push(`  (rows as text: (${columns}); DateStyle ISO, TimeZone UTC)`);
+    let shown = 0;
+    for (const key of [...new Set([...pkg.keys(), ...ref.keys()])]) {
+      if (pkg.get(key) === ref.get(key)) continue;
+      lines.push(`    key ${key}:`);
+      lines.push(`      package:   ${pkg.get(key) ?? '<no row>'}`);
+      lines.push(`      reference: ${ref.get(key) ?? '<no row>'}`);
+      if (++shown >= 5) break;
+    }
+    this.#fail(index, typeof op === 'string' ? undefined : op, lines.join('\n'), 'the tables differ');
+  }
+
+  async #syncSequence(): Promise<void> {
+    const key = keyColumn(this.#spec);
+    if (key.type !== 'bigint') return;
+    const seq = async (table: string): Promise<string> => {
+      const { rows } = await this.#ctx.admin.query<{ s: string }>('select pg_get_serial_sequence($1, $2) as s', [
+        quote(table),
+        key.sql,
+      ]);
+      return rows[0]!.s;
+    };
+    const from = await seq(this.#pkgTable);
+    const to = await seq(this.#refTable);
+    await this.#ctx.admin.query(`select setval($1, s.last_value, s.is_called) from ${from} s`, [to]);
+  }
+
+  /**
+   * Terminates every session of the package's pool; with `wait`, until they are gone (else the
+   * next operation may still meet a session on its way out).
+   */
+  async #kill(wait: boolean): Promise<void> {
+    const { rows } = await this.#ctx.admin.query<{ pid: number }>(
+      'select pid, pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and datname = current_database()',
+      [this.#applicationName],
+    );
+    this.#terminated = rows.map((r) => r.pid);
+    if (wait) await this.#waitUntilGone();
+  }
+
+  /** Until the sessions the last kill terminated are gone (or 5 s went by). */
+  async #waitUntilGone(): Promise<void> {
+    for (let i = 0; i < 1000 && this.#terminated.length > 0; i++) {
+      const { rows } = await this.#ctx.admin.query<{ n: number }>(
+        'select count(*)::int as n from pg_stat_activity where pid = any($1)',
+        [this.#terminated],
+      );
+      if (rows[0]!.n === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    this.#terminated = [];
+  }
+}
+
+/** How an operation ended, coarsely: ok, or the error's kind and SQLSTATE class (nested ones too). */
+function outcomeSignature(outcome: Outcome): string {
+  if (!outcome.ok) return `${outcome.error.kind}${outcome.error.code ? ` ${outcome.error.code.slice(0, 2)}` : ''}`;
+  const end = (outcome.value as { end?: unknown } | null)?.end;
+  if (end !== undefined && end !== null && typeof end === 'object' && 'error' in end) {
+    const error = (end as { error: { kind: string; code?: string } }).error;
+    return `ok, ended with ${error.kind}${error.code ? ` ${error.code.slice(0, 2)}` : ''}`;
+  }
+  return 'ok';
+}
+
+/** Whether the operation was refused before it sent anything (so it cannot have met a dead connection). */
+function refusedBeforeSql(outcome: Outcome): boolean {
+  return !outcome.ok && (outcome.error.kind === 'validation' || outcome.error.kind === 'database-error');
+}
+
+function isConnectionFailure(outcome: Outcome): boolean {
+  if (!outcome.ok) return outcome.error.kind === 'connection';
+  return JSON.stringify(outcome.value).includes('"kind":"connection"');
+}
+
+async function sequential<T>(tasks: readonly (() => Promise<T>)[]): Promise<T[]> {
+  const out: T[] = [];
+  for (const task of tasks) out.push(await task());
+  return out;
+}
+
+/** Whether an operation may change the tables. */
+function writes(op: Op): boolean {
+  switch (op.op) {
+    case 'findById':
+    case 'findOne':
+    case 'findMany':
+    case 'count':
+    case 'exists':
+    case 'findAndCount':
+    case 'paginateOffset':
+    case 'paginateKeyset':
+    case 'parallel':
+      return false;
+    default:
+      return true;
+  }
+}
+
+interface Case {
+  readonly spec: TableSpec;
+  readonly ops: Op[];
+}
+
+function caseArbitrary(features: Features, faults: boolean, maxOps: number): fc.Arbitrary<Case> {
+  // the schema is not shrunk: each smaller schema would mean a new list of operations to run in full
+  return fc
+    .noShrink(tableSpecArbitrary)
+    .chain((spec) => opsArbitrary(spec, features, { faults, maxOps }).map((ops) => ({ spec, ops })));
+}
+
+function databaseName(url: string): string {
+  return decodeURIComponent(new URL(url).pathname.slice(1));
+}
+
+/**
+ * Runs the property for one configuration on the scratch database at `url`: sets the process
+ * time zone and the database's DateStyle first (restored after), new pools for both sides.
+ */
+export async function runConfiguration(
+  configuration: Configuration,
+  index: number,
+  budget: Budget,
+  url: string,
+): Promise<ConfigurationReport> {
+  const started = Date.now();
+  const id = configurationId(configuration);
+  const previousTz = process.env['TZ'];
+  const admin = new pg.Client({
+    connectionString: url,
+    application_name: 'kr-diff-admin',
+    options: '-c DateStyle=ISO,YMD -c TimeZone=UTC -c extra_float_digits=1',
+  });
+  admin.on('error', () => undefined);
+  await admin.connect();
+  let reference: Kysely<DynDB> | undefined;
+  // unhandled rejections are differences (see Run): collected here instead of crashing the process
+  // (or failing whichever mocha test runs when they surface)
+  const rejections: unknown[] = [];
+  const previousListeners = process.listeners('unhandledRejection');
+  const onRejection = (reason: unknown): void => {
+    rejections.push(reason);
+  };
+  process.removeAllListeners('unhandledRejection');
+  process.on('unhandledRejection', onRejection);
+  try {
+    await admin.query(`alter database ${quote(databaseName(url))} set datestyle = '${configuration.dateStyle}'`);
+    process.env['TZ'] = configuration.tz;
+    const pool = new pg.Pool({ connectionString: url, max: 4 });
+    pool.on('error', () => undefined); // an idle connection ended (the scratch database dropped on Ctrl-C)
+    reference = new Kysely<DynDB>({
+      dialect: new PostgresDialect({ pool }),
+      // maintainNestedObjectKeys: stock Kysely would otherwise rewrite the keys inside jsonb values
+      plugins: [new CamelCasePlugin({ maintainNestedObjectKeys: true })],
+    });
+    const stats = new RunStats();
+    const ctx: ConfigurationContext = { configuration, index, url, admin, reference, rejections, stats, operations: 0 };
+    let firstFailureAt: number | undefined;
+    let shrinkStopped = false;
+    // once a run failed at its n-th operation, smaller candidates need run no further than that:
+    // one that has not failed by then is not a smaller counterexample (and shrinking stays cheap)
+    let bound = Number.POSITIVE_INFINITY;
+    // and they must fail the same way (see DifferenceError.signature)
+    let signature: string | undefined;
+    const property = fc.asyncProperty(
+      caseArbitrary(budget.features, configuration.faults, budget.maxOps),
+      async (c) => {
+        if (firstFailureAt !== undefined && Date.now() - firstFailureAt > budget.shrinkMs) {
+          shrinkStopped = true;
+          return; // shrinking has had its time: the smallest failing case so far is reported
+        }
+        try {
+          await new Run(ctx, c.spec, c.ops, bound).execute();
+        } catch (error) {
+          if (error instanceof DifferenceError) {
+            if (signature !== undefined && error.signature !== signature) return; // another difference
+            signature = error.signature;
+            bound = Math.min(bound, error.ran);
+          }
+          firstFailureAt ??= Date.now();
+          throw error;
+        }
+      },
+    );
+    const details = await fc.check(property, {
+      seed: budget.seed,
+      numRuns: budget.runs,
+      ...(budget.path !== undefined ? { path: budget.path, endOnFailure: true } : {}),
+    });
+    const elapsedMs = Date.now() - started;
+    if (!details.failed) {
+      return {
+        configuration,
+        id,
+        failed: false,
+        message: `${id}: ${details.numRuns} runs, ${ctx.operations} operations, no difference`,
+        seed: budget.seed,
+        runs: details.numRuns,
+        operations: ctx.operations,
+        elapsedMs,
+        stats,
+      };
+    }
+    const counterexample = details.counterexample?.[0];
+    const error = details.errorInstance;
+    const replay =
+      `FUZZ_CONFIG='${id}' FUZZ_SEED=${details.seed}` +
+      (details.counterexamplePath ? ` FUZZ_PATH='${details.counterexamplePath}'` : '') +
+      ` ${budget.replayCommand}`;
+    const disabled = budget.features.disabled;
+    const message = [
+      `DIFFERENCE under ${id}`,
+      `  seed ${details.seed}, path ${details.counterexamplePath ?? '(none)'}, ${details.numShrinks} shrinks` +
+        (shrinkStopped ? ` (shrinking stopped after ${budget.shrinkMs} ms)` : ''),
+      `  replay: ${replay}`,
+      ...(disabled.length > 0 ? [`  features off: ${disabled.join(', ')}`] : []),
+      ``,
+      `Schema:`,
+      counterexample ? describeSpec(counterexample.spec).replace(/^/gm, '  ') : '  (none)',
+      ``,
+      error instanceof DifferenceError && counterexample && error.ran < counterexample.ops.length
+        ? `Operations (shrunk; the ${counterexample.ops.length - error.ran} after the last one shown never ran):`
+        : `Operations (shrunk):`,
+      counterexample
+        ? describeOps(error instanceof DifferenceError ? counterexample.ops.slice(0, error.ran) : counterexample.ops)
+        : '  (none)',
+      `  (${OPS_LEGEND})`,
+      ``,
+      error instanceof DifferenceError
+        ? `Difference ${error.message}`
+        : `The run failed outside a comparison (a harness error?):\n  ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    ].join('\n');
+    return {
+      configuration,
+      id,
+      failed: true,
+      message,
+      seed: details.seed,
+      runs: details.numRuns,
+      operations: ctx.operations,
+      elapsedMs,
+      stats,
+    };
+  } finally {
+    process.removeListener('unhandledRejection', onRejection);
+    for (const listener of previousListeners) process.on('unhandledRejection', listener);
+    if (previousTz === undefined) delete process.env['TZ'];
+    else process.env['TZ'] = previousTz;
+    await reference?.destroy();
+    await admin.query(`alter database ${quote(databaseName(url))} reset datestyle`).catch(() => undefined);
+    await admin.end();
+  }
+}
