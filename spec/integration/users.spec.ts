@@ -373,6 +373,8 @@ for (const engine of ['postgres', 'pglite'] as const) {
     describe('updates, soft delete and restore', () => {
       it('updateUser bumps updatedAt, returns undefined for an absent user, and can reactivate', async () => {
         const user = await users.createUser(newUser(1));
+        // a JS Date keeps milliseconds: let one pass, so a bumped updatedAt is a later Date
+        await new Promise((resolve) => setTimeout(resolve, 5));
         const renamed = await users.updateUser(user.id, { username: 'renamed' });
         expect(renamed).to.include({ username: 'renamed', email: 'user_1@example.com' });
         expect(renamed!.createdAt.getTime()).to.equal(user.createdAt.getTime());
