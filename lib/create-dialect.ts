@@ -45,12 +45,15 @@ export function createDialect(options: CreateDialectOptions = {}): Dialect {
       createQueryCompiler: () => inner.createQueryCompiler(),
     };
   };
-  const shape = open(); // the adapter, compiler and introspector hold no connection
+  // a driver per Kysely (each opens a Database); the adapter, compiler and introspector hold no
+  // connection and no state, so any Database's serve, and nothing opens before a Kysely asks
+  let last: Dialect | undefined;
+  const any = (): Dialect => (last ??= open());
   return {
-    createAdapter: () => shape.createAdapter(),
-    createDriver: () => open().createDriver(),
-    createIntrospector: (db) => shape.createIntrospector(db),
-    createQueryCompiler: () => shape.createQueryCompiler(),
+    createDriver: () => (last = open()).createDriver(),
+    createAdapter: () => any().createAdapter(),
+    createQueryCompiler: () => any().createQueryCompiler(),
+    createIntrospector: (db) => any().createIntrospector(db),
   };
 }
 

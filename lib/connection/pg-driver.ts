@@ -23,7 +23,6 @@ import type { SetUpConnection } from './connection-setup.js';
 import { corkForTick } from './cork-for-tick.js';
 import { copyRows, type CopyValue } from './pg-copy.js';
 import * as pgInternals from './pg-internals.js';
-import { submitPgQuery } from './pg-internals.js';
 import { PreparedStatementCache } from './prepared-statement-cache.js';
 import { FAST_TYPES } from './timestamp-parser.js';
 import type { ConnectionStats } from './connection-stats.js';
@@ -562,9 +561,7 @@ class PgConnection implements DatabaseConnection {
    * @throws the mapped error; a ConnectionError also marks the connection for discard.
    */
   async copy(statement: string, rows: readonly (readonly CopyValue[])[]): Promise<number> {
-    if (this.#discarded) {
-      throw new ConnectionError('this connection was lost and has been discarded', { cause: this.#lostBecause });
-    }
+    this.#assertUsable();
     const begin = this.#pendingBegin;
     this.#pendingBegin = undefined;
     try {
@@ -615,9 +612,7 @@ class PgConnection implements DatabaseConnection {
    * @throws the mapped error of the statement; ConnectionError when the connection was lost.
    */
   async *streamQuery<R>(compiledQuery: CompiledQuery, chunkSize: number): AsyncIterableIterator<QueryResult<R>> {
-    if (this.#discarded) {
-      throw new ConnectionError('this connection was lost and has been discarded', { cause: this.#lostBecause });
-    }
+    this.#assertUsable();
     const begin = this.#pendingBegin;
     this.#pendingBegin = undefined;
     this.#queryId = compiledQuery.queryId;
@@ -696,33 +691,28 @@ class PgConnection implements DatabaseConnection {
    * @throws the mapped DatabaseError subclass; a ConnectionError also marks the connection for discard.
    */
   async run<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    if (this.#discarded) {
-      throw new ConnectionError('this connection was lost and has been discarded', { cause: this.#lostBecause });
-    }
+    this.#assertUsable();
     if (this.#statements?.hasStale && !this.inTransaction) this.#deallocateStale();
     const begin = this.#pendingBegin;
     this.#pendingBegin = undefined;
-    const name = this.#statementName(compiledQuery);
     const { stats } = this.options;
     let result: pg.QueryResult;
-    try {
-      result = await (begin === undefined
-        ? this.#send(compiledQuery, name)
-        : this.#sendWithBegin(begin, compiledQuery, name));
-      stats.succeeded++;
-    } catch (error) {
-      stats.failed++;
-      const mapped = this.#mapError(error);
-      if (name === undefined || !STALE_STATEMENT.test(mapped.message)) throw mapped;
-      this.#statements?.invalidate(compiledQuery.sql);
-      if (begin !== undefined || this.inTransaction) throw mapped;
-      this.#deallocateStale();
+    for (let attempt = 1; ; attempt++) {
+      const name = this.#statementName(compiledQuery);
       try {
-        result = await this.#send(compiledQuery, this.#statementName(compiledQuery));
+        result = await (begin === undefined || attempt > 1
+          ? this.#send(compiledQuery, name)
+          : this.#sendWithBegin(begin, compiledQuery, name));
         stats.succeeded++;
-      } catch (retryError) {
+        break;
+      } catch (error) {
         stats.failed++;
-        throw this.#mapError(retryError);
+        const mapped = this.#mapError(error);
+        if (name === undefined || !STALE_STATEMENT.test(mapped.message)) throw mapped;
+        this.#statements?.invalidate(compiledQuery.sql);
+        // once, and only outside a transaction: inside one the error aborted it
+        if (attempt > 1 || begin !== undefined || this.inTransaction) throw mapped;
+        this.#deallocateStale();
       }
     }
     const { command, rowCount, rows } = result;
@@ -734,6 +724,16 @@ class PgConnection implements DatabaseConnection {
           : undefined,
       rows: (rows ?? []) as R[],
     };
+  }
+
+  /**
+   * Refuses a statement on a connection that was lost.
+   * @throws ConnectionError with the loss as its cause.
+   */
+  #assertUsable(): void {
+    if (this.#discarded) {
+      throw new ConnectionError('this connection was lost and has been discarded', { cause: this.#lostBecause });
+    }
   }
 
   /** Maps a failure; only one that leaves the connection unusable (ConnectionError) has it discarded. */
@@ -770,7 +770,7 @@ class PgConnection implements DatabaseConnection {
   #send(compiledQuery: CompiledQuery, name: string | undefined, extended = false): Promise<pg.QueryResult> {
     const options = { name, extended, types: FAST_TYPES };
     return new Promise((resolve, reject) => {
-      submitPgQuery(this.client, compiledQuery.sql, compiledQuery.parameters, options, (error, result) => {
+      pgInternals.submitPgQuery(this.client, compiledQuery.sql, compiledQuery.parameters, options, (error, result) => {
         if (error) reject(error);
         else resolve(result);
       });
@@ -783,11 +783,21 @@ class PgConnection implements DatabaseConnection {
     try {
       await this.#send(begin, undefined);
     } catch (error) {
-      this.options.log?.({ level: 'error', error, query: begin, queryDurationMillis: performance.now() - started });
+      this.#logBegin(begin, started, error);
       throw error;
     }
     this.options.stats.succeeded++;
-    this.options.log?.({ level: 'query', query: begin, queryDurationMillis: performance.now() - started });
+    this.#logBegin(begin, started);
+  }
+
+  /** Reports a BEGIN this connection sent by itself to the log hook, as Kysely reports the statements it runs. */
+  #logBegin(begin: CompiledQuery, started: number, error?: unknown): void {
+    const queryDurationMillis = performance.now() - started;
+    this.options.log?.(
+      error === undefined
+        ? { level: 'query', query: begin, queryDurationMillis }
+        : { level: 'error', error, query: begin, queryDurationMillis },
+    );
   }
 
   /** The prepared statement name a query runs under, if it asks for one and the driver allows them. */
@@ -808,7 +818,7 @@ class PgConnection implements DatabaseConnection {
       if (!pgInternals.isParsed(this.client, name)) continue;
       pgInternals.forgetParsed(this.client, name);
       // names are this connection's own `kr_<n>`, never input
-      submitPgQuery(
+      pgInternals.submitPgQuery(
         this.client,
         `deallocate "${name}"`,
         [],
@@ -845,7 +855,7 @@ class PgConnection implements DatabaseConnection {
     } finally {
       // BEGIN cannot fail on a live connection; a lost one is the statement's error, reported once
       this.options.stats.succeeded++;
-      this.options.log?.({ level: 'query', query: begin, queryDurationMillis: performance.now() - started });
+      this.#logBegin(begin, started);
     }
     // pg reports each CommandComplete of the batch: BEGIN's first, the statement's last
     return Array.isArray(results) ? results[results.length - 1]! : results;

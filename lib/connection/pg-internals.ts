@@ -323,9 +323,11 @@ class ScriptedWire extends Duplex {
   #startup = true;
   #buffer = Buffer.alloc(0);
   #batch: string[] = [];
+  /** The statement texts each batch parsed, in order. */
+  readonly parsed: string[][] = [];
   #texts: string[] = [];
 
-  constructor(private readonly answer: (types: string[], texts: string[]) => Buffer[]) {
+  constructor(private readonly answer: (types: string[]) => Buffer[]) {
     super();
   }
 
@@ -366,7 +368,8 @@ class ScriptedWire extends Duplex {
         this.#texts.push(body.subarray(body.indexOf(0) + 1, body.indexOf(0, body.indexOf(0) + 1)).toString());
       if (type === 'S') {
         this.batches.push(this.#batch);
-        this.push(Buffer.concat(this.answer(this.#batch, this.#texts)));
+        this.parsed.push(this.#texts);
+        this.push(Buffer.concat(this.answer(this.#batch)));
         this.#batch = [];
         this.#texts = [];
       }
@@ -437,6 +440,7 @@ async function checkBatchedBegin(queryFields: boolean): Promise<{ batchedBegin: 
     const batchedBegin =
       parsedStatements &&
       batch === 'PBEPBDES' &&
+      wire.parsed[0]?.join(';') === 'begin;select $1::text as v' &&
       wire.batches.length === 1 &&
       (last?.rows[0] as { v?: unknown } | undefined)?.v === 'x' &&
       state.readyForQuery === true &&

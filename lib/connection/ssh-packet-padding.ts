@@ -77,6 +77,57 @@ interface Ssh2Crypto {
   createDecipher(config: object): { decrypt(data: Buffer, start: number, end: number): void };
 }
 
+/** A real ssh2 AES-GCM cipher, the decipher for its packets, and what each wrote and read. */
+export interface GcmPair {
+  readonly cipher: OutboundCipher & { encrypt(packet: Buffer): void };
+  readonly decipher: { decrypt(data: Buffer, start: number, end: number): void };
+  /** The encrypted packets, as the cipher wrote them. */
+  readonly written: Buffer[];
+  /** The payloads the decipher read back. */
+  readonly payloads: Buffer[];
+}
+
+/**
+ * ssh2's native AES-GCM cipher and decipher on fresh keys, or undefined when this ssh2 has no
+ * native binding or keeps its crypto module elsewhere.
+ * @throws what ssh2 throws when it cannot make them.
+ */
+export function ssh2GcmPair(): GcmPair | undefined {
+  let crypto: Ssh2Crypto;
+  try {
+    crypto = createRequire(import.meta.url)('ssh2/lib/protocol/crypto.js') as Ssh2Crypto;
+  } catch {
+    return undefined;
+  }
+  const info = crypto.CIPHER_INFO['aes128-gcm@openssh.com'];
+  if (!crypto.bindingAvailable || !info) return undefined;
+  const key = randomBytes(info.keyLen);
+  const iv = randomBytes(info.ivLen);
+  const written: Buffer[] = [];
+  const payloads: Buffer[] = [];
+  const cipher = crypto.createCipher({
+    outbound: {
+      onWrite: (chunk: Buffer) => written.push(Buffer.from(chunk)),
+      cipherInfo: info,
+      cipherKey: key,
+      cipherIV: iv,
+      seqno: 0,
+    },
+  });
+  const decipher = crypto.createDecipher({
+    inbound: {
+      onPayload: (payload: Buffer) => {
+        payloads.push(Buffer.from(payload)); // returns nothing: a value would stop the decipher
+      },
+      decipherInfo: info,
+      decipherKey: key,
+      decipherIV: iv,
+      seqno: 0,
+    },
+  });
+  return { cipher, decipher, written, payloads };
+}
+
 let selfTested: boolean | undefined;
 
 /**
@@ -87,46 +138,20 @@ let selfTested: boolean | undefined;
 export function paddingSelfTest(): boolean {
   selfTested ??= (() => {
     try {
-      const crypto = createRequire(import.meta.url)('ssh2/lib/protocol/crypto.js') as Ssh2Crypto;
-      const info = crypto.CIPHER_INFO['aes128-gcm@openssh.com'];
-      if (!crypto.bindingAvailable || !info) return false;
-      const key = randomBytes(info.keyLen);
-      const iv = randomBytes(info.ivLen);
-      const written: Buffer[] = [];
-      const payloads: Buffer[] = [];
-      const cipher = crypto.createCipher({
-        outbound: {
-          onWrite: (chunk: Buffer) => written.push(Buffer.from(chunk)),
-          cipherInfo: info,
-          cipherKey: key,
-          cipherIV: iv,
-          seqno: 0,
-        },
-      });
-      const decipher = crypto.createDecipher({
-        inbound: {
-          onPayload: (payload: Buffer) => {
-            payloads.push(Buffer.from(payload));
-          },
-          decipherInfo: info,
-          decipherKey: key,
-          decipherIV: iv,
-          seqno: 0,
-        },
-      });
-      if (cipher.constructor.name !== GCM_CLASS) return false;
+      const pair = ssh2GcmPair();
+      if (!pair || pair.cipher.constructor.name !== GCM_CLASS) return false;
       const random = new RandomBytes();
       const sent: Buffer[] = [];
       for (let length = 0; length <= 2 * GCM_BLOCK + 3; length++) {
         const payload = randomBytes(length);
         const packet = gcmPacket(random, length);
         payload.copy(packet, 5);
-        cipher.encrypt(packet);
+        pair.cipher.encrypt(packet);
         sent.push(payload);
       }
-      const stream = Buffer.concat(written);
-      decipher.decrypt(stream, 0, stream.length);
-      return payloads.length === sent.length && payloads.every((payload, i) => payload.equals(sent[i]!));
+      const stream = Buffer.concat(pair.written);
+      pair.decipher.decrypt(stream, 0, stream.length);
+      return pair.payloads.length === sent.length && pair.payloads.every((payload, i) => payload.equals(sent[i]!));
     } catch {
       return false;
     }

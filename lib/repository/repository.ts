@@ -85,7 +85,12 @@ type Direction = 'asc' | 'desc';
  * session setting changes, for dates and times: a JS Date loses microseconds and DateStyle
  * changes the text), and whether it can be NULL.
  */
-type SortColumn = readonly [column: string, direction: Direction, asText: TemporalKind | undefined, nullable: boolean];
+type SortColumn = readonly [
+  column: string,
+  direction: Direction,
+  temporal: TemporalKind | undefined,
+  nullable: boolean,
+];
 
 /** The date and time types whose cursor values travel as text. */
 type TemporalKind = 'timestamptz' | 'timestamp' | 'date' | 'time';
@@ -118,7 +123,7 @@ function checkOffset(offset: unknown): number {
   return offset;
 }
 
-/** Validates an id: a safe integer, a bigint, or a non-empty string, that fits the primary key column. */
+/** Validates an id: a safe integer, a bigint, or a string, that fits the primary key column. */
 function checkId(id: unknown, primary: ColumnMeta): Id {
   // any key the column holds is reachable: an empty or a long text key too
   const valid =
@@ -478,44 +483,45 @@ export class Repository<DB, TB extends keyof DB & string> {
         const mixed = groups.flatMap(({ columns, rows: groupRows }) =>
           groupRows.map((values) => ({ columns, values })),
         );
-        const width = new Set(groups.flatMap((group) => group.columns)).size;
-        const chunk = Math.floor(MAX_PARAMETERS / width);
+        const chunk = Math.floor(MAX_PARAMETERS / new Set(groups.flatMap((group) => group.columns)).size);
         for (let start = 0; start < mixed.length; start += chunk) {
           const slice = mixed.slice(start, start + chunk);
-          statements.push(() => this.insertMixed(w, slice, returning));
+          statements.push(() => this.insertValues(w, slice, returning));
         }
-        groups.length = 0;
-      }
-      for (const { columns, rows: groupRows } of groups) {
-        if (columns.length === 0) {
-          const shape = this.shape(`createDefaults|${returning}`, 0, () => {
-            const insert = w.q.insertInto(w.table).defaultValues();
-            return returning ? returnRows(w, insert) : insert;
-          });
-          for (let i = 0; i < groupRows.length; i++) statements.push(async () => (await this.runShape(shape, [])).rows);
-          continue;
-        }
-        const copy = this.context?.copy;
-        if (copy && !returning && groupRows.length >= COPY_MIN_ROWS && copyable(groupRows)) {
-          // COPY: the fastest way in, one statement however many rows
-          const statement =
-            sql`copy ${sql.table(w.table)} (${sql.join(columns.map((c) => sql.id(w.col(c))))}) from stdin`.compile(
-              w.q,
-            ).sql;
-          const values = groupRows as CopyValue[][];
-          statements.push(async () => {
-            await copy(statement, values, (this.bound ?? currentTransaction(this.db)) as Kysely<unknown> | undefined);
-            return [];
-          });
-          continue;
-        }
-        const json = jsonPathAllowed(columns, meta, groupRows);
-        const chunk = json ? JSON_CHUNK_ROWS : Math.floor(MAX_PARAMETERS / columns.length);
-        for (let start = 0; start < groupRows.length; start += chunk) {
-          const slice = groupRows.slice(start, start + chunk);
-          statements.push(() =>
-            json ? this.insertJson(w, columns, slice, returning) : this.insertValues(w, columns, slice, returning),
-          );
+      } else {
+        for (const { columns, rows: groupRows } of groups) {
+          if (columns.length === 0) {
+            for (const _row of groupRows) statements.push(() => this.insertDefaults(w, returning));
+            continue;
+          }
+          const copy = this.context?.copy;
+          if (copy && !returning && groupRows.length >= COPY_MIN_ROWS && copyable(groupRows)) {
+            // COPY: the fastest way in, one statement however many rows
+            const statement =
+              sql`copy ${sql.table(w.table)} (${sql.join(columns.map((c) => sql.id(w.col(c))))}) from stdin`.compile(
+                w.q,
+              ).sql;
+            const values = groupRows as CopyValue[][];
+            statements.push(async () => {
+              await copy(statement, values, (this.bound ?? currentTransaction(this.db)) as Kysely<unknown> | undefined);
+              return [];
+            });
+            continue;
+          }
+          const json = jsonPathAllowed(columns, meta, groupRows);
+          const chunk = json ? JSON_CHUNK_ROWS : Math.floor(MAX_PARAMETERS / columns.length);
+          for (let start = 0; start < groupRows.length; start += chunk) {
+            const slice = groupRows.slice(start, start + chunk);
+            statements.push(() =>
+              json
+                ? this.insertJson(w, columns, slice, returning)
+                : this.insertValues(
+                    w,
+                    slice.map((values) => ({ columns, values })),
+                    returning,
+                  ),
+            );
+          }
         }
       }
       const runAll = async (): Promise<Row[]> => {
@@ -1044,9 +1050,20 @@ export class Repository<DB, TB extends keyof DB & string> {
     return (await this.runShape(shape, [json])).rows;
   }
 
-  /** A multi-row INSERT … VALUES, for values JSON cannot carry (bytea). */
-  /** A multi-row INSERT … VALUES of rows naming different columns (DEFAULT where a row has none). */
-  private async insertMixed(
+  /** One row of defaults (INSERT … DEFAULT VALUES). */
+  private async insertDefaults(w: Writer, returning: boolean): Promise<Row[]> {
+    const shape = this.shape(`createDefaults|${returning}`, 0, () => {
+      const insert = w.q.insertInto(w.table).defaultValues();
+      return returning ? returnRows(w, insert) : insert;
+    });
+    return (await this.runShape(shape, [])).rows;
+  }
+
+  /**
+   * A multi-row INSERT … VALUES, for values JSON cannot carry (bytea, arrays, jsonb) and for rows
+   * naming different columns (DEFAULT where a row has none).
+   */
+  private async insertValues(
     w: Writer,
     rows: readonly { readonly columns: readonly string[]; readonly values: readonly unknown[] }[],
     returning: boolean,
@@ -1054,28 +1071,12 @@ export class Repository<DB, TB extends keyof DB & string> {
     if (rows.every(({ columns }) => columns.length === 0)) {
       // a slice of rows that name nothing: VALUES needs a column
       const inserted: Row[] = [];
-      for (const _row of rows) {
-        const insert = w.q.insertInto(w.table).defaultValues();
-        inserted.push(...(await this.runCompiled((returning ? returnRows(w, insert) : insert).compile())).rows);
-      }
+      for (const _row of rows) inserted.push(...(await this.insertDefaults(w, returning)));
       return inserted;
     }
     const insert = w.q
       .insertInto(w.table)
       .values(rows.map(({ columns, values }) => Object.fromEntries(columns.map((c, i) => [w.col(c), values[i]]))));
-    const compiled = (returning ? returnRows(w, insert) : insert).compile() as CompiledQuery<Row>;
-    return (await this.runCompiled(compiled)).rows;
-  }
-
-  private async insertValues(
-    w: Writer,
-    columns: readonly string[],
-    rows: readonly unknown[][],
-    returning: boolean,
-  ): Promise<Row[]> {
-    const insert = w.q
-      .insertInto(w.table)
-      .values(rows.map((row) => Object.fromEntries(columns.map((c, i) => [w.col(c), row[i]]))));
     const compiled = (returning ? returnRows(w, insert) : insert).compile() as CompiledQuery<Row>;
     return (await this.runCompiled(compiled)).rows;
   }

@@ -40,7 +40,7 @@
  *   itself would store another instant); earlier instants are given as text.
  * - Errors are compared by kind (ValidationError, OptimisticLockError, ConnectionError, a SQLSTATE,
  *   a DatabaseError without one) and, for SQLSTATEs, by class; messages are shown, not compared.
- * - Order is compared wherever it is specified; createMany's returned rows are compared as a set.
+ * - Order is compared wherever it is specified, createMany's returned rows included (given order).
  */
 import { expect } from 'chai';
 import { CI_MATRIX, configurationId, uncoveredPairs } from './support/matrix.js';

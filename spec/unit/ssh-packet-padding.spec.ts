@@ -1,58 +1,14 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
-import { PacketPadding, paddingSelfTest } from '../../lib/connection/ssh-packet-padding.js';
+import { PacketPadding, paddingSelfTest, ssh2GcmPair, type GcmPair } from '../../lib/connection/ssh-packet-padding.js';
 
-/** The parts of ssh2's packet ciphers (lib/protocol/crypto.js) these specs drive. */
-interface Cipher {
-  allocPacket(payloadLength: number): Buffer;
-  encrypt(packet: Buffer): void;
-}
-interface Decipher {
-  decrypt(data: Buffer, start: number, end: number): void;
-}
-interface Ssh2Crypto {
-  readonly bindingAvailable: boolean;
-  readonly CIPHER_INFO: Record<string, { readonly keyLen: number; readonly ivLen: number }>;
-  createCipher(config: object): Cipher;
-  createDecipher(config: object): Decipher;
-}
-
-const ssh2Crypto = createRequire(import.meta.url)('ssh2/lib/protocol/crypto.js') as Ssh2Crypto;
-const GCM = 'aes128-gcm@openssh.com';
-
-/** A real ssh2 AES-GCM cipher and the decipher for its packets, on fresh keys. */
-function gcmPair(): { cipher: Cipher; decipher: Decipher; written: Buffer[]; payloads: Buffer[] } {
-  const info = ssh2Crypto.CIPHER_INFO[GCM]!;
-  const key = randomBytes(info.keyLen);
-  const iv = randomBytes(info.ivLen);
-  const written: Buffer[] = [];
-  const payloads: Buffer[] = [];
-  const cipher = ssh2Crypto.createCipher({
-    outbound: {
-      onWrite: (chunk: Buffer) => written.push(Buffer.from(chunk)),
-      cipherInfo: info,
-      cipherKey: key,
-      cipherIV: iv,
-      seqno: 0,
-    },
-  });
-  const decipher = ssh2Crypto.createDecipher({
-    inbound: {
-      onPayload: (payload: Buffer) => {
-        payloads.push(Buffer.from(payload)); // returns nothing: a value would stop the decipher
-      },
-      decipherInfo: info,
-      decipherKey: key,
-      decipherIV: iv,
-      seqno: 0,
-    },
-  });
-  return { cipher, decipher, written, payloads };
+/** A real ssh2 AES-GCM cipher and the decipher for its packets, on fresh keys (the binding is there: see before()). */
+function gcmPair(): GcmPair {
+  return ssh2GcmPair()!;
 }
 
 /** Encrypts `payload` the way ssh2's Protocol does: allocPacket, copy the payload in, encrypt. */
-function send(cipher: Cipher, payload: Buffer): void {
+function send(cipher: GcmPair['cipher'], payload: Buffer): void {
   const packet = cipher.allocPacket(payload.length);
   payload.copy(packet, 5);
   cipher.encrypt(packet);
@@ -60,7 +16,7 @@ function send(cipher: Cipher, payload: Buffer): void {
 
 describe('PacketPadding (ssh2 packet padding from a block of random bytes)', function () {
   before(function () {
-    if (!ssh2Crypto.bindingAvailable) {
+    if (ssh2GcmPair() === undefined) {
       process.stdout.write(
         '    skipped: ssh2 was installed without its native crypto binding, so it has no native AES-GCM cipher\n',
       );

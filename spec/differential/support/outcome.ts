@@ -162,13 +162,6 @@ export function normalRows(rows: unknown, volatileColumns: readonly string[]): N
   return rows.map((r) => normalRow(r, volatileColumns));
 }
 
-/** Rows whose order is not specified, sorted. */
-export function normalRowSet(rows: unknown, volatileColumns: readonly string[]): Normal {
-  const normal = normalRows(rows, volatileColumns);
-  if (!Array.isArray(normal)) return normal;
-  return [...normal].sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
-}
-
 // ---- showing differences --------------------------------------------------------------------
 
 const MAX_SHOWN = 1800;

@@ -30,7 +30,6 @@ import {
   nested,
   normalRow,
   normalRows,
-  normalRowSet,
   normalValue,
   RollBack,
   sameOutcome,
@@ -489,7 +488,6 @@ class Run {
       case 'increment':
         return normalRow(value, v);
       case 'createMany':
-        return normalRowSet(value, v);
       case 'findMany':
         return normalRows(value, v);
       case 'count':
