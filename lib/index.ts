@@ -76,6 +76,7 @@ export {
   type TransactionOptions,
 } from './transaction.js';
 export { Repository } from './repository/repository.js';
+export { allRows, type AllRows } from './repository/all-rows.js';
 export type {
   ColumnOf,
   CreateManyOptions,
@@ -122,6 +123,7 @@ export {
   type ForeignKeyAction,
   type ForeignKeyInfo,
   type IndexInfo,
+  type MaintenanceOptions,
   type TableInfo,
 } from './maintenance.js';
 export { type ReplicaStatus } from './database.js';

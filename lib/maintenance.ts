@@ -5,6 +5,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import { DatabaseError, NotFoundError, ValidationError } from './errors.js';
+import { checkServedSchema } from './system-schemas.js';
 import { currentTransaction } from './transaction.js';
 
 /** One column, in table order. */
@@ -50,6 +51,15 @@ export interface ForeignKeyInfo {
   readonly referencedColumns: readonly string[];
   readonly onDelete: ForeignKeyAction;
   readonly onUpdate: ForeignKeyAction;
+}
+
+/** Options of getTableInfo and vacuumAnalyze. */
+export interface MaintenanceOptions {
+  /**
+   * The schemas a table may be in. (Default: any but the system ones — pg_catalog,
+   * information_schema and pg_toast are never served)
+   */
+  readonly schemas?: readonly string[];
 }
 
 /**
@@ -146,10 +156,18 @@ function executorFor<DB>(db: Kysely<DB>): Kysely<unknown> {
 /**
  * Finds `table` in the catalog, by value: an exact relation name visible on the search path, or
  * `schema.table` (split at the first dot). No quoting, no case folding.
- * @throws ValidationError when `table` is not a string; NotFoundError when there is no such table.
+ * @throws ValidationError when `table` is not a string, or is in a system schema or one outside
+ * `schemas`; NotFoundError when there is no such table.
  */
-async function resolveTable(executor: Kysely<unknown>, table: unknown): Promise<ResolvedTable> {
+async function resolveTable(
+  executor: Kysely<unknown>,
+  table: unknown,
+  schemas: readonly string[] | undefined,
+): Promise<ResolvedTable> {
   if (typeof table !== 'string') throw new ValidationError('table', 'type', 'table must be a string');
+  if (schemas !== undefined && !(Array.isArray(schemas) && schemas.every((s) => typeof s === 'string'))) {
+    throw new ValidationError('schemas', 'option', 'schemas must be a list of schema names');
+  }
   // The name is compared as text (a cast to `name` would cut it to 63 bytes). PostgreSQL text
   // cannot hold NUL, so no relation has one in its name (and the driver would refuse to send it).
   if (table === '' || table.includes('\u0000')) throw notFound(table);
@@ -178,6 +196,7 @@ async function resolveTable(executor: Kysely<unknown>, table: unknown): Promise<
   const row = rows[0];
   const kind = row && KINDS[row.relkind];
   if (!row || !kind) throw notFound(table);
+  checkServedSchema(table, row.schema, schemas);
   return {
     oid: num(row.oid),
     schema: row.schema,
@@ -370,12 +389,17 @@ async function statsOf(executor: Kysely<unknown>, resolved: ResolvedTable): Prom
  * const info = await getTableInfo(database.db, 'users');
  * console.log(info.rowCount, info.deadTuples, info.indexes.map((index) => index.name));
  * @throws NotFoundError naming `table` when there is no such table (`table` and `id` hold the
- * name asked for); ValidationError when `table` is not a string; the mapped DatabaseError of a
- * failing query.
+ * name asked for); ValidationError when `table` is not a string or is in a system schema
+ * (pg_catalog, information_schema, pg_toast) or one outside `options.schemas`; the mapped
+ * DatabaseError of a failing query.
  */
-export async function getTableInfo<DB>(db: Kysely<DB>, table: string): Promise<TableInfo> {
+export async function getTableInfo<DB>(
+  db: Kysely<DB>,
+  table: string,
+  options: MaintenanceOptions = {},
+): Promise<TableInfo> {
   const executor = executorFor(db);
-  const resolved = await resolveTable(executor, table);
+  const resolved = await resolveTable(executor, table, options.schemas);
   const { oid } = resolved;
   if (resolved.serverVersion >= FORCE_FLUSH_SINCE && resolved.hasStats) {
     await sql`select pg_catalog.pg_stat_force_next_flush()`.execute(executor);
@@ -427,10 +451,14 @@ export async function getTableInfo<DB>(db: Kysely<DB>, table: string): Promise<T
  * await vacuumAnalyze(database.db, 'users');
  * await vacuumAnalyze(database.db); // every table
  * @throws DatabaseError when called inside a transaction; NotFoundError naming `table` when there
- * is no such table; ValidationError when `table` is not a string; the mapped DatabaseError of
- * VACUUM itself (for example when the role does not own the table).
+ * is no such table; ValidationError when `table` is not a string, or is in a system schema or
+ * one outside `options.schemas`; the mapped DatabaseError of VACUUM itself (for example when the role does not own the table).
  */
-export async function vacuumAnalyze<DB>(db: Kysely<DB>, table?: string): Promise<void> {
+export async function vacuumAnalyze<DB>(
+  db: Kysely<DB>,
+  table?: string,
+  options: MaintenanceOptions = {},
+): Promise<void> {
   const kysely = db as Kysely<unknown>;
   if (kysely.isTransaction || currentTransaction(kysely) !== undefined) {
     throw new DatabaseError(
@@ -443,6 +471,6 @@ export async function vacuumAnalyze<DB>(db: Kysely<DB>, table?: string): Promise
     await sql`vacuum analyze`.execute(executor);
     return;
   }
-  const resolved = await resolveTable(executor, table);
+  const resolved = await resolveTable(executor, table, options.schemas);
   await sql`vacuum analyze ${sql.id(resolved.schema, resolved.name)}`.execute(executor);
 }

@@ -18,6 +18,16 @@ export function isStorableText(text: string): boolean {
 const INTEGER_TYPES = new Set(['smallint', 'integer', 'bigint']);
 const NUMBER_TYPES = new Set(['numeric', 'real', 'double precision', 'money']);
 const TEXT_TYPES = new Set(['text', 'character varying', 'character', 'citext', 'name', 'uuid', 'inet', 'cidr']);
+/** Whether a column of this (catalog) type holds whole numbers (smallint, integer, bigint). */
+export function isIntegerType(type: string): boolean {
+  return INTEGER_TYPES.has(type);
+}
+
+/** Whether a column of this (catalog) type holds numbers: the integers, numeric, real, double precision, money. */
+export function isNumericType(type: string): boolean {
+  return INTEGER_TYPES.has(type) || NUMBER_TYPES.has(type);
+}
+
 const INTEGER_TEXT = /^-?\d{1,19}$/;
 const NUMBER_TEXT = /^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$|^-?Infinity$|^NaN$/;
 /**

@@ -1,9 +1,12 @@
 /**
  * Opaque keyset cursors: the sort values of the last row of a page, base64url-encoded with the
- * table and sort order they belong to and a checksum. Decoding validates everything; a tampered,
- * truncated or foreign cursor is a ValidationError, and its values only ever become parameters.
+ * table and sort order they belong to and a tag: an HMAC-SHA-256 when the application gives a
+ * secret (a cursor cannot then be forged or altered without it), else an unkeyed checksum (it
+ * catches damage and a cursor of another table or order, not forgery: anyone can compute it).
+ * Decoding validates everything; a tampered, truncated, foreign or forged cursor is a
+ * ValidationError, and its values only ever become parameters.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { ValidationError } from '../errors.js';
 
 /** A sort value as a cursor carries it. */
@@ -14,8 +17,19 @@ type Encoded = ['s', string] | ['n', number] | ['b', boolean] | ['d', string] | 
 /** Long enough for any sort value up to 512 KiB of text (JSON, then base64); longer ones are refused when a page is made. */
 const MAX_CURSOR_LENGTH = 1024 * 1024;
 
-function checksum(scope: string, payload: string): string {
-  return createHash('sha256').update(scope).update('\0').update(payload).digest('base64url').slice(0, 12);
+/** Characters of the unkeyed checksum (72 bits) and of the HMAC (132 bits). */
+const CHECKSUM_LENGTH = 12;
+const MAC_LENGTH = 22;
+
+/** The cursor's tag: an HMAC with `secret`, else the unkeyed checksum. */
+function tag(scope: string, payload: string, secret: string | undefined): string {
+  const hash = secret === undefined ? createHash('sha256') : createHmac('sha256', secret);
+  return hash
+    .update(scope)
+    .update('\0')
+    .update(payload)
+    .digest('base64url')
+    .slice(0, secret === undefined ? CHECKSUM_LENGTH : MAC_LENGTH);
 }
 
 function encodeValue(value: unknown): Encoded {
@@ -57,13 +71,14 @@ function invalid(reason = 'is not a cursor this repository issued'): ValidationE
 }
 
 /**
- * Encodes the sort values of a row as a cursor for `scope` (table + sort order).
+ * Encodes the sort values of a row as a cursor for `scope` (table + sort order), signed with
+ * `secret` when given.
  * @throws ValidationError (field `orderBy`) for a value a cursor cannot carry: an object, or
  * values whose cursor would pass the length a cursor may have.
  */
-export function encodeCursor(scope: string, values: readonly unknown[]): string {
+export function encodeCursor(scope: string, values: readonly unknown[], secret?: string): string {
   const payload = JSON.stringify(values.map(encodeValue));
-  const cursor = `${Buffer.from(payload).toString('base64url')}.${checksum(scope, payload)}`;
+  const cursor = `${Buffer.from(payload).toString('base64url')}.${tag(scope, payload, secret)}`;
   if (cursor.length > MAX_CURSOR_LENGTH) {
     throw new ValidationError(
       'orderBy',
@@ -75,15 +90,18 @@ export function encodeCursor(scope: string, values: readonly unknown[]): string 
 }
 
 /**
- * Decodes a cursor made by encodeCursor for the same `scope`, expecting `arity` values.
- * @throws ValidationError (field `cursor`) for anything else.
+ * Decodes a cursor made by encodeCursor for the same `scope` (and `secret`), expecting `arity` values.
+ * @throws ValidationError (field `cursor`) for anything else: with a secret, an unsigned cursor or
+ * one signed with another key too.
  */
-export function decodeCursor(scope: string, cursor: unknown, arity: number): CursorValue[] {
+export function decodeCursor(scope: string, cursor: unknown, arity: number, secret?: string): CursorValue[] {
   if (typeof cursor !== 'string' || cursor.length === 0 || cursor.length > MAX_CURSOR_LENGTH) throw invalid();
-  const match = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{12})$/.exec(cursor);
-  if (!match) throw invalid();
+  const match = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(cursor);
+  if (!match || match[2]!.length !== (secret === undefined ? CHECKSUM_LENGTH : MAC_LENGTH)) throw invalid();
   const payload = Buffer.from(match[1]!, 'base64url').toString('utf8');
-  if (checksum(scope, payload) !== match[2]) throw invalid('belongs to another table or sort order, or was altered');
+  const expected = Buffer.from(tag(scope, payload, secret));
+  const given = Buffer.from(match[2]!);
+  if (!timingSafeEqual(expected, given)) throw invalid('belongs to another table or sort order, or was altered');
   let parsed: unknown;
   try {
     parsed = JSON.parse(payload);

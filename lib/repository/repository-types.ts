@@ -2,6 +2,7 @@
  * The types of Repository's methods, derived from the table's Kysely types.
  */
 import type { Expression, ExpressionBuilder, Insertable, Selectable, SqlBool, Updateable } from 'kysely';
+import type { AllRows } from './all-rows.js';
 
 /** A primary key value as callers pass it: int8 ids arrive from pg as strings. */
 export type Id = string | number | bigint;
@@ -22,11 +23,14 @@ export type NumericColumnOf<DB, TB extends keyof DB> = {
 
 /**
  * Equality filter: each given column must equal its value; an array means IN; null means IS NULL.
- * Or a Kysely expression callback for anything more.
+ * Every key must name a column and every value must be given: `undefined` is a ValidationError
+ * naming the column, never "no condition". Or a Kysely expression callback for anything more, or
+ * {@link allRows} for every row.
  */
 export type Where<DB, TB extends keyof DB & string> =
   | { readonly [K in ColumnOf<DB, TB>]?: RowOf<DB, TB>[K] | readonly NonNullable<RowOf<DB, TB>[K]>[] | null }
-  | ((eb: ExpressionBuilder<DB, TB>) => Expression<SqlBool>);
+  | ((eb: ExpressionBuilder<DB, TB>) => Expression<SqlBool>)
+  | AllRows;
 
 /** Sort order: one column (ascending), or columns with directions. */
 export type OrderBy<DB, TB extends keyof DB & string> =
@@ -105,6 +109,22 @@ export interface RepositoryOptions {
    * (Default: as createDatabase made it; false for a Kysely made elsewhere)
    */
   readonly camelCase?: boolean;
+  /**
+   * Columns whose values are secret (the password hash column, tokens): their values are masked
+   * in log lines and in the errors of statements that bind them, and in a failing row's detail.
+   */
+  readonly secretColumns?: readonly string[];
+  /**
+   * The schemas this repository may serve. (Default: any schema but the system ones —
+   * pg_catalog, information_schema and pg_toast are never served)
+   */
+  readonly schemas?: readonly string[];
+  /**
+   * The key cursors are signed with (HMAC-SHA-256), at least 32 characters; every instance that
+   * reads a cursor needs the same key. (Default: the Database's DB_CURSOR_SECRET; without one,
+   * cursors carry an unkeyed checksum that detects damage, not forgery)
+   */
+  readonly cursorSecret?: string;
 }
 
 /** createMany's options. */

@@ -18,9 +18,11 @@ import {
 } from 'kysely';
 import { databaseContext, type DatabaseContext, type StatementIntent } from '../database.js';
 import { DatabaseError, NotFoundError, OptimisticLockError, ValidationError } from '../errors.js';
+import { checkServedSchema } from '../system-schemas.js';
 import { currentTransaction, withTransaction } from '../transaction.js';
 import { copyable, type CopyValue } from '../connection/pg-copy.js';
-import { checkColumnValue } from './column-values.js';
+import { allRows } from './all-rows.js';
+import { checkColumnValue, isIntegerType, isNumericType } from './column-values.js';
 import { decodeCursor, encodeCursor, type CursorValue } from './cursor.js';
 import { arg, bindCompiled, bindShape, compileShape, ShapeCache, type QueryShape } from './query-shape.js';
 import type {
@@ -101,8 +103,17 @@ function cursorAlias(column: string): string {
 }
 
 function deletedMode(filter: DeletedFilter | undefined): DeletedMode {
-  if (filter?.onlyDeleted) return 'deleted';
-  return filter?.withDeleted ? 'all' : 'live';
+  const only = flag(filter, 'onlyDeleted');
+  const all = flag(filter, 'withDeleted');
+  if (only) return 'deleted';
+  return all ? 'all' : 'live';
+}
+
+/** A boolean option: true, false or absent; anything else (the text 'false', say) is refused. */
+function flag(options: object | undefined, name: string): boolean {
+  const value = options === undefined || options === null ? undefined : (options as Record<string, unknown>)[name];
+  if (value === undefined || typeof value === 'boolean') return value === true;
+  throw new ValidationError(name, 'type', `${name} must be true or false`);
 }
 
 /** Validates a limit: an integer in 1..1000. */
@@ -137,6 +148,28 @@ function isPlainObject(value: unknown): value is Row {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value) as unknown;
   return proto === Object.prototype || proto === null;
+}
+
+/**
+ * The own string keys of a plain object and their values, read once (a getter or a Proxy is asked
+ * once, so what is checked is what is written), sorted by key.
+ * @throws ValidationError (naming `field`) for something other than a plain object, a Symbol key
+ * when `symbols` is 'refuse' (a where: a condition that is not a column), or an object that throws
+ * while it is read.
+ */
+function readObject(value: unknown, field: string, symbols: 'refuse' | 'ignore'): [string, unknown][] {
+  let entries: [string, unknown][];
+  try {
+    if (!isPlainObject(value)) throw new ValidationError(field, 'type', `${field} must be a plain object`);
+    if (symbols === 'refuse' && Object.getOwnPropertySymbols(value).length > 0) {
+      throw new ValidationError(field, 'column', `${field} has a Symbol key: keys must be column names`);
+    }
+    entries = Object.keys(value).map((key): [string, unknown] => [key, value[key]]);
+  } catch (error) {
+    if (error instanceof ValidationError) throw error;
+    throw new ValidationError(field, 'type', `${field} could not be read`, { cause: error });
+  }
+  return entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 /**
@@ -196,7 +229,16 @@ export class Repository<DB, TB extends keyof DB & string> {
     tsNames: Map<string, string>;
   };
 
+  /**
+   * A repository for `table` (a name as TypeScript writes it, or `schema.table`). Nothing is read
+   * until the first call; then the table's columns are read from the catalog, and the options'
+   * columns checked against them.
+   * @throws ValidationError naming the option when an option has the wrong form (a softDelete kind
+   * other than 'timestamp' or 'boolean', say); the first call throws it when an option names a
+   * column the table lacks or of the wrong type, or the table is in a schema it may not serve.
+   */
   constructor(db: Kysely<DB>, table: TB, options: RepositoryOptions = {}) {
+    checkOptions(table, options);
     this.db = db;
     this.table = table;
     this.options = options;
@@ -263,9 +305,11 @@ export class Repository<DB, TB extends keyof DB & string> {
 
   /**
    * The first row matching `where` (by primary key), or undefined.
-   * @throws ValidationError when `where` names something that is not a column.
+   * @throws ValidationError when `where` is missing, names no column or something that is not a
+   * column, or has an `undefined` value.
    */
   async findOne(where: Where<DB, TB>, filter?: DeletedFilter): Promise<RowOf<DB, TB> | undefined> {
+    requireWhere(where);
     const rows = await this.findMany({ ...filter, where, limit: 1 });
     return rows[0];
   }
@@ -309,7 +353,11 @@ export class Repository<DB, TB extends keyof DB & string> {
       const after =
         offset !== undefined || request.cursor === undefined || request.cursor === null
           ? undefined
-          : this.checkCursor(decodeCursor(scope, request.cursor, order.columns.length), order.columns, meta);
+          : this.checkCursor(
+              decodeCursor(scope, request.cursor, order.columns.length, this.cursorSecret()),
+              order.columns,
+              meta,
+            );
       const totalPromise = request.withTotal ? this.count(request.where, request) : undefined;
       // awaited below; when the page's own query fails first, its failure is the one reported
       totalPromise?.catch(() => undefined);
@@ -352,6 +400,7 @@ export class Repository<DB, TB extends keyof DB & string> {
           ? encodeCursor(
               scope,
               order.columns.map(([c, , kind]) => (kind ? last[cursorAlias(c)] : last[c])),
+              this.cursorSecret(),
             )
           : null;
       if (offset === undefined) {
@@ -389,7 +438,8 @@ export class Repository<DB, TB extends keyof DB & string> {
 
   /**
    * The number of rows matching `where` (all live rows when omitted).
-   * @throws ValidationError when `where` names something that is not a column.
+   * @throws ValidationError when `where` names no column or something that is not a column, or
+   * has an `undefined` value.
    */
   async count(where?: Where<DB, TB>, filter?: DeletedFilter): Promise<number> {
     return this.guarded(async () => {
@@ -402,9 +452,11 @@ export class Repository<DB, TB extends keyof DB & string> {
 
   /**
    * Whether any row matches `where`.
-   * @throws ValidationError when `where` names something that is not a column.
+   * @throws ValidationError when `where` is missing, names no column or something that is not a
+   * column, or has an `undefined` value.
    */
   async exists(where: Where<DB, TB>, filter?: DeletedFilter): Promise<boolean> {
+    requireWhere(where);
     return this.guarded(async () => {
       const rows = await this.select(where, deletedMode(filter), 'exists', {
         columns: (_w, q) => q.select(sql<number>`1`.as('one')),
@@ -449,13 +501,18 @@ export class Repository<DB, TB extends keyof DB & string> {
       // rows usually share their keys: checked once per layout, then only the values are
       let layout: { keys: string[]; columns: string[]; infos: ColumnMeta[]; group: unknown[][] } | undefined;
       rows.forEach((row, index) => {
-        const keys = isPlainObject(row) ? Object.keys(row) : undefined;
+        let keys: string[] | undefined;
+        try {
+          keys = isPlainObject(row) ? Object.keys(row) : undefined;
+        } catch (cause) {
+          throw new ValidationError(`rows[${index}]`, 'type', `rows[${index}] could not be read`, { cause });
+        }
         if (layout && keys && sameKeys(keys, layout.keys)) {
           const { columns, infos } = layout;
           const args = new Array<unknown>(columns.length);
           let complete = true;
           for (let i = 0; i < columns.length && complete; i++) {
-            const value = (row as Row)[columns[i]!];
+            const value = readKey(row as Row, columns[i]!, index);
             if (value === undefined) complete = false;
             else checkColumnValue(infos[i]!, value, columns[i]);
             args[i] = value;
@@ -551,7 +608,7 @@ export class Repository<DB, TB extends keyof DB & string> {
       const [columns, args] = this.writable(patch, meta, 'patch', version);
       let expected: unknown;
       if (version !== undefined) {
-        expected = (patch as Row)[version];
+        expected = readObject(patch, 'patch', 'ignore').find(([column]) => column === version)?.[1];
         if (expected === undefined || expected === null) {
           throw new ValidationError(
             version,
@@ -559,6 +616,8 @@ export class Repository<DB, TB extends keyof DB & string> {
             `${version} (the version that was read) is required to update`,
           );
         }
+        // an integer as it was read (a number, a bigint or int8 text): nothing else reaches SQL
+        checkColumnValue(meta.columns.get(version)!, expected, version);
       }
       if (columns.length === 0 && version === undefined) return this.findById(key);
       const updatedAt = this.updatedAtColumn(meta, columns);
@@ -580,19 +639,26 @@ export class Repository<DB, TB extends keyof DB & string> {
   }
 
   /**
-   * Changes every live row matching `where`; returns how many changed.
-   * @throws ValidationError as update; the mapped constraint errors.
+   * Changes every live row matching `where` (pass {@link allRows} to change every live row);
+   * returns how many changed. Bumps the version column, when the repository has one.
+   * @throws ValidationError when `where` is missing, names no column or something that is not a
+   * column, or has an `undefined` value; as update for the patch; the mapped constraint errors.
    */
   async updateMany(where: Where<DB, TB>, patch: PatchOf<DB, TB>): Promise<number> {
+    requireWhere(where);
     return this.guarded(async ({ meta, sqlNames }) => {
       const [columns, args] = this.writable(patch, meta, 'patch');
       if (columns.length === 0) return 0;
+      const version = this.options.version;
+      if (version !== undefined && columns.includes(version)) {
+        throw new ValidationError(version, 'managed', `${version} is the version column: the repository bumps it`);
+      }
       const updatedAt = this.updatedAtColumn(meta, columns);
       if (typeof where === 'function') {
         const w = this.tsNames();
         const query = w.q
           .updateTable(w.table)
-          .set(setObject(w, columns, updatedAt))
+          .set(this.bumpVersion(w, setObject(w, columns, updatedAt)))
           .where(where as WhereFn);
         const result = await this.runTyped(bindCompiled(this.deletedFilter(w, query, 'live').compile(), args), 'write');
         return Number(result.numAffectedRows ?? 0n);
@@ -600,7 +666,7 @@ export class Repository<DB, TB extends keyof DB & string> {
       const plan = this.wherePlan(where, meta);
       const shape = this.shape(`updateMany|${columns.join(',')}|${plan.key}`, args.length + plan.values.length, () => {
         const w = sqlNames;
-        const query = w.q.updateTable(w.table).set(setObject(w, columns, updatedAt));
+        const query = w.q.updateTable(w.table).set(this.bumpVersion(w, setObject(w, columns, updatedAt)));
         return this.deletedFilter(w, applyWhere(w, query, plan, args.length), 'live');
       });
       const result = await this.runShape(shape, [...args, ...plan.values]);
@@ -627,7 +693,9 @@ export class Repository<DB, TB extends keyof DB & string> {
         }
       }
       const updatedAt = this.updatedAtColumn(meta, columns);
-      const others = columns.filter((c) => !conflict.includes(c));
+      const version = this.options.version;
+      // the version is the repository's to bump on the update branch, never taken from the values
+      const others = columns.filter((c) => !conflict.includes(c) && c !== version);
       const shape = this.shape(`upsert|${columns.join(',')}|${conflict.join(',')}`, args.length, () =>
         returnRows(
           w,
@@ -641,7 +709,8 @@ export class Repository<DB, TB extends keyof DB & string> {
                 for (const c of others.length > 0 ? others : [conflict[0]!])
                   set[w.col(c)] = eb.ref(`excluded.${w.col(c)}`);
                 if (updatedAt) set[w.col(updatedAt)] = sql`now()`;
-                return set;
+                // the row's own version, qualified: `excluded` has the column too
+                return this.bumpVersion(w, set, `${w.table}.`);
               }),
             ),
         ),
@@ -709,14 +778,24 @@ export class Repository<DB, TB extends keyof DB & string> {
     }
     return this.guarded(async ({ meta, sqlNames: w, primary }) => {
       const key = checkId(id, primary);
-      if (checkColumn(this.table, column, meta, 'column').generatedAlways) {
+      const info = checkColumn(this.table, column, meta, 'column');
+      if (info.generatedAlways) {
         throw new ValidationError(column, 'generated', `${column} is generated by the database and cannot be written`);
+      }
+      if (!isNumericType(info.type)) {
+        throw new ValidationError(column, 'type', `${column} is not a numeric column (it is ${info.type})`);
+      }
+      if (isIntegerType(info.type) && !Number.isSafeInteger(by)) {
+        throw new ValidationError('by', 'type', `by must be an integer for ${column} (${info.type})`);
+      }
+      if (column === this.options.version) {
+        throw new ValidationError(column, 'managed', `${column} is the version column: the repository bumps it`);
       }
       const updatedAt = this.updatedAtColumn(meta, [column]);
       const shape = this.shape(`increment|${column}|${updatedAt ?? ''}`, 2, () => {
         const set: Record<string, unknown> = { [w.col(column)]: sql`${sql.ref(w.col(column))} + ${arg(0)}` };
         if (updatedAt) set[w.col(updatedAt)] = sql`now()`;
-        const query = w.q.updateTable(w.table).set(set).where(w.col(this.primaryKey), '=', arg(1));
+        const query = w.q.updateTable(w.table).set(this.bumpVersion(w, set)).where(w.col(this.primaryKey), '=', arg(1));
         return returnRows(w, this.deletedFilter(w, query, 'live'));
       });
       const rows = (await this.runShape(shape, [by, key])).rows;
@@ -737,6 +816,11 @@ export class Repository<DB, TB extends keyof DB & string> {
 
   // ---- internals -------------------------------------------------------------------------
 
+  /** The key cursors are signed with: the option's, else the Database's DB_CURSOR_SECRET, else none. */
+  private cursorSecret(): string | undefined {
+    return this.options.cursorSecret ?? this.context?.config.cursorSecret;
+  }
+
   /** Where calls run: the bound transaction, else the ambient one of withTransaction, else the pool. */
   protected executor(): Kysely<DB> {
     return this.bound ?? currentTransaction(this.db) ?? this.db;
@@ -745,9 +829,11 @@ export class Repository<DB, TB extends keyof DB & string> {
   /** The table's columns and the SQL-names writer, read from the catalog once per Database. */
   private async load(): Promise<Loaded> {
     const meta = await tableMetadata(this.executor() as Kysely<unknown>, this.db, this.table, this.naming);
+    checkServedSchema(this.table, meta.schema, this.options.schemas);
     if (!meta.columns.has(this.primaryKey)) {
       throw new DatabaseError(`${this.table} has no column ${this.primaryKey}; set the primaryKey option`);
     }
+    checkOptionColumns(this.table, this.options, meta);
     if (this.state.loaded?.meta !== meta) this.state.shapes.clear();
     const sqlNames = sqlNamesWriter(this.db.withoutPlugins() as unknown as AnyKysely, this.table, meta, this.naming);
     this.state.loaded = { meta, sqlNames, primary: meta.columns.get(this.primaryKey)! };
@@ -917,17 +1003,27 @@ export class Repository<DB, TB extends keyof DB & string> {
     return values;
   }
 
-  /** Splits a where object into a shape key and values, checking every key is a column. */
+  /**
+   * Splits a where object into a shape key and values, checking every key is a column and every
+   * value is given. `undefined` (an optional where left out) and allRows mean no condition.
+   */
   private wherePlan(where: Where<DB, TB> | undefined, meta: TableMeta): WherePlan {
-    if (where === undefined) return { key: '', entries: [], values: [] };
-    if (!isPlainObject(where)) throw new ValidationError('where', 'type', 'where must be an object or a function');
+    if (where === undefined || where === allRows) return { key: '', entries: [], values: [] };
+    const object = readObject(where, 'where', 'refuse');
+    if (object.length === 0) {
+      throw new ValidationError('where', 'empty', 'where names no column: to mean every row, pass allRows');
+    }
     const entries: [string, 'eq' | 'null' | 'any' | 'true' | 'false'][] = [];
     const values: unknown[] = [];
-    const object: Row = where;
-    for (const column of Object.keys(object).sort()) {
-      const value = object[column];
-      if (value === undefined) continue;
+    for (const [column, value] of object) {
       const info = checkColumn(this.table, column, meta, column);
+      if (value === undefined) {
+        throw new ValidationError(
+          column,
+          'required',
+          `${column} is undefined in where: give a value (null for IS NULL) or leave the key out`,
+        );
+      }
       if (value === null) entries.push([column, 'null']);
       else if (Array.isArray(value)) {
         for (const item of value as unknown[]) checkColumnValue(info, item, column);
@@ -965,6 +1061,13 @@ export class Repository<DB, TB extends keyof DB & string> {
         : { [w.col(soft.column)]: action === 'delete' ? sql`now()` : null };
     const updatedAt = this.updatedAtColumn(meta, [soft.column]);
     if (updatedAt) set[w.col(updatedAt)] = sql`now()`;
+    return this.bumpVersion(w, set);
+  }
+
+  /** `set` with the version column incremented, when the repository has one: every change bumps it. */
+  private bumpVersion(w: Writer, set: Record<string, unknown>, qualifier = ''): Record<string, unknown> {
+    const version = this.options.version;
+    if (version !== undefined) set[w.col(version)] = sql`${sql.ref(`${qualifier}${w.col(version)}`)} + 1`;
     return set;
   }
 
@@ -981,11 +1084,9 @@ export class Repository<DB, TB extends keyof DB & string> {
 
   /** The columns and values of an insert or update object, checked against the table. */
   private writable(values: unknown, meta: TableMeta, field: string, versionColumn?: string): [string[], unknown[]] {
-    if (!isPlainObject(values)) throw new ValidationError(field, 'type', `${field} must be a plain object`);
     const columns: string[] = [];
     const args: unknown[] = [];
-    for (const column of Object.keys(values).sort()) {
-      const value = values[column];
+    for (const [column, value] of readObject(values, field, 'ignore')) {
       if (value === undefined || column === versionColumn) continue;
       const info = checkColumn(this.table, column, meta, column);
       if (info.generatedAlways) {
@@ -1243,6 +1344,102 @@ function cursorText(column: string, kind: TemporalKind): RawBuilder<string> {
         ? sql`to_char(${ref}, 'YYYY-MM-DD HH24:MI:SS.US BC')`
         : sql`'J' || (${ref} - date '2000-01-01' + 2451545)::text`;
   return sql<string>`case when isfinite(${ref}) then ${format} else ${ref}::text end`;
+}
+
+/**
+ * The options' form, before anything is read.
+ * @throws ValidationError naming the option.
+ */
+function checkOptions(table: unknown, options: RepositoryOptions): void {
+  const bad = (field: string, allowed: string): never => {
+    throw new ValidationError(field, 'option', `${field} must be ${allowed}`);
+  };
+  if (typeof table !== 'string' || table === '') bad('table', 'a table name');
+  if (typeof options !== 'object' || options === null) bad('options', 'an object');
+  const name = (value: unknown): boolean => typeof value === 'string' && value !== '';
+  const names = (value: unknown): boolean => Array.isArray(value) && value.every(name);
+  if (options.primaryKey !== undefined && !name(options.primaryKey)) bad('primaryKey', 'a column name');
+  if (options.version !== undefined && !name(options.version)) bad('version', 'a column name');
+  if (options.updatedAt !== undefined && options.updatedAt !== false && !name(options.updatedAt)) {
+    bad('updatedAt', 'a column name or false');
+  }
+  const soft = options.softDelete;
+  if (soft !== undefined) {
+    if (typeof soft !== 'object' || soft === null) bad('softDelete', 'an object { column, kind }');
+    if (!name(soft.column)) bad('softDelete.column', 'a column name');
+    if (soft.kind !== 'timestamp' && soft.kind !== 'boolean') bad('softDelete.kind', "'timestamp' or 'boolean'");
+  }
+  if (options.secretColumns !== undefined && !names(options.secretColumns))
+    bad('secretColumns', 'a list of column names');
+  if (options.schemas !== undefined && !names(options.schemas)) bad('schemas', 'a list of schema names');
+  if (
+    options.cursorSecret !== undefined &&
+    (typeof options.cursorSecret !== 'string' || options.cursorSecret.length < 32)
+  ) {
+    bad('cursorSecret', 'a string of at least 32 characters');
+  }
+  for (const flagName of ['prepare', 'camelCase'] as const) {
+    if (options[flagName] !== undefined && typeof options[flagName] !== 'boolean') bad(flagName, 'true or false');
+  }
+}
+
+/**
+ * The options' columns against the table: the soft-delete column of its kind's type, an integer
+ * version column, secret columns that exist.
+ * @throws ValidationError naming the option.
+ */
+function checkOptionColumns(table: string, options: RepositoryOptions, meta: TableMeta): void {
+  const column = (field: string, name: string): ColumnMeta => {
+    const info = meta.columns.get(name);
+    if (!info) throw new ValidationError(field, 'column', `${field}: ${name} is not a column of ${table}`);
+    return info;
+  };
+  const soft = options.softDelete;
+  if (soft) {
+    const { type } = column('softDelete.column', soft.column);
+    const fits = soft.kind === 'boolean' ? type === 'boolean' : type === 'date' || type.startsWith('timestamp');
+    if (!fits) {
+      throw new ValidationError(
+        'softDelete.kind',
+        'type',
+        `softDelete kind '${soft.kind}' needs a ${soft.kind === 'boolean' ? 'boolean' : 'timestamp'} column; ${soft.column} is ${type}`,
+      );
+    }
+  }
+  if (options.version !== undefined) {
+    const { type } = column('version', options.version);
+    if (!isIntegerType(type)) {
+      throw new ValidationError(
+        'version',
+        'type',
+        `the version column ${options.version} must be an integer column; it is ${type}`,
+      );
+    }
+  }
+  for (const name of options.secretColumns ?? []) column('secretColumns', name);
+}
+
+/** One value of createMany's row `index`. @throws ValidationError when reading it throws. */
+function readKey(row: Row, key: string, index: number): unknown {
+  try {
+    return row[key];
+  } catch (cause) {
+    throw new ValidationError(`rows[${index}]`, 'type', `rows[${index}] could not be read`, { cause });
+  }
+}
+
+/**
+ * A where a method cannot do without (findOne, exists, updateMany): left out, it would match every row.
+ * @throws ValidationError (field `where`) when it is undefined or null.
+ */
+function requireWhere(where: unknown): void {
+  if (where === undefined || where === null) {
+    throw new ValidationError(
+      'where',
+      'required',
+      'where is required: a where object naming a column, a callback, or allRows for every row',
+    );
+  }
 }
 
 function checkColumn(table: string, column: unknown, meta: TableMeta, field: string): ColumnMeta {

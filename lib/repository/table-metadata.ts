@@ -23,6 +23,8 @@ export interface ColumnMeta {
 
 /** One table, as the catalog described it when it was read. */
 export interface TableMeta {
+  /** The schema the name resolved to. */
+  readonly schema: string;
   /** Columns by their TypeScript name. */
   readonly columns: ReadonlyMap<string, ColumnMeta>;
   /** Primary key columns, as TypeScript names them. */
@@ -57,6 +59,7 @@ export const CAMEL_CASE_NAMING: Naming = new CamelCaseNaming();
 export const IDENTITY_NAMING: Naming = { toTs: (name) => name, toDb: (name) => name };
 
 interface ColumnRow {
+  schema: string;
   name: string;
   type: string;
   nullable: boolean;
@@ -110,7 +113,8 @@ async function readTable(executor: Kysely<unknown>, table: string, naming: Namin
       ? sql`to_regclass(quote_ident(${qualified[0]}) || '.' || quote_ident(${qualified[1]}))`
       : sql`to_regclass(quote_ident(${qualified[0]}))`;
   const { rows } = await sql<ColumnRow>`
-    select a.attname as "name",
+    select (select n.nspname from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = a.attrelid) as "schema",
+           a.attname as "name",
            format_type(a.atttypid, null) as "type",
            not a.attnotnull as "nullable",
            (a.atthasdef or a.attidentity <> '' or a.attgenerated <> '') as "hasDefault",
@@ -135,5 +139,5 @@ async function readTable(executor: Kysely<unknown>, table: string, naming: Namin
     });
     if (row.primary) primaryKey.push(name);
   }
-  return { columns, primaryKey, readAt: performance.now(), refreshed: false, stale: false };
+  return { schema: rows[0]!.schema, columns, primaryKey, readAt: performance.now(), refreshed: false, stale: false };
 }
