@@ -4,16 +4,22 @@
  */
 import { ConflictError, mapError, UniqueViolationError } from '../errors.js';
 
-/** The unique constraints (and unique indexes) of `users`, and the field each guards. */
+/**
+ * The unique constraints (and unique indexes) of `users`, and the field each guards. An exact
+ * duplicate username trips users_username_key; one that differs only in case trips
+ * users_username_lower_key (migration 2): both are the same clash to the user.
+ */
 const FIELD_BY_CONSTRAINT: Readonly<Record<string, 'username' | 'email'>> = {
   users_username_key: 'username',
+  users_username_lower_key: 'username',
   users_email_lower_key: 'email',
 };
 
 /**
  * The error to throw for `error`, raised by a write of `values` to `users`: a ConflictError
  * ("Username 'x' already exists" / "Email 'x' already registered") for a violation of
- * users_username_key or users_email_lower_key, with the UniqueViolationError as `cause`;
+ * users_username_key, users_username_lower_key or users_email_lower_key, with the
+ * UniqueViolationError as `cause`;
  * anything else mapped onto the package's hierarchy and otherwise unchanged (a
  * CheckViolationError stays one).
  *
