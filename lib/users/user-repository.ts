@@ -37,6 +37,7 @@ import {
   validateNewUser,
   validatePassword,
   validateUserChanges,
+  validateUsername,
 } from './user-validation.js';
 
 type UserRow = RowOf<DB, 'users'>;
@@ -47,8 +48,9 @@ export interface UserRepositoryOptions {
   readonly hasher?: PasswordHasher;
   /**
    * Where user events go (created, updated, deleted, restored, password changed or rehashed,
-   * login failed), with ids and usernames, never a password or hash. Lines are redacted once
-   * more on the way out. (Default: the Database's logger, else none)
+   * login failed), with ids and usernames, never a password or hash: a failed login names the
+   * attempted username only when it follows the username rule, else gives its length. Lines are
+   * redacted once more on the way out. (Default: the Database's logger, else none)
    */
   readonly logger?: Logger;
   /** Password rules and bcrypt cost, over DEFAULT_USER_POLICY. */
@@ -66,6 +68,28 @@ const NEWEST_FIRST: OrderBy<DB, 'users'> = [
  * made the first time it is needed.
  */
 const dummyHashes = new WeakMap<PasswordHasher, Promise<string>>();
+
+/**
+ * True when `value` follows the username rule (3-50 letters, digits, `_`, `.`, `-`), so it can
+ * name a user: the table's check constraints keep every stored username within that rule.
+ */
+function isValidUsername(value: string): boolean {
+  try {
+    validateUsername(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * What a log line may say about a username someone typed: the name itself when it follows the
+ * username rule, else only its length in characters (a string that breaks the rule is often a
+ * password typed into the wrong box).
+ */
+function attemptedUsername(value: string): LogMeta {
+  return isValidUsername(value) ? { username: value } : { usernameLength: Array.from(value).length };
+}
 
 function isHasher(value: unknown): value is PasswordHasher {
   const candidate = value as Partial<Record<keyof PasswordHasher, unknown>> | null;
@@ -91,6 +115,8 @@ function isHasher(value: unknown): value is PasswordHasher {
  * - Passwords are hashed off the main thread (bcrypt's async API, cost 12 by default). An unknown
  *   username costs the same hashing work as a known one. A hash of a lower cost than the policy's
  *   is replaced on the next successful login.
+ * - Usernames are unique and looked up case-insensitively (`ADA` finds `ada`, and cannot be
+ *   created next to it); a user's name is stored and returned with the case it was given.
  * - Soft delete: deleteUser sets is_active = false; lookups by id, username and email still find
  *   the user (check `isActive`); lists, pages and counts show active users unless asked otherwise;
  *   an inactive user cannot log in or change the password.
@@ -174,18 +200,17 @@ export class UserRepository implements UserStore {
   }
 
   /**
-   * The user with exactly this username (case-sensitive, as the unique constraint), active or
-   * not, or undefined.
+   * The user with this username compared case-insensitively (through the unique index on
+   * lower(username)), active or not, or undefined. The user's username comes back with the case
+   * it was stored with. A string that breaks the username rule names no user: undefined, without
+   * a query.
    *
    * @example
-   * const user = await users.getUserByUsername('john_doe');
+   * const user = await users.getUserByUsername('John_Doe'); // finds john_doe
    * @throws ValidationError (field `username`) when it is not a string.
    */
   async getUserByUsername(username: string): Promise<User | undefined> {
-    const row = await this.#users.findOne(
-      { username: requireString(username, 'username', 'Username') },
-      { withDeleted: true },
-    );
+    const row = await this.#findByUsername(requireString(username, 'username', 'Username'));
     return row && toUser(row);
   }
 
@@ -324,7 +349,8 @@ export class UserRepository implements UserStore {
 
   /**
    * The user when `password` is right and the user is active; undefined otherwise (unknown
-   * username, wrong password, inactive user — the caller cannot tell which). An unknown username
+   * username, wrong password, inactive user — the caller cannot tell which). The username is
+   * compared case-insensitively, as getUserByUsername does. An unknown username
    * is compared against a dummy hash of the same cost, so the answer takes as long as for a real
    * one. On success, a hash weaker than the current policy is replaced (compare-and-set, so a
    * concurrent changePassword wins); a failure to store it is logged, never a failed login.
@@ -338,11 +364,16 @@ export class UserRepository implements UserStore {
     requireString(username, 'username', 'Username');
     requireString(password, 'password', 'Password');
     const dummy = await this.#dummyHash();
-    const row = await this.#users.findOne({ username }, { withDeleted: true });
+    const row = await this.#findByUsername(username);
     const matches = await this.#hasher.verify(password, row?.passwordHash ?? dummy);
     if (row === undefined || !matches || !row.isActive) {
       const reason = row === undefined ? 'unknown username' : !matches ? 'wrong password' : 'inactive user';
-      this.#logger.info('login failed', { username, reason, ...(row ? { userId: row.id } : {}) });
+      // the attempted name only when it is a valid one: never a password typed into the wrong box
+      this.#logger.info('login failed', {
+        ...attemptedUsername(username),
+        reason,
+        ...(row ? { userId: row.id } : {}),
+      });
       return undefined;
     }
     await this.#rehashIfNeeded(row, password);
@@ -412,6 +443,21 @@ export class UserRepository implements UserStore {
   }
 
   // ---- internals -------------------------------------------------------------------------
+
+  /**
+   * The row whose username equals `username` ignoring case, active or not. Compared as
+   * lower(username) = lower($1), the expression of the unique index users_username_lower_key,
+   * so the index serves it and both sides lower-case under the same database locale. A string
+   * that breaks the username rule names no row and is not sent (nor can a non-ASCII character
+   * that some locale lower-cases to an ASCII letter match a name).
+   */
+  async #findByUsername(username: string): Promise<UserRow | undefined> {
+    if (!isValidUsername(username)) return undefined;
+    return this.#users.findOne(
+      (eb) => eb(eb.fn<string>('lower', [eb.ref('username')]), '=', eb.fn<string>('lower', [eb.val(username)])),
+      { withDeleted: true },
+    );
+  }
 
   /** Where direct queries run: the ambient transaction of withTransaction, else the pool. */
   #executor(): Kysely<DB> {

@@ -7,7 +7,7 @@ import type { User } from './user.js';
 
 /** What createUser needs. */
 export interface NewUser {
-  /** 3-50 characters: letters, digits, `_`, `.`, `-`. */
+  /** 3-50 characters: letters, digits, `_`, `.`, `-`; stored as given, unique ignoring case. */
   readonly username: string;
   /** A valid address of at most 254 characters; stored trimmed and lower-cased. */
   readonly email: string;
@@ -78,13 +78,17 @@ export interface UserStats {
 export interface UserStore {
   /**
    * Validates, hashes the password and inserts the user.
-   * @throws ValidationError naming the field and rule; ConflictError when the username or email
-   * is taken (decided by the database's unique constraints, so also under concurrency).
+   * @throws ValidationError naming the field and rule; ConflictError when the username (in any
+   * case: `ADA` is taken by `ada`) or email is taken (decided by the database's unique
+   * constraints, so also under concurrency).
    */
   createUser(user: NewUser): Promise<User>;
   /** The user with this id (active or not), or undefined. @throws ValidationError for a malformed id. */
   getUserById(id: Id): Promise<User | undefined>;
-  /** The user with exactly this username (active or not), or undefined. */
+  /**
+   * The user with this username, compared case-insensitively (`ADA` finds `ada`; active or not),
+   * or undefined. The returned username keeps the case it was stored with.
+   */
   getUserByUsername(username: string): Promise<User | undefined>;
   /** The user with this email, compared case-insensitively (active or not), or undefined. */
   getUserByEmail(email: string): Promise<User | undefined>;
@@ -103,7 +107,10 @@ export interface UserStore {
   listUsersPage(options?: ListUsersPageOptions): Promise<Page<User>>;
   /** How many users there are (active ones by default). */
   countUsers(options?: CountUsersOptions): Promise<number>;
-  /** The user when the password is right and the user active; otherwise undefined. */
+  /**
+   * The user when the password is right and the user active; otherwise undefined. The username
+   * is compared case-insensitively, as in getUserByUsername.
+   */
   verifyPassword(username: string, password: string): Promise<User | undefined>;
   /**
    * Replaces the password when `current` is right. False when the user is absent or inactive or
