@@ -5,10 +5,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { inspect, parseEnv } from 'node:util';
 import { parseIntoClientConfig } from 'pg-connection-string';
+import ssh2 from 'ssh2';
+import type { ParsedKey } from 'ssh2';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { ConfigError } from './errors.js';
 import type { Logger } from './logger.js';
-import { redactUrl } from './redact.js';
+import { redactText } from './redact.js';
 
 /** Where one PostgreSQL server is, as pg needs it. */
 export interface ConnectionTarget {
@@ -20,7 +22,11 @@ export interface ConnectionTarget {
   readonly password?: string;
   /** From `sslmode` in the URL: false, or the TLS options pg uses. */
   readonly ssl: false | TlsOptions;
-  /** The URL with its password masked, for messages. */
+  /**
+   * The URL with its password masked, for messages: the userinfo password and the value of every
+   * query parameter that may carry a secret (`password`, `sslpassword`, `sslkey`, any name with
+   * pass, secret, token or credential in it).
+   */
   readonly redactedUrl: string;
 }
 
@@ -118,7 +124,16 @@ export interface DatabaseConfig {
   /** DB_LOG_LEVEL (Default: info) */
   readonly logLevel: LogLevel;
   readonly ssh: SshConfig | undefined;
-  /** Every secret value in this config, for log redaction. Not enumerable. */
+  /**
+   * DB_CURSOR_SECRET: the key that signs pagination cursors (at least 32 characters). A secret:
+   * not enumerable, and descriptions show only whether it is set.
+   */
+  readonly cursorSecret?: string;
+  /**
+   * Every secret value in this config, for log redaction: database passwords (from the userinfo or
+   * a `?password=` parameter, decoded and as written), other secret URL parameters, TLS key text,
+   * the SSH key, passphrase and password, and the cursor secret. Not enumerable.
+   */
   readonly secrets: readonly string[];
   /** A description with every secret masked. */
   toString(): string;
@@ -171,6 +186,7 @@ export const CONFIG_VARIABLES = {
   DB_SSH_KEEPALIVE_COUNT: { allowed: 'an integer from 1 to 100' },
   DB_SSH_READY_TIMEOUT_MS: { allowed: 'a positive integer (ms)' },
   DB_SSH_EXEC_NODELAY: { allowed: 'true/false, 1/0, yes/no' },
+  DB_CURSOR_SECRET: { allowed: 'at least 32 characters (a random secret that signs cursors)', secret: true },
 } as const satisfies Record<string, VariableSpec>;
 
 /** A variable loadConfig reads. */
@@ -181,7 +197,98 @@ const MAX_TIMEOUT = 2_147_483_647; // setTimeout's and PostgreSQL's int limit
 function shown(name: ConfigVariable, value: string): string {
   const spec: VariableSpec = CONFIG_VARIABLES[name];
   if (spec.secret) return '***';
-  return JSON.stringify(name === 'DATABASE_URL' || name === 'DATABASE_REPLICA_URLS' ? redactUrl(value) : value);
+  return JSON.stringify(
+    name === 'DATABASE_URL' || name === 'DATABASE_REPLICA_URLS' ? redactConnectionUrl(value) : value,
+  );
+}
+
+/** `scheme://` at the start of a URL; nothing else of an unparsable URL is ever shown. */
+const URL_SCHEME = /^([a-z][a-z0-9+.-]{0,30}:\/\/)/i;
+
+/**
+ * Query parameters of a connection URL whose values are (or may be) secrets. `sslkey` names a
+ * file, but text put there by mistake would be key material.
+ */
+const SECRET_PARAMETER = /^(?!passfile$).*(pass|secret|token|credential)|^sslkey$/i;
+
+const DUMMY_HOST = '___DUMMY___';
+
+/**
+ * Parses a connection URL as pg-connection-string does (spaces and stray `%` encoded first; an
+ * empty host replaced by a placeholder), or returns undefined.
+ */
+function parseUrl(url: string): { url: URL; dummyHost: boolean } | undefined {
+  let text = url;
+  try {
+    if (/\s|%[^a-f0-9]|%[a-f0-9][^a-f0-9]/i.test(url)) text = encodeURI(url).replace(/%25(\d\d)/g, '%$1');
+    return { url: new URL(text), dummyHost: false };
+  } catch {
+    try {
+      return { url: new URL(text.replace('@/', `@${DUMMY_HOST}/`)), dummyHost: true };
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/**
+ * A connection URL with its userinfo password and every secret query parameter masked. A URL that
+ * does not parse is reduced to its scheme: its text may hold the password anywhere.
+ */
+function redactConnectionUrl(url: string): string {
+  const found = parseUrl(url);
+  if (!found) return `${url.match(URL_SCHEME)?.[1] ?? ''}[unparsable URL]`;
+  const parsed = found.url;
+  if (parsed.password) parsed.password = '***';
+  // a database name with an @ in it is more likely the tail of a password with an unencoded / in it
+  if (parsed.pathname.includes('@')) parsed.pathname = '/***';
+  for (const key of new Set(parsed.searchParams.keys())) {
+    if (SECRET_PARAMETER.test(key)) parsed.searchParams.set(key, '***');
+  }
+  parsed.hash = '';
+  const text = parsed.toString();
+  return found.dummyHost ? text.replace(`@${DUMMY_HOST}/`, '@/') : text;
+}
+
+/**
+ * The secrets a connection URL carries, decoded and as written (either may reach a log line). An
+ * sslkey that names a file is not one: only key text put there by mistake is.
+ */
+function urlSecrets(url: string): string[] {
+  const found = parseUrl(url);
+  if (!found) return [];
+  const isSecret = (key: string, value: string) =>
+    SECRET_PARAMETER.test(key) && (key.toLowerCase() !== 'sslkey' || looksLikeKeyText(value));
+  const secrets = [found.url.password];
+  for (const [key, value] of found.url.searchParams) if (isSecret(key, value)) secrets.push(value);
+  for (const pair of found.url.search.slice(1).split('&')) {
+    const at = pair.indexOf('=');
+    const value = pair.slice(at + 1);
+    if (at > 0 && isSecret(decodeSafely(pair.slice(0, at)), decodeSafely(value))) secrets.push(value);
+  }
+  return secrets.flatMap((s) => [s, decodeSafely(s)]);
+}
+
+function decodeSafely(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * An error to keep as a ConfigError's cause, in place of one whose message may quote a secret:
+ * the message up to its first colon (past it, libraries quote the input), with `secrets` masked.
+ */
+function safeCause(cause: unknown, secrets: readonly string[]): Error {
+  const original = cause instanceof Error ? cause : new Error(String(cause));
+  const head = original.message.split(/:\s/)[0] ?? '';
+  const safe = new Error(redactText(head, secrets).slice(0, 200));
+  safe.name = original.name;
+  const { code } = original as { code?: unknown };
+  if (typeof code === 'string') Object.assign(safe, { code });
+  return safe;
 }
 
 function invalid(name: ConfigVariable, value: string, reason?: string): ConfigError {
@@ -228,14 +335,41 @@ function parseBoolean(raw: string): boolean | undefined {
   return undefined;
 }
 
-function parseTarget(name: 'DATABASE_URL' | 'DATABASE_REPLICA_URLS', url: string): ConnectionTarget {
-  if (!/^postgres(ql)?:\/\//i.test(url)) throw invalid(name, url, 'not a postgres:// URL');
+/** The ConfigError for a URL whose scheme is wrong: it names the scheme, never the rest. */
+function badScheme(name: 'DATABASE_URL' | 'DATABASE_REPLICA_URLS', url: string, label: string): ConfigError {
+  const allowed = CONFIG_VARIABLES[name].allowed;
+  const schemes =
+    name === 'DATABASE_URL' ? 'postgres:// or postgresql:// or pglite://' : 'postgres:// or postgresql://';
+  const scheme = url.match(URL_SCHEME)?.[1];
+  const found =
+    scheme === undefined ? 'it does not start with a scheme://' : `it starts with ${JSON.stringify(scheme)}`;
+  return new ConfigError(name, `${label} must start with ${schemes} (${found}): expected ${allowed}`, allowed);
+}
+
+/**
+ * One server's URL, parsed by pg-connection-string. `label` names it in messages (`DATABASE_URL`,
+ * `DATABASE_REPLICA_URLS entry 2`).
+ */
+function parseTarget(
+  name: 'DATABASE_URL' | 'DATABASE_REPLICA_URLS',
+  url: string,
+  label: string = name,
+): ConnectionTarget {
+  if (!/^postgres(ql)?:\/\//i.test(url)) throw badScheme(name, url, label);
   let parsed: ReturnType<typeof parseIntoClientConfig>;
   try {
     parsed = parseIntoClientConfig(url);
   } catch (cause) {
-    const error = invalid(name, url, 'unparsable');
-    throw new ConfigError(name, error.message, error.allowed, { cause });
+    const allowed = CONFIG_VARIABLES[name].allowed;
+    const { code, syscall } = cause as { code?: unknown; syscall?: unknown };
+    // pg-connection-string reads the files named by sslcert, sslkey and sslrootcert
+    const what =
+      syscall === 'open' || syscall === 'read'
+        ? `a file named by its sslcert, sslkey or sslrootcert parameter cannot be read (${String(code)})`
+        : 'it does not parse as a URL (is the port a number up to 65535? are special characters in the user name and password percent-encoded?)';
+    throw new ConfigError(name, `${label} is not a valid postgres:// URL: ${what}; expected ${allowed}`, allowed, {
+      cause: safeCause(cause, [url, ...urlSecrets(url)]),
+    });
   }
   const port = parsed.port === undefined || String(parsed.port) === '' ? 5432 : Number(parsed.port);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw invalid(name, url, 'bad port');
@@ -247,7 +381,7 @@ function parseTarget(name: 'DATABASE_URL' | 'DATABASE_REPLICA_URLS', url: string
     database,
     user: parsed.user ?? 'postgres',
     ssl: parsed.ssl ? (typeof parsed.ssl === 'object' ? parsed.ssl : {}) : false,
-    redactedUrl: redactUrl(url),
+    redactedUrl: redactConnectionUrl(url),
   };
   if (parsed.password) hide(target, 'password', parsed.password);
   return target;
@@ -279,6 +413,13 @@ function parseSsh(read: Reader, env: Readonly<Record<string, string | undefined>
     );
   }
   let privateKey = inlineKey?.replace(/\\n/g, '\n');
+  if (keyPath !== undefined && looksLikeKeyText(keyPath)) {
+    throw new ConfigError(
+      'DB_SSH_PRIVATE_KEY_PATH',
+      'DB_SSH_PRIVATE_KEY_PATH holds key text, not a file path: put the key itself in DB_SSH_PRIVATE_KEY',
+      CONFIG_VARIABLES.DB_SSH_PRIVATE_KEY_PATH.allowed,
+    );
+  }
   if (keyPath !== undefined) {
     try {
       privateKey = readFileSync(keyPath, 'utf8');
@@ -322,12 +463,79 @@ function parseSsh(read: Reader, env: Readonly<Record<string, string | undefined>
     readyTimeoutMs: read.int('DB_SSH_READY_TIMEOUT_MS', 10_000),
     execNoDelay: read.bool('DB_SSH_EXEC_NODELAY', true),
   };
-  if (privateKey !== undefined) hide(ssh, 'privateKey', privateKey);
   const passphrase = read.string('DB_SSH_PASSPHRASE');
+  if (privateKey !== undefined) checkPrivateKey(privateKey, passphrase, keyPath);
+  if (privateKey !== undefined) hide(ssh, 'privateKey', privateKey);
   if (passphrase !== undefined) hide(ssh, 'passphrase', passphrase);
   const password = read.string('DB_SSH_PASSWORD');
   if (password !== undefined) hide(ssh, 'password', password);
   return ssh;
+}
+
+/** Text that is a key (or part of one) rather than a file path. */
+function looksLikeKeyText(text: string): boolean {
+  return /-----BEGIN|PRIVATE KEY|\n/.test(text) || (text.length >= 60 && /^[A-Za-z0-9+=][A-Za-z0-9+/=]+$/.test(text));
+}
+
+/**
+ * Parses the SSH private key as the tunnel will, so that a corrupt key, an encrypted key without
+ * DB_SSH_PASSPHRASE or a wrong passphrase fail here rather than at the first query. The errors
+ * name the variable and never quote the key or the passphrase.
+ */
+function checkPrivateKey(key: string, passphrase: string | undefined, keyPath: string | undefined): void {
+  const keyVariable = keyPath === undefined ? 'DB_SSH_PRIVATE_KEY' : 'DB_SSH_PRIVATE_KEY_PATH';
+  const where = keyPath === undefined ? 'DB_SSH_PRIVATE_KEY' : `DB_SSH_PRIVATE_KEY_PATH=${JSON.stringify(keyPath)}`;
+  let result: ParsedKey | Error | ParsedKey[];
+  try {
+    result = ssh2.utils.parseKey(key, passphrase);
+  } catch (error) {
+    result = error instanceof Error ? error : new Error(String(error));
+  }
+  // a file may hold several keys; the tunnel uses the first
+  const parsed: ParsedKey | Error | undefined = Array.isArray(result) ? (result as ParsedKey[])[0] : result;
+  const secrets = [key, ...key.split('\n').filter((line) => line.trim().length >= 8), passphrase ?? ''];
+  if (parsed instanceof Error) {
+    const cause = safeCause(parsed, secrets);
+    const encrypted = /passphrase|decrypt/i.test(parsed.message);
+    if (encrypted && passphrase === undefined) {
+      throw new ConfigError(
+        'DB_SSH_PASSPHRASE',
+        `the SSH private key (${where}) is encrypted: set DB_SSH_PASSPHRASE`,
+        CONFIG_VARIABLES.DB_SSH_PASSPHRASE.allowed,
+        { cause },
+      );
+    }
+    if (encrypted) {
+      throw new ConfigError(
+        'DB_SSH_PASSPHRASE',
+        `DB_SSH_PASSPHRASE does not decrypt the SSH private key (${where}): expected ${CONFIG_VARIABLES.DB_SSH_PASSPHRASE.allowed}`,
+        CONFIG_VARIABLES.DB_SSH_PASSPHRASE.allowed,
+        { cause },
+      );
+    }
+    const allowed = CONFIG_VARIABLES[keyVariable].allowed;
+    throw new ConfigError(
+      keyVariable,
+      `${where} is not a usable private key (${cause.message}): expected ${allowed}`,
+      allowed,
+      {
+        cause,
+      },
+    );
+  }
+  const usable = parsed !== undefined && parsed.isPrivateKey();
+  if (!usable) {
+    const allowed = CONFIG_VARIABLES[keyVariable].allowed;
+    throw new ConfigError(keyVariable, `${where} is not a private key: expected ${allowed}`, allowed);
+  }
+}
+
+/** DB_CURSOR_SECRET: optional; when set, at least 32 characters. */
+function parseCursorSecret(read: Reader): string | undefined {
+  const secret = read.string('DB_CURSOR_SECRET');
+  if (secret === undefined) return undefined;
+  if (secret.length < 32) throw invalid('DB_CURSOR_SECRET', secret, `${secret.length} characters`);
+  return secret;
 }
 
 function parsePgBouncer(read: Reader): PgBouncerMode {
@@ -403,6 +611,7 @@ function describe(config: DatabaseConfig): Record<string, unknown> {
       agent: config.ssh.agent,
       hostFingerprint: config.ssh.hostFingerprint,
     },
+    cursorSecret: config.cursorSecret === undefined ? 'unset' : 'set',
   };
 }
 
@@ -413,7 +622,10 @@ function describe(config: DatabaseConfig): Record<string, unknown> {
  * @example
  * const config = loadConfig(process.env, { envFile: '.env.local' });
  * @throws ConfigError naming the variable, the value given (secrets masked) and what is allowed;
- * also when DATABASE_URL is missing or a named envFile does not exist.
+ * also when DATABASE_URL is missing or a named envFile does not exist, when the SSH private key
+ * cannot be parsed (or is encrypted and DB_SSH_PASSPHRASE is missing or wrong), and when
+ * DB_CURSOR_SECRET is shorter than 32 characters. No message or cause quotes a password, a
+ * passphrase, key text or the cursor secret, nor more than the scheme of a URL that does not parse.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadConfigOptions = {}): DatabaseConfig {
   if (typeof env !== 'object' || env === null) {
@@ -455,7 +667,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   let embeddedDir = read.string('DB_EMBEDDED_DIR');
   if (/^pglite:/i.test(url)) {
     const match = url.match(/^pglite:\/\/(\/.*)?$/i);
-    if (!match) throw invalid('DATABASE_URL', url);
+    if (!match) {
+      const allowed = CONFIG_VARIABLES.DATABASE_URL.allowed;
+      throw new ConfigError(
+        'DATABASE_URL',
+        `DATABASE_URL is a pglite URL of neither allowed form (pglite:// or pglite:///absolute/dir): expected ${allowed}`,
+        allowed,
+      );
+    }
     engine = 'pglite';
     embeddedDir = match[1] ?? embeddedDir;
   } else {
@@ -464,24 +683,37 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   }
   if (embeddedDir !== undefined && !embeddedDir.startsWith('/')) throw invalid('DB_EMBEDDED_DIR', embeddedDir);
 
-  const replicaUrls = read.string('DATABASE_REPLICA_URLS');
-  const replicas = (replicaUrls ?? '')
+  const replicaList = (read.string('DATABASE_REPLICA_URLS') ?? '')
     .split(',')
     .map((s) => s.trim())
-    .filter(Boolean)
-    .map((r) => parseTarget('DATABASE_REPLICA_URLS', r));
+    .filter(Boolean);
+  const replicas = replicaList.map((r, i) =>
+    parseTarget('DATABASE_REPLICA_URLS', r, `DATABASE_REPLICA_URLS entry ${i + 1}`),
+  );
 
   const applicationName = read.string('DB_APPLICATION_NAME') ?? 'kysely-repository';
   if (!/^[\x20-\x7e]{1,63}$/.test(applicationName)) throw invalid('DB_APPLICATION_NAME', applicationName);
 
   const ssh = parseSsh(read, merged);
+  const cursorSecret = parseCursorSecret(read);
+  const targets = [...(connection ? [connection] : []), ...replicas];
   const secrets = [
-    connection?.password,
-    ...replicas.map((r) => r.password),
-    ssh?.password,
-    ssh?.passphrase,
-    ssh?.privateKey,
-  ].filter((s): s is string => typeof s === 'string' && s !== '');
+    ...new Set(
+      [
+        ...targets.flatMap((t) => [
+          t.password,
+          t.ssl === false ? undefined : t.ssl.key,
+          t.ssl === false ? undefined : t.ssl.passphrase,
+        ]),
+        ...urlSecrets(url),
+        ...replicaList.flatMap(urlSecrets),
+        ssh?.password,
+        ssh?.passphrase,
+        ssh?.privateKey,
+        cursorSecret,
+      ].filter((s): s is string => typeof s === 'string' && s !== '' && s !== '***'),
+    ),
+  ];
 
   const config: DatabaseConfig = {
     engine,
@@ -508,6 +740,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
     ssh,
     secrets,
   };
+  if (cursorSecret !== undefined) hide(config, 'cursorSecret', cursorSecret);
   hide(config, 'secrets', Object.freeze(secrets));
   return sealConfig(config);
 }

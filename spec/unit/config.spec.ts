@@ -4,11 +4,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
+import ssh2 from 'ssh2';
 import { CONFIG_VARIABLES, ConfigError, loadConfig, type ConfigVariable } from '../../lib/index.js';
 
 const URL = 'postgres://app:pw-Secret-123@db.internal:6543/appdb';
-const KEY =
-  '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----\n';
+/** A real private key (loadConfig parses it), made for this run. */
+const KEY = `${ssh2.utils.generateKeyPairSync('ed25519').private.trim()}\n`;
+/** The key's base64 lines, none of which may be shown. */
+const KEY_LINES = KEY.split('\n').filter((line) => line.length > 20 && !line.startsWith('-----'));
 
 /** loadConfig without reading a .env from the working directory. */
 function load(env: Record<string, string>, options: Parameters<typeof loadConfig>[1] = {}) {
@@ -164,12 +167,13 @@ describe('loadConfig', () => {
   });
 
   describe('bad values: each ConfigError names the variable, the value and what is allowed', () => {
-    const cases: [ConfigVariable, string, Record<string, string>?][] = [
-      ['DATABASE_URL', 'mysql://u@h/db'],
-      ['DATABASE_URL', 'postgres://u@h:99999/db'],
+    // the last element: what the message shows of the value (an unparsable URL: its scheme at most)
+    const cases: [ConfigVariable, string, Record<string, string>?, string?][] = [
+      ['DATABASE_URL', 'mysql://u@h/db', {}, '"mysql://"'],
+      ['DATABASE_URL', 'postgres://u@h:99999/db', {}, 'port'],
       ['DATABASE_URL', 'postgres://u@h'],
-      ['DATABASE_URL', 'pglite:relative/dir'],
-      ['DATABASE_REPLICA_URLS', 'postgres://ok/db,http://bad/db'],
+      ['DATABASE_URL', 'pglite:relative/dir', {}, 'pglite:///absolute/dir'],
+      ['DATABASE_REPLICA_URLS', 'postgres://ok/db,http://bad/db', {}, 'entry 2 must start with postgres://'],
       ['DB_POOL_SIZE', '0'],
       ['DB_POOL_SIZE', '101'],
       ['DB_POOL_SIZE', 'ten'],
@@ -202,7 +206,7 @@ describe('loadConfig', () => {
       ['DB_SSH_AGENT', 'true', { DB_SSH_HOST: 'b', DB_SSH_USER: 'u' }],
       ['DB_SSH_PRIVATE_KEY', 'not a key', { DB_SSH_HOST: 'b', DB_SSH_USER: 'u' }],
     ];
-    for (const [variable, value, extra] of cases) {
+    for (const [variable, value, extra, shows] of cases) {
       it(`${variable}=${JSON.stringify(value)}`, () => {
         const env = { DATABASE_URL: URL, ...extra, [variable]: value };
         const error = configError(() => load(env));
@@ -211,7 +215,8 @@ describe('loadConfig', () => {
         expect(error.allowed).to.equal(CONFIG_VARIABLES[variable].allowed);
         expect(error.message).to.contain(error.allowed);
         if (variable === 'DB_SSH_PRIVATE_KEY') expect(error.message).not.to.contain(value);
-        else expect(error.message).to.contain(JSON.stringify(value.split(',').pop()).slice(1, -1).slice(0, 12));
+        else
+          expect(error.message).to.contain(shows ?? JSON.stringify(value.split(',').pop()).slice(1, -1).slice(0, 12));
       });
     }
 
@@ -256,7 +261,7 @@ describe('loadConfig', () => {
   });
 
   describe('redaction', () => {
-    const secrets = ['pw-Secret-123', 'ssh-Pass-456', 'phrase-789', 'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ'];
+    const secrets = ['pw-Secret-123', 'ssh-Pass-456', 'phrase-789', ...KEY_LINES];
     const config = () =>
       load({
         DATABASE_URL: URL,
