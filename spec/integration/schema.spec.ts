@@ -20,6 +20,7 @@ import { createScratchDatabase } from '../support/test-server.js';
 import { rejection, planNodes } from '../support/spec-helpers.js';
 
 const CREATE_USERS = '2026-11-27-001-create-users';
+const USERNAME_LOWER_KEY = '2026-12-07-002-users-username-lower-key';
 const HASH = '$2b$12$C6UzMDM.H6dfI/f/IKcEeO5x9hC0XGm0GqzWvW1kYQ3lWm9cMh4yS';
 
 /** A Database (CamelCasePlugin on, as apps get it) and a raw pg client on a fresh database. */
@@ -205,10 +206,14 @@ describe('schema: migrations', () => {
         'users_email_lower_key',
         'users_pkey',
         'users_username_key',
+        'users_username_lower_key',
       ]);
       const def = (name: string) => indexes.find((index) => index.name === name)?.def;
       expect(def('users_email_lower_key')).to.match(
         /^CREATE UNIQUE INDEX .* USING btree \(lower\(\(email\)::text\)\)$/,
+      );
+      expect(def('users_username_lower_key')).to.match(
+        /^CREATE UNIQUE INDEX .* USING btree \(lower\(\(username\)::text\)\)$/,
       );
       expect(def('users_active_created_at_idx')).to.match(/USING btree \(created_at DESC, id DESC\) WHERE is_active$/);
     });
@@ -367,8 +372,12 @@ describe('schema: migrations', () => {
 
     it('round-trips: down drops users, up brings back the same table', async () => {
       const before = await schemaSnapshot();
-      expect(before).to.have.length(13); // 8 constraints, 4 indexes, 1 trigger
+      expect(before).to.have.length(14); // 8 constraints, 5 indexes, 1 trigger
 
+      // newest first: the lower(username) index, then users itself
+      expect((await migrateDown(db)).steps).to.deep.equal([
+        { name: USERNAME_LOWER_KEY, direction: 'down', status: 'done' },
+      ]);
       const down = await migrateDown(db);
       expect(down.steps).to.deep.equal([{ name: CREATE_USERS, direction: 'down', status: 'done' }]);
       const { rows: gone } = await client.query(

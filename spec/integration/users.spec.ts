@@ -360,10 +360,11 @@ for (const engine of ['postgres', 'pglite'] as const) {
     });
 
     describe('lookups', () => {
-      it('find by id, exact username and case-insensitive email, or return undefined', async () => {
+      it('find by id, case-insensitive username and case-insensitive email, or return undefined', async () => {
         const user = await users.createUser(newUser('Look'));
         expect(await users.getUserByUsername('user_Look')).to.deep.equal(user);
-        expect(await users.getUserByUsername('user_look')).to.equal(undefined);
+        expect(await users.getUserByUsername('USER_look')).to.deep.equal(user); // stored as given: user_Look
+        expect(await users.getUserByUsername('user_nobody')).to.equal(undefined);
         expect(await users.getUserByEmail('  USER_LOOK@Example.COM ')).to.deep.equal(user);
         expect(await users.getUserByEmail('nobody@example.com')).to.equal(undefined);
         expect(await users.getUserById('999999')).to.equal(undefined);
