@@ -140,7 +140,12 @@ export function show(value: unknown): string {
   try {
     text = JSON.stringify(value) ?? String(value);
   } catch {
-    text = String(value);
+    try {
+      text = String(value);
+    } catch {
+      // a value whose every rendering throws (a hostile Proxy, a broken toJSON and toString)
+      text = `[${typeof value} that cannot be shown]`;
+    }
   }
   return text.length > 120 ? `${text.slice(0, 120)}…` : text;
 }
