@@ -33,7 +33,8 @@ import { ReplicaSet, type ReplicaState } from './connection/replica-set.js';
 import { SshTunnel, type TunnelStatus } from './connection/ssh-tunnel.js';
 import { DatabaseError, IntegrityConstraintViolationError, mapError } from './errors.js';
 import { createLogger, redactingLogger, type Logger } from './logger.js';
-import { redactValue } from './redact.js';
+import { logParameters } from './redact.js';
+import { secretParameters } from './secret-parameters.js';
 
 /** Options of createDatabase. */
 export interface CreateDatabaseOptions {
@@ -87,6 +88,8 @@ export interface DatabaseStatus {
   readonly pool: PoolStatus;
   readonly queries: { readonly succeeded: number; readonly failed: number };
   readonly transactions: { readonly committed: number; readonly rolledBack: number; readonly retried: number };
+  /** Log lines the logger (or the `log` hook) threw on: swallowed, so they never fail an operation. */
+  readonly logFailures: number;
   readonly tunnel?: TunnelStatus;
   /** Each read replica, in DATABASE_REPLICA_URLS order (present when replicas are configured). */
   readonly replicas?: readonly ReplicaStatus[];
@@ -205,7 +208,9 @@ function queryLogger(config: DatabaseConfig, logger: Logger): (event: LogEvent) 
       logger[level]('query failed', { code: error.code, error: error.message, sql: text, durationMs });
       return;
     }
-    const fields = config.echoSql ? { sql: text, parameters: redactValue(parameters), durationMs } : undefined;
+    const fields = config.echoSql
+      ? { sql: text, parameters: logParameters(parameters, secretParameters(parameters)), durationMs }
+      : undefined;
     if (durationMs >= config.slowQueryMs) logger.warn('slow query', fields ?? { sql: text, durationMs });
     else if (config.echoSql) logger.info('query', fields);
     else if (debug) logger.debug('query', { sql: text, durationMs });
@@ -240,16 +245,22 @@ class PooledDatabase<DB> implements Database<DB> {
     readonly config: DatabaseConfig,
     readonly logger: Logger,
     options: CreateDatabaseOptions,
+    stats: ConnectionStats,
   ) {
-    this.#stats = createConnectionStats();
+    this.#stats = stats;
     const ours = queryLogger(config, logger);
     const theirs = options.log;
-    const log = theirs
-      ? (event: LogEvent) => {
-          ours(event);
+    // a log hook that throws never fails the statement it reports on
+    const log = (event: LogEvent): void => {
+      ours(event);
+      if (theirs) {
+        try {
           theirs(event);
+        } catch {
+          stats.logFailures++;
         }
-      : ours;
+      }
+    };
     const dialect =
       config.engine === 'pglite' ? this.#embeddedDialect(config, logger) : this.#postgresDialect(config, logger, log);
     const plugins = [...(options.camelCase === false ? [] : [new CamelCasePlugin()]), ...(options.plugins ?? [])];
@@ -390,6 +401,7 @@ class PooledDatabase<DB> implements Database<DB> {
       pool: this.#poolStatus(),
       queries: { succeeded: s.succeeded, failed: s.failed },
       transactions: { committed: s.committed, rolledBack: s.rolledBack, retried: s.retried },
+      logFailures: s.logFailures,
       ...(this.#tunnel ? { tunnel: this.#tunnel.status() } : {}),
       ...(this.#replicas ? { replicas: this.#replicaStatuses() } : {}),
     };
@@ -453,6 +465,9 @@ class PooledDatabase<DB> implements Database<DB> {
 export function createDatabase<DB>(options: CreateDatabaseOptions = {}): Database<DB> {
   const base = options.logger ?? createLogger(options.config ? { level: options.config.logLevel } : {});
   const config = options.config ?? loadConfig(process.env, { logger: base });
-  const logger = redactingLogger(base, config.secrets, { component: 'kysely-repository' });
-  return new PooledDatabase<DB>(config, logger, options);
+  const stats = createConnectionStats();
+  const logger = redactingLogger(base, config.secrets, { component: 'kysely-repository' }, () => {
+    stats.logFailures++;
+  });
+  return new PooledDatabase<DB>(config, logger, options, stats);
 }

@@ -3,7 +3,7 @@
  * factory, and a wrapper that removes secrets from every line before it leaves the package.
  */
 import winston from 'winston';
-import { redactText, redactValue } from './redact.js';
+import { capText, MAX_LOGGED_TEXT, redactText, redactValue } from './redact.js';
 
 /** Structured fields of a log line. */
 export type LogMeta = Record<string, unknown>;
@@ -54,24 +54,45 @@ export function createLogger(options: CreateLoggerOptions = {}): winston.Logger 
 }
 
 /**
- * Wraps a logger so no line leaves with a secret: bcrypt hashes, private keys, passwords in
- * connection strings and each of `secrets` are replaced in the message and in every field.
+ * Wraps a logger so no line leaves with a secret: password hashes, private keys, passwords in
+ * connection strings and in SQL, and each of `secrets`, are replaced in the message and in every
+ * field, and every value is cut to a bounded length. A logger that throws never changes what the
+ * caller does: its failure is swallowed and reported to `onFailure`.
  */
-export function redactingLogger(logger: Logger, secrets: readonly string[] = [], meta?: LogMeta): Logger {
-  const target = meta && logger.child ? logger.child(meta) : logger;
+export function redactingLogger(
+  logger: Logger,
+  secrets: readonly string[] = [],
+  meta?: LogMeta,
+  onFailure?: (error: unknown) => void,
+): Logger {
+  let target = logger;
+  try {
+    if (meta && logger.child) target = logger.child(meta);
+  } catch (error) {
+    onFailure?.(error);
+  }
   const write =
     (level: 'error' | 'warn' | 'info' | 'debug') =>
     (message: string, fields?: LogMeta): void => {
-      const clean = redactText(message, secrets);
-      if (fields === undefined) target[level](clean);
-      else target[level](clean, redactValue(fields, secrets) as LogMeta);
+      try {
+        const clean = capText(redactText(String(message), secrets), MAX_LOGGED_TEXT);
+        if (fields === undefined) target[level](clean);
+        else target[level](clean, redactValue(fields, secrets) as LogMeta);
+      } catch (error) {
+        // a log line is never worth an operation: the caller's outcome stands
+        try {
+          onFailure?.(error);
+        } catch {
+          // nothing more to do
+        }
+      }
     };
   return {
     error: write('error'),
     warn: write('warn'),
     info: write('info'),
     debug: write('debug'),
-    child: (childMeta) => redactingLogger(target, secrets, childMeta),
+    child: (childMeta) => redactingLogger(target, secrets, childMeta, onFailure),
   };
 }
 

@@ -1,9 +1,18 @@
 /**
- * Removal of secrets from text and log metadata: bcrypt hashes, PEM private keys, passwords in
- * connection strings, and any literal secret the caller names (the configured passwords).
+ * Removal of secrets from text and log metadata: password hashes in the formats we know (bcrypt,
+ * PHC strings such as argon2 and scrypt, crypt's $1$/$5$/$6$, Django's pbkdf2), PEM private keys,
+ * passwords in connection strings and in SQL (`password '…'`), and any literal secret the caller
+ * names. The formats are a second line: secrets are first masked by meaning, by the column or
+ * setting that holds them.
  */
 
 const BCRYPT_HASH = /\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}/g;
+/** PHC strings ($argon2id$v=19$m=…$salt$hash, $scrypt$…, $pbkdf2-sha256$…), crypt(3) and Django's. */
+const PHC_HASH =
+  /\$(?:argon2(?:id|i|d)|scrypt|pbkdf2(?:-[a-z0-9]+)?|balloon(?:-[a-z0-9]+)?|[156y]|sha(?:256|512)-?crypt)\$[A-Za-z0-9+/.=,$_-]{8,}|\bpbkdf2_[a-z0-9]+\$\d+\$[A-Za-z0-9+/.=$_-]{8,}/g;
+/** A password literal in SQL: `password 'x'`, `password E'x'`, `password $$x$$` (CREATE/ALTER ROLE). */
+const SQL_PASSWORD =
+  /\b(password)(\s+)([Ee]'(?:[^'\\]|\\[\s\S]|'')*'?|'(?:[^']|'')*'?|\$([A-Za-z_][A-Za-z0-9_]*)?\$[\s\S]*?(?:\$\4\$|$))/gi;
 const PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)/g;
 const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#\s@]*:)[^@\s]*@/gi;
 const KEYWORD_PASSWORD = /\b(password|passphrase)(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&]+)/gi;
@@ -19,7 +28,9 @@ export function redactText(text: string, secrets: readonly string[] = []): strin
   let out = text
     .replace(PRIVATE_KEY, '[private key]')
     .replace(BCRYPT_HASH, '[password hash]')
+    .replace(PHC_HASH, '[password hash]')
     .replace(URL_PASSWORD, '$1***@')
+    .replace(SQL_PASSWORD, "$1$2'***'")
     .replace(KEYWORD_PASSWORD, '$1$2***');
   for (const secret of secrets) {
     if (secret.length >= MIN_LITERAL_LENGTH) out = out.split(secret).join('***');
@@ -27,15 +38,53 @@ export function redactText(text: string, secrets: readonly string[] = []): strin
   return out;
 }
 
-/** Returns a connection URL with its password masked; anything unparsable is redacted as text. */
+/** Query parameters of a connection URL that carry secrets (passfile names a file: not secret). */
+const SECRET_QUERY = /^(?!passfile$).*(pass|secret|token|credential)|^sslkey$/i;
+
+/**
+ * Returns a connection URL with its password, and every query parameter that carries a secret
+ * (`password`, `sslpassword`, `sslkey`…), masked; an unparsable URL shows only its scheme.
+ * Never throws.
+ */
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';
+    for (const key of new Set(parsed.searchParams.keys())) {
+      if (SECRET_QUERY.test(key)) parsed.searchParams.set(key, '***');
+    }
     return parsed.toString();
   } catch {
-    return redactText(url);
+    return `${/^([a-z][a-z0-9+.-]{0,30}:\/\/)/i.exec(url)?.[1] ?? ''}[unparsable URL]`;
   }
+}
+
+/** Logged text is cut to this many characters (a 1 MB value must not make a 1 MB line). */
+export const MAX_LOGGED_TEXT = 4096;
+/** A statement parameter is cut shorter. */
+export const MAX_LOGGED_PARAMETER = 256;
+/** At most this many parameters of a statement are logged. */
+export const MAX_LOGGED_PARAMETERS = 50;
+
+/** `text` cut to `max` characters, saying how long it was. Never throws. */
+export function capText(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… [${text.length} chars]`;
+}
+
+/**
+ * A statement's parameters as a log line carries them: each of `secrets` (values bound to secret
+ * columns) masked wherever it appears, then every secret `redactValue` knows, each value cut to
+ * 256 characters, at most 50 of them. Never throws.
+ */
+export function logParameters(parameters: readonly unknown[], secrets: readonly string[] = []): unknown[] {
+  const shown = parameters.slice(0, MAX_LOGGED_PARAMETERS).map((value) => {
+    if (typeof value !== 'string') return redactValue(value, secrets);
+    let text = value;
+    for (const secret of secrets) if (secret !== '' && text.includes(secret)) text = text.split(secret).join('***');
+    return capText(redactText(text, secrets), MAX_LOGGED_PARAMETER);
+  });
+  if (parameters.length > MAX_LOGGED_PARAMETERS) shown.push(`… ${parameters.length - MAX_LOGGED_PARAMETERS} more`);
+  return shown;
 }
 
 /**
@@ -43,7 +92,7 @@ export function redactUrl(url: string): string {
  * objects with name, message, code and a redacted stack). Cycles and depth are bounded.
  */
 export function redactValue(value: unknown, secrets: readonly string[] = [], depth = 0): unknown {
-  if (typeof value === 'string') return redactText(value, secrets);
+  if (typeof value === 'string') return capText(redactText(value, secrets), MAX_LOGGED_TEXT);
   if (value === null || typeof value !== 'object') return value;
   if (depth > 6) return '[…]';
   if (value instanceof Date) return value;
@@ -52,7 +101,7 @@ export function redactValue(value: unknown, secrets: readonly string[] = [], dep
     const { code } = value as { code?: unknown };
     return {
       name: value.name,
-      message: redactText(value.message, secrets),
+      message: capText(redactText(value.message, secrets), MAX_LOGGED_TEXT),
       ...(code === undefined ? {} : { code }),
     };
   }

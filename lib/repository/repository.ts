@@ -24,6 +24,8 @@ import { copyable, type CopyValue } from '../connection/pg-copy.js';
 import { allRows } from './all-rows.js';
 import { checkColumnValue, isIntegerType, isNumericType } from './column-values.js';
 import { decodeCursor, encodeCursor, type CursorValue } from './cursor.js';
+import { maskSecretColumns, type SecretColumns } from './secret-columns.js';
+import { markSecretParameters } from '../secret-parameters.js';
 import { arg, bindCompiled, bindShape, compileShape, ShapeCache, type QueryShape } from './query-shape.js';
 import type {
   ColumnOf,
@@ -78,7 +80,11 @@ interface WherePlan {
   readonly key: string;
   readonly entries: readonly (readonly [column: string, kind: 'eq' | 'null' | 'any' | 'true' | 'false'])[];
   readonly values: readonly unknown[];
+  /** The values bound to secret columns. */
+  readonly secrets: readonly string[];
 }
+
+const NO_SECRETS: readonly string[] = [];
 
 type DeletedMode = 'live' | 'all' | 'deleted';
 type Direction = 'asc' | 'desc';
@@ -219,6 +225,8 @@ export class Repository<DB, TB extends keyof DB & string> {
   private readonly naming: Naming;
   private readonly prepare: boolean;
   private readonly primaryKey: string;
+  /** Columns whose values are secret (TypeScript names). */
+  private readonly secretColumns: ReadonlySet<string>;
   /** The key of this repository's compiled shapes: table and options. */
   private readonly scope: string;
   /** Filled on first use and shared by copies from withTransaction(). */
@@ -247,6 +255,7 @@ export class Repository<DB, TB extends keyof DB & string> {
     this.naming = (options.camelCase ?? this.context?.camelCase ?? false) ? CAMEL_CASE_NAMING : IDENTITY_NAMING;
     this.prepare = options.prepare ?? this.context?.config.preparedStatements ?? true;
     this.primaryKey = options.primaryKey ?? 'id';
+    this.secretColumns = new Set(options.secretColumns ?? []);
     this.state = { loaded: undefined, shapes: new Map(), tsNames: new Map() };
     // compiled shapes depend on the options as much as on the table
     this.scope = JSON.stringify([
@@ -479,7 +488,7 @@ export class Repository<DB, TB extends keyof DB & string> {
         if (columns.length === 0) return returnRows(w, insert.defaultValues());
         return returnRows(w, insert.values(Object.fromEntries(columns.map((c, i) => [w.col(c), arg(i)]))));
       });
-      const rows = (await this.runShape(shape, args)).rows;
+      const rows = (await this.runShape(shape, args, 'write', this.secretsIn(columns, args))).rows;
       return rows[0] as RowOf<DB, TB>;
     });
   }
@@ -533,6 +542,10 @@ export class Repository<DB, TB extends keyof DB & string> {
         if (keys) layout = { keys, columns, infos: columns.map((c) => meta.columns.get(c)!), group: group.rows };
       });
       const statements: (() => Promise<Row[]>)[] = [];
+      const secrets =
+        this.secretColumns.size === 0
+          ? NO_SECRETS
+          : groups.flatMap((g) => g.rows.flatMap((r) => this.secretsIn(g.columns, r)));
       if (groups.length > 1 && groups.some((group) => group.columns.length > 0)) {
         // rows naming different columns: one multi-row INSERT, DEFAULT where a row names no value,
         // so the rows are written in order and the statement fails or succeeds whole, as one
@@ -543,7 +556,7 @@ export class Repository<DB, TB extends keyof DB & string> {
         const chunk = Math.floor(MAX_PARAMETERS / new Set(groups.flatMap((group) => group.columns)).size);
         for (let start = 0; start < mixed.length; start += chunk) {
           const slice = mixed.slice(start, start + chunk);
-          statements.push(() => this.insertValues(w, slice, returning));
+          statements.push(() => this.insertValues(w, slice, returning, secrets));
         }
       } else {
         for (const { columns, rows: groupRows } of groups) {
@@ -571,11 +584,12 @@ export class Repository<DB, TB extends keyof DB & string> {
             const slice = groupRows.slice(start, start + chunk);
             statements.push(() =>
               json
-                ? this.insertJson(w, columns, slice, returning)
+                ? this.insertJson(w, columns, slice, returning, secrets)
                 : this.insertValues(
                     w,
                     slice.map((values) => ({ columns, values })),
                     returning,
+                    secrets,
                   ),
             );
           }
@@ -629,7 +643,8 @@ export class Repository<DB, TB extends keyof DB & string> {
         if (version) query = query.where(w.col(version), '=', arg(columns.length + 1));
         return returnRows(w, this.deletedFilter(w, query, 'live'));
       });
-      const rows = (await this.runShape(shape, version ? [...args, key, expected] : [...args, key])).rows;
+      const bound = version ? [...args, key, expected] : [...args, key];
+      const rows = (await this.runShape(shape, bound, 'write', this.secretsIn(columns, args))).rows;
       if (rows[0] !== undefined || version === undefined) return rows[0] as RowOf<DB, TB> | undefined;
       if ((await this.findById(key)) === undefined) return undefined;
       throw new OptimisticLockError(`${this.table} ${String(key)} was changed by someone else since it was read`, {
@@ -660,7 +675,9 @@ export class Repository<DB, TB extends keyof DB & string> {
           .updateTable(w.table)
           .set(this.bumpVersion(w, setObject(w, columns, updatedAt)))
           .where(where as WhereFn);
-        const result = await this.runTyped(bindCompiled(this.deletedFilter(w, query, 'live').compile(), args), 'write');
+        const compiled = bindCompiled(this.deletedFilter(w, query, 'live').compile(), args);
+        markSecretParameters(compiled.parameters, this.secretsIn(columns, args));
+        const result = await this.runTyped(compiled, 'write');
         return Number(result.numAffectedRows ?? 0n);
       }
       const plan = this.wherePlan(where, meta);
@@ -669,7 +686,8 @@ export class Repository<DB, TB extends keyof DB & string> {
         const query = w.q.updateTable(w.table).set(this.bumpVersion(w, setObject(w, columns, updatedAt)));
         return this.deletedFilter(w, applyWhere(w, query, plan, args.length), 'live');
       });
-      const result = await this.runShape(shape, [...args, ...plan.values]);
+      const secrets = [...this.secretsIn(columns, args), ...plan.secrets];
+      const result = await this.runShape(shape, [...args, ...plan.values], 'write', secrets);
       return Number(result.numAffectedRows ?? 0n);
     });
   }
@@ -715,7 +733,7 @@ export class Repository<DB, TB extends keyof DB & string> {
             ),
         ),
       );
-      const rows = (await this.runShape(shape, args)).rows;
+      const rows = (await this.runShape(shape, args, 'write', this.secretsIn(columns, args))).rows;
       return rows[0] as RowOf<DB, TB>;
     });
   }
@@ -836,7 +854,14 @@ export class Repository<DB, TB extends keyof DB & string> {
     checkOptionColumns(this.table, this.options, meta);
     if (this.state.loaded?.meta !== meta) this.state.shapes.clear();
     const sqlNames = sqlNamesWriter(this.db.withoutPlugins() as unknown as AnyKysely, this.table, meta, this.naming);
-    this.state.loaded = { meta, sqlNames, primary: meta.columns.get(this.primaryKey)! };
+    const secret =
+      this.secretColumns.size === 0
+        ? undefined
+        : {
+            columns: [...meta.columns.values()].map((c) => c.dbName),
+            secret: new Set([...this.secretColumns].map((c) => meta.columns.get(c)!.dbName)),
+          };
+    this.state.loaded = { meta, sqlNames, primary: meta.columns.get(this.primaryKey)!, secret };
     return this.state.loaded;
   }
 
@@ -860,9 +885,29 @@ export class Repository<DB, TB extends keyof DB & string> {
     try {
       return await call(loaded);
     } catch (error) {
+      if (loaded.secret) maskSecretColumns(error, loaded.secret);
       if (!(await this.reloadedAfter(error, loaded))) throw error;
-      return call(this.current() ?? (await this.load()));
+      const again = this.current() ?? (await this.load());
+      try {
+        return await call(again);
+      } catch (retryError) {
+        if (again.secret) maskSecretColumns(retryError, again.secret);
+        throw retryError;
+      }
     }
+  }
+
+  /** The values of `args` bound to secret columns (`columns[i]` holds `args[i]`). */
+  private secretsIn(columns: readonly string[], args: readonly unknown[]): readonly string[] {
+    if (this.secretColumns.size === 0) return NO_SECRETS;
+    const found: string[] = [];
+    columns.forEach((column, i) => {
+      if (!this.secretColumns.has(column)) return;
+      const value = args[i];
+      if (typeof value === 'string') found.push(value);
+      else if (Array.isArray(value)) for (const item of value) if (typeof item === 'string') found.push(item);
+    });
+    return found;
   }
 
   /** Whether `error` showed the table changed, and it was read again, so the call may run once more. */
@@ -910,8 +955,11 @@ export class Repository<DB, TB extends keyof DB & string> {
     shape: QueryShape,
     args: readonly unknown[],
     intent: StatementIntent = 'write',
+    secrets: readonly string[] = NO_SECRETS,
   ): Promise<QueryResult<Row>> {
-    return this.runCompiled(bindShape<Row>(shape, args), intent);
+    const compiled = bindShape<Row>(shape, args);
+    markSecretParameters(compiled.parameters, secrets);
+    return this.runCompiled(compiled, intent);
   }
 
   /** Runs a statement written with SQL names, as runShape does. */
@@ -985,6 +1033,7 @@ export class Repository<DB, TB extends keyof DB & string> {
       return extend(w, query, plan.values.length);
     });
     const bound = bindShape<Row>(shape, [...plan.values, ...args]);
+    markSecretParameters(bound.parameters, plan.secrets);
     return (await this.runCompiled(bound, 'read')).rows;
   }
 
@@ -1008,7 +1057,7 @@ export class Repository<DB, TB extends keyof DB & string> {
    * value is given. `undefined` (an optional where left out) and allRows mean no condition.
    */
   private wherePlan(where: Where<DB, TB> | undefined, meta: TableMeta): WherePlan {
-    if (where === undefined || where === allRows) return { key: '', entries: [], values: [] };
+    if (where === undefined || where === allRows) return { key: '', entries: [], values: [], secrets: NO_SECRETS };
     const object = readObject(where, 'where', 'refuse');
     if (object.length === 0) {
       throw new ValidationError('where', 'empty', 'where names no column: to mean every row, pass allRows');
@@ -1039,7 +1088,11 @@ export class Repository<DB, TB extends keyof DB & string> {
         values.push(value);
       }
     }
-    return { key: entries.map(([c, k]) => `${c}:${k}`).join(','), entries, values };
+    const secrets = this.secretsIn(
+      object.map(([column]) => column),
+      object.map(([, value]) => value),
+    );
+    return { key: entries.map(([c, k]) => `${c}:${k}`).join(','), entries, values, secrets };
   }
 
   private deletedFilter<Q extends Filterable>(w: Writer, q: Q, mode: DeletedMode): Q {
@@ -1132,6 +1185,7 @@ export class Repository<DB, TB extends keyof DB & string> {
     columns: readonly string[],
     rows: readonly unknown[][],
     returning: boolean,
+    secrets: readonly string[],
   ): Promise<Row[]> {
     const names = columns.map((c) => w.col(c));
     const dateText = this.context?.dateText ?? ((date: Date) => date.toISOString());
@@ -1148,7 +1202,7 @@ export class Repository<DB, TB extends keyof DB & string> {
         .expression(w.q.selectFrom(source.as('r')).select(names.map((c) => `r.${c}`)));
       return returning ? returnRows(w, insert) : insert;
     });
-    return (await this.runShape(shape, [json])).rows;
+    return (await this.runShape(shape, [json], 'write', secrets)).rows;
   }
 
   /** One row of defaults (INSERT … DEFAULT VALUES). */
@@ -1168,6 +1222,7 @@ export class Repository<DB, TB extends keyof DB & string> {
     w: Writer,
     rows: readonly { readonly columns: readonly string[]; readonly values: readonly unknown[] }[],
     returning: boolean,
+    secrets: readonly string[],
   ): Promise<Row[]> {
     if (rows.every(({ columns }) => columns.length === 0)) {
       // a slice of rows that name nothing: VALUES needs a column
@@ -1179,6 +1234,7 @@ export class Repository<DB, TB extends keyof DB & string> {
       .insertInto(w.table)
       .values(rows.map(({ columns, values }) => Object.fromEntries(columns.map((c, i) => [w.col(c), values[i]]))));
     const compiled = (returning ? returnRows(w, insert) : insert).compile() as CompiledQuery<Row>;
+    markSecretParameters(compiled.parameters, secrets);
     return (await this.runCompiled(compiled)).rows;
   }
 }
@@ -1189,6 +1245,8 @@ interface Loaded {
   readonly sqlNames: Writer;
   /** The primary key column. */
   readonly primary: ColumnMeta;
+  /** The table's columns and the secret ones among them, when there are secret ones. */
+  readonly secret: SecretColumns | undefined;
 }
 
 /** The table's columns and their types, to tell whether it changed. */

@@ -9,6 +9,7 @@ import type { Kysely } from 'kysely';
 import type { DB } from '../../schema/db.js';
 import { databaseContext } from '../database.js';
 import { mapError, ValidationError } from '../errors.js';
+import { maskSecretColumns, type SecretColumns } from '../repository/secret-columns.js';
 import { redactingLogger, silentLogger, type Logger, type LogMeta } from '../logger.js';
 import { Repository } from '../repository/repository.js';
 import type { Id, OrderBy, Page, RowOf } from '../repository/repository-types.js';
@@ -67,6 +68,15 @@ const NEWEST_FIRST: OrderBy<DB, 'users'> = [
  * The hash unknown usernames are compared against, one per hasher (so at that hasher's cost),
  * made the first time it is needed.
  */
+/**
+ * The users table's columns in the package's migration order, and the secret one: a failing row
+ * that does not line up with them (an application added columns) is hidden whole.
+ */
+const USERS_SECRET_COLUMNS: SecretColumns = {
+  columns: ['id', 'username', 'email', 'password_hash', 'is_active', 'created_at', 'updated_at'],
+  secret: new Set(['password_hash']),
+};
+
 const dummyHashes = new WeakMap<PasswordHasher, Promise<string>>();
 
 /**
@@ -156,11 +166,19 @@ export class UserRepository implements UserStore {
       );
     }
     this.#db = db;
-    this.#users = new Repository(db, 'users', { softDelete: { column: 'isActive', kind: 'boolean' } });
+    // the password hash is secret whatever its format: masked in query logs and error details
+    this.#users = new Repository(db, 'users', {
+      softDelete: { column: 'isActive', kind: 'boolean' },
+      secretColumns: ['passwordHash'],
+    });
     this.#hasher = options.hasher ?? new BcryptPasswordHasher({ cost: this.policy.bcryptCost });
+    const context = databaseContext(db as Kysely<unknown>);
+    // a logger that throws never turns a done write into a failure: its errors are counted, not thrown
     this.#logger = options.logger
-      ? redactingLogger(options.logger)
-      : (databaseContext(db as Kysely<unknown>)?.logger ?? silentLogger);
+      ? redactingLogger(options.logger, [], undefined, () => {
+          if (context) context.stats.logFailures++;
+        })
+      : (context?.logger ?? silentLogger);
   }
 
   /**
@@ -469,7 +487,14 @@ export class UserRepository implements UserStore {
    * (surfacing as ConflictError) rolls back only the write and the transaction goes on.
    */
   async #write<T>(fn: () => Promise<T>): Promise<T> {
-    return currentTransaction(this.#db) === undefined ? fn() : withTransaction(this.#db, () => fn());
+    try {
+      return await (currentTransaction(this.#db) === undefined ? fn() : withTransaction(this.#db, () => fn()));
+    } catch (error) {
+      // a failing row's detail shows the stored hash: masked here for the statements written
+      // directly (the Repository masks its own)
+      maskSecretColumns(error, USERS_SECRET_COLUMNS);
+      throw error;
+    }
   }
 
   /** Logs a write: now, or inside a transaction only once it commits. */
