@@ -11,7 +11,7 @@ import ssh2 from 'ssh2';
 import type { Client } from 'ssh2';
 import { loadConfig, type DatabaseConfig, type SshConfig } from '../../lib/config.js';
 import { SshTunnel } from '../../lib/connection/ssh-tunnel.js';
-import { ConnectionError, TunnelError } from '../../lib/errors.js';
+import { ConfigError, ConnectionError, TunnelError } from '../../lib/errors.js';
 import { freePort } from '../support/free-port.js';
 import {
   poolThroughTunnel,
@@ -284,16 +284,19 @@ describe('SshTunnel through a real OpenSSH sshd', function () {
       expect(text).not.to.include('PRIVATE KEY');
     });
 
-    it('refuses a wrong passphrase with a TunnelError that does not contain it, before connecting', async () => {
-      const { encryptedKey } = server;
+    it('refuses a wrong passphrase at loadConfig with a ConfigError that does not contain it, before connecting', () => {
       const wrong = 'not the passphrase at all';
       const mark = server.mark();
-      const { pool } = tunnelled(configFor({ DB_SSH_PRIVATE_KEY_PATH: encryptedKey.path, DB_SSH_PASSPHRASE: wrong }));
-      const error = await rejection(pool.query('select 1'));
-      expect(error).to.be.instanceOf(TunnelError);
-      expect(error.message).to.include('DB_SSH_PASSPHRASE');
-      expect(`${error.message} ${String((error.cause as Error | undefined)?.message)}`).not.to.include(wrong);
-      expect(loggedText()).not.to.include(wrong);
+      let error: unknown;
+      try {
+        configFor({ DB_SSH_PRIVATE_KEY_PATH: server.encryptedKey.path, DB_SSH_PASSPHRASE: wrong });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).to.be.instanceOf(ConfigError);
+      expect((error as ConfigError).variable).to.equal('DB_SSH_PASSPHRASE');
+      const cause = (error as Error).cause as Error | undefined;
+      expect(`${(error as Error).message} ${String(cause?.message)}`).not.to.include(wrong);
       expect(server.logSince(mark)).not.to.include('Connection from');
     });
 
