@@ -346,6 +346,9 @@ function badScheme(name: 'DATABASE_URL' | 'DATABASE_REPLICA_URLS', url: string, 
   return new ConfigError(name, `${label} must start with ${schemes} (${found}): expected ${allowed}`, allowed);
 }
 
+/** The sslmode values a URL may give (libpq's, and pg's no-verify). */
+const SSL_MODES = new Set(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify']);
+
 /**
  * One server's URL, parsed by pg-connection-string. `label` names it in messages (`DATABASE_URL`,
  * `DATABASE_REPLICA_URLS entry 2`).
@@ -356,6 +359,12 @@ function parseTarget(
   label: string = name,
 ): ConnectionTarget {
   if (!/^postgres(ql)?:\/\//i.test(url)) throw badScheme(name, url, label);
+  // pg-connection-string takes any other sslmode (a typo too) for full verification: say so early
+  const sslmode = /[?&]sslmode=([^&#]*)/i.exec(url)?.[1];
+  if (sslmode !== undefined && !SSL_MODES.has(decodeURIComponent(sslmode))) {
+    const allowed = [...SSL_MODES].join(', ');
+    throw new ConfigError(name, `${label} has an sslmode that is not one of ${allowed}`, allowed);
+  }
   let parsed: ReturnType<typeof parseIntoClientConfig>;
   try {
     parsed = parseIntoClientConfig(url);

@@ -217,7 +217,31 @@ const NETWORK_CODES = new Set([
   'ENOENT',
 ]);
 
+/** Node's codes for a TLS handshake that failed: a certificate that does not verify. */
+const TLS_CODES = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_CHAIN_TOO_LONG',
+  'INVALID_CA',
+  'INVALID_PURPOSE',
+  'PATH_LENGTH_EXCEEDED',
+  'HOSTNAME_MISMATCH',
+]);
+/** ERR_TLS_CERT_ALTNAME_INVALID, ERR_SSL_TLSV1_ALERT_UNKNOWN_CA and the rest of TLS's own. */
+const TLS_CODE = /^ERR_(?:TLS|SSL)_/;
+
 const CONNECTION_MESSAGES = [
+  /^There was an error establishing an SSL connection/,
   /^Connection terminated/,
   /connection error and is not queryable/,
   /^Client was closed and is not queryable/,
@@ -281,7 +305,8 @@ export function mapError(error: unknown): DatabaseError {
     const Class = BY_SQLSTATE[code] ?? BY_CLASS[code.slice(0, 2)] ?? DatabaseError;
     return new Class(message, options);
   }
-  if ((code !== undefined && NETWORK_CODES.has(code)) || CONNECTION_MESSAGES.some((re) => re.test(message))) {
+  const network = code !== undefined && (NETWORK_CODES.has(code) || TLS_CODES.has(code) || TLS_CODE.test(code));
+  if (network || CONNECTION_MESSAGES.some((re) => re.test(message))) {
     return new ConnectionError(message, options);
   }
   return new DatabaseError(message, options);

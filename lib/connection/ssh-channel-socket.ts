@@ -172,6 +172,8 @@ export class SshChannelSocket extends Duplex {
       channel.resume(); // let the channel drain so ssh2 can finish closing it
       channel.close();
     }
-    callback(error);
+    // 'close' one turn later: a TLS socket wrapped around this one (sslmode) destroys it, without
+    // an error, before it emits its own (a certificate that fails verification); pg must see that first
+    setImmediate(() => callback(error));
   }
 }

@@ -280,4 +280,17 @@ describe('loadConfig: secrets', () => {
       expect(load({ ...base, DB_CURSOR_SECRET: `${short}y` }).cursorSecret).to.have.length(32);
     });
   });
+
+  describe('sslmode', () => {
+    it('an sslmode libpq does not know (a typo) is a ConfigError, not silently full verification', () => {
+      for (const mode of ['verfy-full', 'bogus', 'true']) {
+        expect(() => load({ DATABASE_URL: `postgres://u@h/db?sslmode=${mode}` }))
+          .to.throw(ConfigError)
+          .with.property('variable', 'DATABASE_URL');
+      }
+      for (const mode of ['disable', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify']) {
+        expect(load({ DATABASE_URL: `postgres://u@h/db?sslmode=${mode}` }).connection?.host).to.equal('h');
+      }
+    });
+  });
 });
