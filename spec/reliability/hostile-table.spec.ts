@@ -1704,6 +1704,25 @@ describe('reliability: the hostile-input table (every public method × every hos
     const lines = logLines;
     await env.items.count();
     expect(logLines, 'DB_ECHO_SQL logs each statement').to.be.greaterThan(lines);
+    // the judge sees a row changed behind a correct result, and a secret in an error
+    const changed = await judgeCall(
+      async () => {
+        await admin.query("update reliability_counters set note = 'self-test' where id = $1", [ids.first]);
+        return 'ok';
+      },
+      undefined,
+      VALID_CALL,
+      { ok: () => undefined },
+    );
+    expect(changed).to.deep.equal(['changed the reliability_counters table']);
+    const leaked = await judgeCall(
+      () => Promise.reject(new ValidationError('self', 'test', `self-test ${CURSOR_SECRET}`)),
+      undefined,
+      VALID_CALL,
+      {},
+    );
+    expect(leaked).to.include('DB_CURSOR_SECRET in message');
+    tally.errorsByClass = {};
     const wrong: string[] = [];
     for (const row of rows) {
       try {
