@@ -15,8 +15,11 @@
  * - Text with a NUL byte or a lone UTF-16 surrogate is refused with ValidationError before any
  *   SQL (stock pg would fail with 22021 or store U+FFFD): checked on its own, the `unstorable`
  *   operation, and never generated anywhere else.
- * - An `undefined` value in a where object: the package leaves that key out (stock Kysely would
- *   compare with NULL and match nothing); the reference leaves it out too.
+ * - A where object never matches every row by accident: an `undefined` value (stock Kysely would
+ *   compare with NULL) or an empty object is a ValidationError; the reference refuses them too.
+ * - With a version column, every change bumps it (updateMany, upsert's update branch, increment,
+ *   soft delete and restore), updateMany and increment refuse to set it, and increment of an
+ *   integer column by a fraction is a ValidationError (stock pg: 22P02); the reference does the same.
  * - limit outside 1..1000 (or not an integer) and a negative offset are refused with
  *   ValidationError; the reference refuses them the same way.
  * - Writing a generated-always identity column, an upsert whose conflict columns are not among

@@ -7,7 +7,7 @@
  * ReferenceValidationError.
  */
 import { sql, type Kysely, type SelectQueryBuilder, type UpdateQueryBuilder, type UpdateResult } from 'kysely';
-import { keyColumn, type TableSpec } from './schema.js';
+import { allColumns, keyColumn, type TableSpec } from './schema.js';
 import type { Filter, OrderSpec } from './ops.js';
 import { ReferenceDatabaseError, ReferenceOptimisticLockError, ReferenceValidationError } from './outcome.js';
 import {
@@ -230,10 +230,12 @@ export class ReferenceSide {
     if (where === undefined) return query;
     let q = query as Select;
     if (where.kind === 'callback') return q.where(whereCallback(where.expr));
+    // documented: a where object never matches every row by accident; an empty one, or an
+    // undefined value (stock Kysely would compare with NULL), is refused
+    if (Object.keys(where.object).length === 0) throw new ReferenceValidationError('where names no column');
     for (const column of Object.keys(where.object)) {
       const value = where.object[column];
-      // documented difference: the package ignores an undefined value (the key counts as absent)
-      if (value === undefined) continue;
+      if (value === undefined) throw new ReferenceValidationError(`${column} is undefined in where`);
       for (const item of Array.isArray(value) ? value : [value]) checkValue(column, item);
       if (value === null) q = q.where(column, 'is', null);
       else if (Array.isArray(value))
@@ -405,7 +407,10 @@ export class ReferenceSide {
   async updateMany(where: RWhere, patch: Values): Promise<number> {
     const values = this.#checkWritable(patch);
     if (Object.keys(values).length === 0) return 0;
-    const q = this.#deleted(this.#where(this.#q.updateTable(this.table).set(values), where), 'live');
+    const version = this.spec.version?.ts;
+    if (version !== undefined && version in values) throw new ReferenceValidationError(`${version} is managed`);
+    const set = this.#bump(values);
+    const q = this.#deleted(this.#where(this.#q.updateTable(this.table).set(set), where), 'live');
     const result = await q.executeTakeFirstOrThrow();
     return Number(result.numUpdatedRows);
   }
@@ -417,16 +422,28 @@ export class ReferenceSide {
     for (const column of conflict) {
       if (!columns.includes(column)) throw new ReferenceValidationError(`conflict column ${column} must be given`);
     }
-    const others = columns.filter((c) => !conflict.includes(c));
+    const version = this.spec.version?.ts;
+    const others = columns.filter((c) => !conflict.includes(c) && c !== version);
     const set = others.length > 0 ? others : [conflict[0]!];
     return this.#q
       .insertInto(this.table)
       .values(row)
       .onConflict((oc) =>
-        oc.columns([...conflict]).doUpdateSet((eb) => Object.fromEntries(set.map((c) => [c, eb.ref(`excluded.${c}`)]))),
+        oc
+          .columns([...conflict])
+          .doUpdateSet((eb) =>
+            this.#bump(Object.fromEntries(set.map((c) => [c, eb.ref(`excluded.${c}`)])), `${this.table}.`),
+          ),
       )
       .returningAll()
       .executeTakeFirstOrThrow();
+  }
+
+  /** `set` with the version column incremented, when the table has one (every change bumps it). */
+  #bump<T extends Record<string, unknown>>(set: T, qualifier = ''): T {
+    const version = this.spec.version?.ts;
+    if (version === undefined) return set;
+    return { ...set, [version]: sql`${sql.ref(`${qualifier}${version}`)} + 1` };
   }
 
   async delete(id: Id): Promise<boolean> {
@@ -435,7 +452,7 @@ export class ReferenceSide {
       const result = await this.#q.deleteFrom(this.table).where(this.#key, '=', id).executeTakeFirst();
       return result.numDeletedRows > 0n;
     }
-    const set = soft.kind === 'boolean' ? { [soft.column.ts]: false } : { [soft.column.ts]: sql`now()` };
+    const set = this.#bump(soft.kind === 'boolean' ? { [soft.column.ts]: false } : { [soft.column.ts]: sql`now()` });
     const q = this.#deleted(this.#q.updateTable(this.table).set(set).where(this.#key, '=', id), 'live');
     return (await q.executeTakeFirstOrThrow()).numUpdatedRows > 0n;
   }
@@ -443,16 +460,22 @@ export class ReferenceSide {
   async restore(id: Id): Promise<boolean> {
     const soft = this.spec.softDelete;
     if (!soft) throw new ReferenceDatabaseError(`restore() needs softDelete on the ${this.table} repository`);
-    const set = { [soft.column.ts]: soft.kind === 'boolean' ? true : null };
+    const set = this.#bump({ [soft.column.ts]: soft.kind === 'boolean' ? true : null });
     const q = this.#deleted(this.#q.updateTable(this.table).set(set).where(this.#key, '=', id), 'deleted');
     return (await q.executeTakeFirstOrThrow()).numUpdatedRows > 0n;
   }
 
   async increment(id: Id, column: string, delta: number, by: number): Promise<DynRow | undefined> {
     if (!Number.isFinite(by)) throw new ReferenceValidationError('by must be a finite number');
+    // documented: the version column is the repository's to bump; integers take whole steps only
+    if (column === this.spec.version?.ts) throw new ReferenceValidationError(`${column} is managed`);
+    const type = allColumns(this.spec).find((c) => c.ts === column)?.type;
+    if ((type === 'integer' || type === 'bigint') && !Number.isSafeInteger(by)) {
+      throw new ReferenceValidationError(`by must be an integer for ${column}`);
+    }
     const q = this.#q
       .updateTable(this.table)
-      .set((eb) => ({ [column]: eb(eb.ref(column), '+', delta) }))
+      .set((eb) => this.#bump({ [column]: eb(eb.ref(column), '+', delta) }))
       .where(this.#key, '=', id);
     return this.#deleted(q, 'live').returningAll().executeTakeFirst();
   }
