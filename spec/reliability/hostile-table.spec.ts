@@ -15,6 +15,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import bcrypt from 'bcrypt';
 import { expect } from 'chai';
@@ -154,7 +155,7 @@ function sourceFiles(dir: string): string[] {
 /** Members of exported classes the source declares private, protected or #private, by class name. */
 function nonPublicMembers(): Map<string, Set<string>> {
   const found = new Map<string, Set<string>>();
-  for (const file of sourceFiles('lib')) {
+  for (const file of sourceFiles(fileURLToPath(new URL('../../lib', import.meta.url)))) {
     const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
     for (const statement of source.statements) {
       if (!ts.isClassDeclaration(statement) || !statement.name) continue;
