@@ -561,7 +561,7 @@ describe('reliability: the hostile-input table (every public method × every hos
       notes: [
         `inputs × methods ${(catalogue?.length ?? 0) + 1} × ${rows?.length ?? 0} = ${tally.cells}`,
         `handled ${tally.handled}`,
-        `violations ${violations.length}`,
+        `violations ${violations.length} (in ${tally.cells - tally.handled} cells)`,
         `contract cases ${tally.contract}`,
         `log lines ${logLines}`,
         ...(slowQueryNote ? [slowQueryNote] : []),
