@@ -6,6 +6,7 @@
 import type { DatabaseConnection, Dialect, Driver, LogEvent } from 'kysely';
 import type { DatabaseConfig } from './config.js';
 import { createDatabase, databaseDialect } from './database.js';
+import { readOptions } from './arguments.js';
 import { DatabaseError } from './errors.js';
 import type { Logger } from './logger.js';
 
@@ -29,9 +30,11 @@ export interface CreateDialectOptions {
  *
  * @example
  * const db = new Kysely<DB>({ dialect: createDialect({ config: loadConfig() }), plugins: [new CamelCasePlugin()] });
- * @throws ConfigError when no config is given and the environment's is invalid.
+ * @throws ConfigError when no config is given and the environment's is invalid; ValidationError
+ * when `options` is not an options object.
  */
-export function createDialect(options: CreateDialectOptions = {}): Dialect {
+export function createDialect(given?: CreateDialectOptions): Dialect {
+  const options = readOptions(given, 'options');
   // like PostgresDialect: each Kysely built on the dialect gets a pool (a Database) of its own,
   // made when Kysely asks for the driver and closed by that Kysely's destroy()
   const open = (): Dialect => {

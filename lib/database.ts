@@ -31,7 +31,8 @@ import { ReplicaDriver } from './connection/replica-driver.js';
 import { ReplicaRouter } from './connection/replica-router.js';
 import { ReplicaSet, type ReplicaState } from './connection/replica-set.js';
 import { SshTunnel, type TunnelStatus } from './connection/ssh-tunnel.js';
-import { DatabaseError, IntegrityConstraintViolationError, mapError } from './errors.js';
+import { readOptions } from './arguments.js';
+import { DatabaseError, IntegrityConstraintViolationError, mapError, ValidationError } from './errors.js';
 import { createLogger, redactingLogger, type Logger } from './logger.js';
 import { logParameters } from './redact.js';
 import { secretParameters } from './secret-parameters.js';
@@ -450,6 +451,53 @@ class PooledDatabase<DB> implements Database<DB> {
 }
 
 /**
+ * The options of createDatabase, each of the form it must have.
+ * @throws ValidationError naming the option.
+ */
+function checkDatabaseOptions(options: CreateDatabaseOptions): CreateDatabaseOptions {
+  const bad = (field: string, allowed: string): never => {
+    throw new ValidationError(field, 'type', `${field} must be ${allowed}`);
+  };
+  const has = (value: unknown, methods: readonly string[]): boolean => {
+    try {
+      if (typeof value !== 'object' || value === null) return false;
+      const object = value as Record<string, unknown>;
+      return methods.every((method) => typeof object[method] === 'function');
+    } catch {
+      return false;
+    }
+  };
+  const { config, logger, plugins, camelCase, log } = options;
+  const configForm = 'a DatabaseConfig (from loadConfig)';
+  if (config !== undefined) {
+    try {
+      if (typeof config !== 'object' || config === null) bad('config', configForm);
+      if (typeof config.engine !== 'string' || !Array.isArray(config.secrets)) bad('config', configForm);
+    } catch (error) {
+      if (error instanceof ValidationError) throw error;
+      bad('config', configForm);
+    }
+  }
+  if (logger !== undefined && !has(logger, ['error', 'warn', 'info', 'debug'])) {
+    bad('logger', 'a Logger (error, warn, info and debug methods)');
+  }
+  let list: KyselyPlugin[] | undefined;
+  if (plugins !== undefined) {
+    try {
+      if (Array.isArray(plugins)) list = Array.from(plugins as KyselyPlugin[]);
+    } catch {
+      list = undefined;
+    }
+    if (!list?.every((plugin) => has(plugin, ['transformQuery', 'transformResult']))) {
+      bad('plugins', 'an array of Kysely plugins (transformQuery and transformResult methods)');
+    }
+  }
+  if (camelCase !== undefined && typeof camelCase !== 'boolean') bad('camelCase', 'true or false');
+  if (log !== undefined && typeof log !== 'function') bad('log', 'a function');
+  return list === undefined ? options : { ...options, plugins: list };
+}
+
+/**
  * Creates a Database: a typed Kysely over a pg pool built from `config`, or, for engine `pglite`
  * (`DATABASE_URL=pglite://` in memory, `pglite:///abs/dir` persisted), over an in-process PGlite
  * with one connection (the optional peer dependency @electric-sql/pglite, loaded only then).
@@ -459,10 +507,13 @@ class PooledDatabase<DB> implements Database<DB> {
  * const database = createDatabase<DB>({ config: loadConfig() });
  * const users = await database.db.selectFrom('users').selectAll().execute();
  * await database.close();
- * @throws ConfigError when no config is given and the environment's is invalid. (For the embedded
- * engine without @electric-sql/pglite installed, the first query throws ConfigError.)
+ * @throws ConfigError when no config is given and the environment's is invalid; ValidationError
+ * naming the option for options of the wrong form (a config that is not loadConfig's, a logger
+ * without its methods, plugins that are not Kysely plugins). (For the embedded engine without
+ * @electric-sql/pglite installed, the first query throws ConfigError.)
  */
-export function createDatabase<DB>(options: CreateDatabaseOptions = {}): Database<DB> {
+export function createDatabase<DB>(given?: CreateDatabaseOptions): Database<DB> {
+  const options = checkDatabaseOptions(readOptions(given, 'options'));
   const base = options.logger ?? createLogger(options.config ? { level: options.config.logLevel } : {});
   const config = options.config ?? loadConfig(process.env, { logger: base });
   const stats = createConnectionStats();

@@ -281,6 +281,15 @@ function uniqueColumns(detail: string | undefined): string[] {
  * details are stripped of secrets. Never throws.
  */
 export function mapError(error: unknown): DatabaseError {
+  try {
+    return mapKnown(error);
+  } catch {
+    // something that throws when it is read (a Proxy, a getter): described, not read again
+    return new DatabaseError('an error that could not be read was thrown', { cause: error });
+  }
+}
+
+function mapKnown(error: unknown): DatabaseError {
   if (error instanceof DatabaseError) return error;
   const e = (typeof error === 'object' && error !== null ? error : {}) as PgErrorLike;
   const message = redactText(str(e.message) ?? String(error));

@@ -5,6 +5,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import { DatabaseError, NotFoundError, ValidationError } from './errors.js';
+import { readOptions, requireKysely } from './arguments.js';
 import { checkServedSchema } from './system-schemas.js';
 import { currentTransaction } from './transaction.js';
 
@@ -389,17 +390,19 @@ async function statsOf(executor: Kysely<unknown>, resolved: ResolvedTable): Prom
  * const info = await getTableInfo(database.db, 'users');
  * console.log(info.rowCount, info.deadTuples, info.indexes.map((index) => index.name));
  * @throws NotFoundError naming `table` when there is no such table (`table` and `id` hold the
- * name asked for); ValidationError when `table` is not a string or is in a system schema
+ * name asked for); ValidationError when `db` is not a Kysely, `table` is not a string or is in a system schema
  * (pg_catalog, information_schema, pg_toast) or one outside `options.schemas`; the mapped
  * DatabaseError of a failing query.
  */
 export async function getTableInfo<DB>(
   db: Kysely<DB>,
   table: string,
-  options: MaintenanceOptions = {},
+  options?: MaintenanceOptions,
 ): Promise<TableInfo> {
+  requireKysely(db, 'db');
+  const { schemas } = readOptions(options, 'options');
   const executor = executorFor(db);
-  const resolved = await resolveTable(executor, table, options.schemas);
+  const resolved = await resolveTable(executor, table, schemas);
   const { oid } = resolved;
   if (resolved.serverVersion >= FORCE_FLUSH_SINCE && resolved.hasStats) {
     await sql`select pg_catalog.pg_stat_force_next_flush()`.execute(executor);
@@ -451,14 +454,12 @@ export async function getTableInfo<DB>(
  * await vacuumAnalyze(database.db, 'users');
  * await vacuumAnalyze(database.db); // every table
  * @throws DatabaseError when called inside a transaction; NotFoundError naming `table` when there
- * is no such table; ValidationError when `table` is not a string, or is in a system schema or
+ * is no such table; ValidationError when `db` is not a Kysely, `table` is not a string, or is in a system schema or
  * one outside `options.schemas`; the mapped DatabaseError of VACUUM itself (for example when the role does not own the table).
  */
-export async function vacuumAnalyze<DB>(
-  db: Kysely<DB>,
-  table?: string,
-  options: MaintenanceOptions = {},
-): Promise<void> {
+export async function vacuumAnalyze<DB>(db: Kysely<DB>, table?: string, options?: MaintenanceOptions): Promise<void> {
+  requireKysely(db, 'db');
+  const { schemas } = readOptions(options, 'options');
   const kysely = db as Kysely<unknown>;
   if (kysely.isTransaction || currentTransaction(kysely) !== undefined) {
     throw new DatabaseError(
@@ -471,6 +472,6 @@ export async function vacuumAnalyze<DB>(
     await sql`vacuum analyze`.execute(executor);
     return;
   }
-  const resolved = await resolveTable(executor, table, options.schemas);
+  const resolved = await resolveTable(executor, table, schemas);
   await sql`vacuum analyze ${sql.id(resolved.schema, resolved.name)}`.execute(executor);
 }

@@ -22,6 +22,7 @@ import {
   type Frame,
   type TransactionKey,
 } from './transaction-context.js';
+import { readOptions, requireFunction, requireKysely } from './arguments.js';
 import { dropRolledBackHooks, handHooksToParent, hooksToRun, runHooks } from './transaction-hooks.js';
 
 /** Isolation level of a transaction, weakest first. */
@@ -96,9 +97,12 @@ interface Settings {
   readonly timeoutMs: number | undefined;
 }
 
-function settingsOf(options: TransactionOptions): Settings {
-  const { isolationLevel, accessMode, retries, propagation = 'nested', timeoutMs } = options;
-  if (isolationLevel !== undefined && !Object.hasOwn(ISOLATION_RANK, isolationLevel)) {
+function settingsOf(given: TransactionOptions | undefined): Settings {
+  const { isolationLevel, accessMode, retries, propagation = 'nested', timeoutMs } = readOptions(given, 'options');
+  if (
+    isolationLevel !== undefined &&
+    (typeof isolationLevel !== 'string' || !Object.hasOwn(ISOLATION_RANK, isolationLevel))
+  ) {
     throw new ValidationError(
       'isolationLevel',
       'oneOf',
@@ -194,7 +198,7 @@ function backoffMs(retry: number): number {
  * QueryTimeoutError when a statement ran past `timeoutMs`; ConnectionError when the connection
  * was lost (or the server ended a transaction idle past `timeoutMs`); the mapped error of a
  * failing COMMIT; PoolTimeoutError when no connection became free; ValidationError for bad
- * options; DatabaseError when a 'requiresNew' would deadlock on the pool, when a nested call asks
+ * options, a `db` that is not a Kysely or an `fn` that is not a function; DatabaseError when a 'requiresNew' would deadlock on the pool, when a nested call asks
  * for a stronger isolation level or for writes in a read-only transaction, when a 'required'
  * call inside failed, or when `db` is a Transaction that is no longer active.
  */
@@ -214,8 +218,10 @@ export function withTransaction<DB, T>(
 export async function withTransaction<DB, T>(
   db: Kysely<DB>,
   fn: (trx: Transaction<DB>) => Promise<T>,
-  options: TransactionOptions = {},
+  options?: TransactionOptions,
 ): Promise<T> {
+  requireKysely(db, 'db');
+  requireFunction(fn, 'fn');
   const settings = settingsOf(options);
   const kysely = db as Kysely<unknown>;
   const run = fn as unknown as (trx: Transaction<unknown>) => Promise<T>;
@@ -250,12 +256,13 @@ export async function withTransaction<DB, T>(
  * @example
  * const executor = currentTransaction(db) ?? db;
  * await executor.insertInto('audit').values(entry).execute();
- * @throws never.
+ * @throws ValidationError when `db` is not a Kysely.
  */
 export function currentTransaction<DB>(db: Transaction<DB>): Transaction<DB> | undefined;
 /** {@inheritDoc (currentTransaction:1)} */
 export function currentTransaction<DB>(db: Kysely<DB>): Transaction<DB> | undefined;
 export function currentTransaction<DB>(db: Kysely<DB>): Transaction<DB> | undefined {
+  requireKysely(db, 'db');
   const kysely = db as Kysely<unknown>;
   const frame = activeFrame(kysely, transactionKey(kysely));
   return frame && (transactionFor(frame, kysely) as Transaction<DB>);

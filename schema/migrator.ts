@@ -4,6 +4,7 @@
  */
 import type { Kysely } from 'kysely';
 import { Migrator, type MigrationProvider, type MigrationResultSet, type Migration } from 'kysely/migration';
+import { requireKysely } from '../lib/arguments.js';
 import { databaseContext } from '../lib/database.js';
 import { DatabaseError, mapError } from '../lib/errors.js';
 import { migrations } from './migrations/index.js';
@@ -47,6 +48,7 @@ async function withMigrator<DB>(
   db: Kysely<DB>,
   fn: (migrator: Migrator) => Promise<MigrationResultSet>,
 ): Promise<MigrationResultSet> {
+  requireKysely(db, 'db');
   const pooled = databaseContext(db as Kysely<unknown>)?.config.pgbouncer;
   if (!db.isTransaction && (pooled === 'transaction' || pooled === 'auto')) {
     return db.transaction().execute((trx) => fn(new Migrator({ db: trx.withoutPlugins(), provider })));
@@ -84,7 +86,8 @@ function toRun(resultSet: MigrationResultSet, action: string): MigrationRun {
  * const { steps } = await migrateToLatest(database.db);
  * for (const step of steps) console.log(`${step.direction} ${step.name}`);
  * @throws DatabaseError when a migration fails or the database cannot be reached; the
- *   Migrator's error is the `cause` and the message names the failing migration.
+ *   Migrator's error is the `cause` and the message names the failing migration; ValidationError
+ *   when `db` is not a Kysely.
  */
 export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<MigrationRun> {
   return toRun(await withMigrator(db, (m) => m.migrateToLatest()), 'migrate to latest');
@@ -95,7 +98,8 @@ export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<MigrationRun>
  *
  * @example
  * await migrateUp(database.db);
- * @throws DatabaseError when the migration fails (the Migrator's error as `cause`).
+ * @throws DatabaseError when the migration fails (the Migrator's error as `cause`); ValidationError
+ * when `db` is not a Kysely.
  */
 export async function migrateUp<DB>(db: Kysely<DB>): Promise<MigrationRun> {
   return toRun(await withMigrator(db, (m) => m.migrateUp()), 'migrate up');
@@ -106,7 +110,8 @@ export async function migrateUp<DB>(db: Kysely<DB>): Promise<MigrationRun> {
  *
  * @example
  * const { steps } = await migrateDown(database.db); // steps[0]?.name is the one reverted
- * @throws DatabaseError when the migration's `down` fails (the Migrator's error as `cause`).
+ * @throws DatabaseError when the migration's `down` fails (the Migrator's error as `cause`);
+ * ValidationError when `db` is not a Kysely.
  */
 export async function migrateDown<DB>(db: Kysely<DB>): Promise<MigrationRun> {
   return toRun(await withMigrator(db, (m) => m.migrateDown()), 'migrate down');

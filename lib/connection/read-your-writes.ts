@@ -17,6 +17,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { CompiledQuery } from 'kysely';
+import { requireFunction } from '../arguments.js';
 import { isWriteStatement } from './write-statement.js';
 
 /** What one scope holds: per Database (its tracker), when the scope last wrote through it. */
@@ -46,9 +47,10 @@ export const UNSCOPED_READ_YOUR_WRITES_MS = 2_000;
  *   const user = await users.createUser(input); // primary
  *   return users.getUserById(user.id);           // primary too: this scope wrote
  * });
- * @throws whatever `fn` throws.
+ * @throws whatever `fn` throws; ValidationError when `fn` is not a function.
  */
 export function withReadYourWrites<T>(fn: () => T): T {
+  requireFunction(fn, 'fn');
   if (storage.getStore() !== undefined) return fn();
   return storage.run({ writes: new WeakMap() }, fn);
 }

@@ -18,6 +18,7 @@ import {
 } from 'kysely';
 import { databaseContext, type DatabaseContext, type StatementIntent } from '../database.js';
 import { DatabaseError, NotFoundError, OptimisticLockError, ValidationError } from '../errors.js';
+import { readOptions, requireKysely } from '../arguments.js';
 import { checkServedSchema } from '../system-schemas.js';
 import { currentTransaction, withTransaction } from '../transaction.js';
 import { copyable, type CopyValue } from '../connection/pg-copy.js';
@@ -42,6 +43,7 @@ import type {
   PatchOf,
   RepositoryOptions,
   RowOf,
+  SoftDeleteOptions,
   Where,
 } from './repository-types.js';
 import {
@@ -245,7 +247,11 @@ export class Repository<DB, TB extends keyof DB & string> {
    * other than 'timestamp' or 'boolean', say); the first call throws it when an option names a
    * column the table lacks or of the wrong type, or the table is in a schema it may not serve.
    */
-  constructor(db: Kysely<DB>, table: TB, options: RepositoryOptions = {}) {
+  constructor(db: Kysely<DB>, table: TB, given?: RepositoryOptions) {
+    requireKysely(db, 'db');
+    const read = readOptions(given, 'options');
+    const soft = read.softDelete === undefined ? undefined : readOptions(read.softDelete, 'softDelete');
+    const options: RepositoryOptions = soft === undefined ? read : { ...read, softDelete: soft as SoftDeleteOptions };
     checkOptions(table, options);
     this.db = db;
     this.table = table;
@@ -274,6 +280,7 @@ export class Repository<DB, TB extends keyof DB & string> {
    * Stubs installed on this instance carry over.
    */
   withTransaction(trx: Kysely<DB>): this {
+    requireKysely(trx, 'trx');
     const copy = Object.create(Object.getPrototypeOf(this) as object, Object.getOwnPropertyDescriptors(this)) as this;
     Object.defineProperty(copy, 'bound', { value: trx, enumerable: true, writable: false, configurable: true });
     return copy;
@@ -282,9 +289,10 @@ export class Repository<DB, TB extends keyof DB & string> {
   /**
    * The row with this primary key, or undefined (soft-deleted rows count as absent). With
    * `forUpdate`, the row stays locked until the transaction ends (use it inside withTransaction).
-   * @throws ValidationError for an id that is not an integer, bigint or string.
+   * @throws ValidationError for an id that is not an integer, bigint or string, or bad options.
    */
-  async findById(id: Id, options?: FindByIdOptions): Promise<RowOf<DB, TB> | undefined> {
+  async findById(id: Id, given?: FindByIdOptions): Promise<RowOf<DB, TB> | undefined> {
+    const options = readOptions(given, 'options');
     return this.guarded(async ({ sqlNames: w, primary }) => {
       const key = checkId(id, primary);
       const mode = deletedMode(options);
@@ -319,7 +327,7 @@ export class Repository<DB, TB extends keyof DB & string> {
    */
   async findOne(where: Where<DB, TB>, filter?: DeletedFilter): Promise<RowOf<DB, TB> | undefined> {
     requireWhere(where);
-    const rows = await this.findMany({ ...filter, where, limit: 1 });
+    const rows = await this.findMany({ ...readOptions(filter, 'filter'), where, limit: 1 });
     return rows[0];
   }
 
@@ -327,7 +335,8 @@ export class Repository<DB, TB extends keyof DB & string> {
    * Rows matching the query, ordered, at most `limit` (default 100, at most 1000).
    * @throws ValidationError for a bad limit, offset, column or order.
    */
-  async findMany(query: FindManyQuery<DB, TB> = {}): Promise<RowOf<DB, TB>[]> {
+  async findMany(given?: FindManyQuery<DB, TB>): Promise<RowOf<DB, TB>[]> {
+    const query = readOptions(given, 'query');
     const limit = checkLimit(query.limit);
     const offset = checkOffset(query.offset);
     return this.guarded(async ({ meta }) => {
@@ -349,7 +358,8 @@ export class Repository<DB, TB extends keyof DB & string> {
    * @throws ValidationError for a bad limit, offset, order, or a cursor this repository did not
    * issue for the same table and order.
    */
-  async paginate(request: PageRequest<DB, TB> = {}): Promise<Page<RowOf<DB, TB>>> {
+  async paginate(given?: PageRequest<DB, TB>): Promise<Page<RowOf<DB, TB>>> {
+    const request = readOptions(given, 'request');
     const limit = checkLimit(request.limit);
     return this.guarded(async ({ meta }) => {
       const order = this.orderColumns(request.orderBy, meta);
@@ -425,7 +435,8 @@ export class Repository<DB, TB extends keyof DB & string> {
    * the page is not past the end.
    * @throws ValidationError as findMany.
    */
-  async findAndCount(query: FindManyQuery<DB, TB> = {}): Promise<{ items: RowOf<DB, TB>[]; total: number }> {
+  async findAndCount(given?: FindManyQuery<DB, TB>): Promise<{ items: RowOf<DB, TB>[]; total: number }> {
+    const query = readOptions(given, 'query');
     const limit = checkLimit(query.limit);
     const offset = checkOffset(query.offset);
     return this.guarded(async ({ meta }) => {
@@ -451,8 +462,9 @@ export class Repository<DB, TB extends keyof DB & string> {
    * has an `undefined` value.
    */
   async count(where?: Where<DB, TB>, filter?: DeletedFilter): Promise<number> {
+    const mode = deletedMode(readOptions(filter, 'filter'));
     return this.guarded(async () => {
-      const rows = await this.select(where, deletedMode(filter), 'count', {
+      const rows = await this.select(where, mode, 'count', {
         columns: (_w, q) => q.select(sql<string>`count(*)`.as('count')),
       });
       return Number(rows[0]?.['count'] ?? 0);
@@ -466,8 +478,9 @@ export class Repository<DB, TB extends keyof DB & string> {
    */
   async exists(where: Where<DB, TB>, filter?: DeletedFilter): Promise<boolean> {
     requireWhere(where);
+    const mode = deletedMode(readOptions(filter, 'filter'));
     return this.guarded(async () => {
-      const rows = await this.select(where, deletedMode(filter), 'exists', {
+      const rows = await this.select(where, mode, 'exists', {
         columns: (_w, q) => q.select(sql<number>`1`.as('one')),
         extend: (_w, q) => q.limit(1),
       });
@@ -499,7 +512,11 @@ export class Repository<DB, TB extends keyof DB & string> {
    * @throws ValidationError for a row that is not an object or names a non-writable column; the
    * mapped constraint errors (and then no row of the call is kept).
    */
-  async createMany(rows: readonly NewRowOf<DB, TB>[], options: CreateManyOptions = {}): Promise<RowOf<DB, TB>[]> {
+  async createMany(rows: readonly NewRowOf<DB, TB>[], given?: CreateManyOptions): Promise<RowOf<DB, TB>[]> {
+    const options = readOptions(given, 'options');
+    if (options.returning !== undefined && typeof options.returning !== 'boolean') {
+      throw new ValidationError('returning', 'type', 'returning must be true or false');
+    }
     if (!Array.isArray(rows)) throw new ValidationError('rows', 'type', 'rows must be an array of objects');
     if (rows.length === 0) return [];
     return this.guarded(async ({ meta, sqlNames: w }) => {
@@ -671,11 +688,19 @@ export class Repository<DB, TB extends keyof DB & string> {
       const updatedAt = this.updatedAtColumn(meta, columns);
       if (typeof where === 'function') {
         const w = this.tsNames();
-        const query = w.q
-          .updateTable(w.table)
-          .set(this.bumpVersion(w, setObject(w, columns, updatedAt)))
-          .where(where as WhereFn);
-        const compiled = bindCompiled(this.deletedFilter(w, query, 'live').compile(), args);
+        const compiled = bindCompiled(
+          fromCallback(() =>
+            this.deletedFilter(
+              w,
+              w.q
+                .updateTable(w.table)
+                .set(this.bumpVersion(w, setObject(w, columns, updatedAt)))
+                .where(where as WhereFn),
+              'live',
+            ).compile(),
+          ),
+          args,
+        );
         markSecretParameters(compiled.parameters, this.secretsIn(columns, args));
         const result = await this.runTyped(compiled, 'write');
         return Number(result.numAffectedRows ?? 0n);
@@ -1020,8 +1045,13 @@ export class Repository<DB, TB extends keyof DB & string> {
     const args = parts.args ?? [];
     if (typeof where === 'function') {
       const w = this.tsNames();
-      const query = this.deletedFilter(w, columns(w, w.q.selectFrom(w.table)).where(where as WhereFn), mode);
-      const compiled = extend(w, query, 0).compile();
+      const compiled = fromCallback(() =>
+        extend(
+          w,
+          this.deletedFilter(w, columns(w, w.q.selectFrom(w.table)).where(where as WhereFn), mode),
+          0,
+        ).compile(),
+      );
       const bound = bindCompiled(compiled, args);
       return (await this.runTyped(bound, 'read')).rows;
     }
@@ -1160,12 +1190,12 @@ export class Repository<DB, TB extends keyof DB & string> {
       return [column, direction, temporalKind(info.type), info.nullable];
     };
     if (orderBy !== undefined) {
-      const list: readonly (readonly [unknown, unknown])[] = Array.isArray(orderBy) ? orderBy : [[orderBy, 'asc']];
+      const list = readOrder(orderBy);
       for (const item of list) {
         if (!Array.isArray(item) || item.length !== 2) {
           throw new ValidationError('orderBy', 'type', 'orderBy must be a column or [column, direction] pairs');
         }
-        const [column, direction] = item;
+        const [column, direction] = item as [unknown, unknown];
         checkColumn(this.table, column, meta, 'orderBy');
         if (direction !== 'asc' && direction !== 'desc') {
           throw new ValidationError('orderBy', 'direction', "an order direction must be 'asc' or 'desc'");
@@ -1477,6 +1507,35 @@ function checkOptionColumns(table: string, options: RepositoryOptions, meta: Tab
   for (const name of options.secretColumns ?? []) column('secretColumns', name);
 }
 
+/**
+ * A statement built with a where callback of the caller's.
+ * @throws ValidationError (field `where`) when building it throws: the callback did not return
+ * an expression, or threw (its error is the cause).
+ */
+function fromCallback<T>(build: () => T): T {
+  try {
+    return build();
+  } catch (error) {
+    if (error instanceof DatabaseError) throw error;
+    throw new ValidationError('where', 'callback', 'the where callback must return a Kysely expression', {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * An orderBy as a list, read once: each pair copied (a Proxy or a throwing getter is refused).
+ * @throws ValidationError (field `orderBy`) when it cannot be read.
+ */
+function readOrder(orderBy: unknown): readonly unknown[] {
+  try {
+    if (!Array.isArray(orderBy)) return [[orderBy, 'asc']];
+    return Array.from(orderBy as unknown[], (item) => (Array.isArray(item) ? Array.from(item as unknown[]) : item));
+  } catch (cause) {
+    throw new ValidationError('orderBy', 'type', 'orderBy could not be read', { cause });
+  }
+}
+
 /** One value of createMany's row `index`. @throws ValidationError when reading it throws. */
 function readKey(row: Row, key: string, index: number): unknown {
   try {
@@ -1503,7 +1562,7 @@ function requireWhere(where: unknown): void {
 function checkColumn(table: string, column: unknown, meta: TableMeta, field: string): ColumnMeta {
   const info = typeof column === 'string' ? meta.columns.get(column) : undefined;
   if (!info) {
-    const name = typeof column === 'string' ? column : String(column);
+    const name = typeof column === 'string' ? column : `a ${typeof column}`;
     throw new ValidationError(field === 'column' ? name : field, 'column', `${name} is not a column of ${table}`);
   }
   return info;
