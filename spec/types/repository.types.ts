@@ -73,3 +73,20 @@ export function userRepositoryTypes(db: UsersKysely<api.DB>, users: api.UserRepo
   expectUserType<api.UserRepository>().not.toHaveProperty('findById');
   expectUserType<api.UserRepository>().not.toHaveProperty('paginate');
 }
+
+// ---- Repository: where and allRows ------------------------------------------------------------
+import { expectTypeOf as expectRepoType } from 'expect-type';
+import type { Kysely as RepoKysely } from 'kysely';
+
+/** Never called: tsc checks the assertions in its body. */
+export function repositoryWhereTypes(db: RepoKysely<api.DB>): void {
+  const users = new api.Repository(db, 'users', { secretColumns: ['passwordHash'], schemas: ['public'] });
+  // every row is said with the exported symbol (or a callback); a where object names columns
+  expectRepoType(users.updateMany(api.allRows, { email: 'x@example.com' })).resolves.toEqualTypeOf<number>();
+  expectRepoType(users.count(api.allRows)).resolves.toEqualTypeOf<number>();
+  expectRepoType(users.findMany({ where: api.allRows })).resolves.toEqualTypeOf<api.RowOf<api.DB, 'users'>[]>();
+  // @ts-expect-error: the text 'all' is not the every-row symbol
+  void users.updateMany('all', { email: 'x@example.com' });
+  // @ts-expect-error: not a column
+  void users.findOne({ nope: 1 });
+}
