@@ -3,6 +3,7 @@
  * which hashes on libuv's thread pool so the event loop keeps serving while it works.
  */
 import bcrypt from 'bcrypt';
+import { readOptions } from '../arguments.js';
 import { ValidationError } from '../errors.js';
 import type { PasswordHasher } from './password-hasher.js';
 import { BCRYPT_MAX_BYTES, DEFAULT_USER_POLICY } from './user-policy.js';
@@ -29,9 +30,14 @@ export class BcryptPasswordHasher implements PasswordHasher {
   /** The cost new hashes are made with. */
   readonly cost: number;
 
-  /** @throws ValidationError (field `cost`) when the cost is not an integer from 4 to 31. */
-  constructor(options: BcryptPasswordHasherOptions = {}) {
-    const cost = options.cost ?? DEFAULT_USER_POLICY.bcryptCost;
+  /**
+   * A hasher at `options.cost`; `options` is read once (undefined or null: the defaults).
+   * @throws ValidationError (field `cost`) when the cost is not an integer from 4 to 31; (field
+   * `options`) when options is not a plain object or cannot be read.
+   */
+  constructor(options?: BcryptPasswordHasherOptions | null) {
+    const given = readOptions(options, 'options');
+    const cost = given.cost ?? DEFAULT_USER_POLICY.bcryptCost;
     if (typeof cost !== 'number' || !Number.isInteger(cost) || cost < 4 || cost > 31) {
       throw new ValidationError('cost', 'range', 'bcrypt cost must be an integer from 4 to 31');
     }

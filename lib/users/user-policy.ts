@@ -1,6 +1,7 @@
 /**
  * The password policy of a UserRepository: defaults and validation in one place.
  */
+import { readOptions } from '../arguments.js';
 import { ValidationError } from '../errors.js';
 
 /** bcrypt hashes at most this many bytes of a password (and silently ignores the rest). */
@@ -46,24 +47,42 @@ function integerIn(value: unknown, field: string, min: number, max: number): num
   return value;
 }
 
+/** The keys a policy may have. */
+const POLICY_KEYS: readonly (keyof UserPolicy)[] = ['minLength', 'maxBytes', 'bcryptCost'];
+
+/** Policies this module made: already checked, frozen, served as they are. */
+const resolved = new WeakSet<object>([DEFAULT_USER_POLICY]);
+
 /**
- * The policy with `overrides` over the defaults, checked.
+ * The policy with `overrides` over the defaults, checked. `overrides` is read once (a snapshot of
+ * its own keys); undefined and null mean the defaults. A key that is missing takes its default; a
+ * key that is not a policy key (a typo) is refused rather than ignored, so a bad policy can never
+ * switch a check off.
  *
  * @example
  * resolveUserPolicy({ bcryptCost: 10 }); // { minLength: 8, maxBytes: 72, bcryptCost: 10 }
- * @throws ValidationError (field `policy.<name>`) for a value out of range, or a minLength above maxBytes.
+ * @throws ValidationError (field `policy`) when `overrides` is not a plain object or cannot be
+ * read (a Proxy, a throwing getter); (field `policy.<name>`) for an unknown key, a value that is
+ * not an integer in range, or a minLength above maxBytes.
  */
-export function resolveUserPolicy(overrides: Partial<UserPolicy> = {}): UserPolicy {
-  if (typeof overrides !== 'object' || overrides === null) {
-    throw new ValidationError('policy', 'type', 'policy must be an object');
+export function resolveUserPolicy(overrides?: Partial<UserPolicy> | null): UserPolicy {
+  if (typeof overrides === 'object' && overrides !== null && resolved.has(overrides)) return overrides as UserPolicy;
+  const given = readOptions(overrides, 'policy') as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    if (!(POLICY_KEYS as readonly string[]).includes(key)) {
+      const name = key.length > 64 ? `${key.slice(0, 64)}…` : key;
+      throw new ValidationError(
+        `policy.${name}`,
+        'allowed',
+        `policy.${name} is not a policy setting; the settings are ${POLICY_KEYS.join(', ')}`,
+      );
+    }
   }
-  const merged = { ...DEFAULT_USER_POLICY, ...definedOnly(overrides) };
-  const maxBytes = integerIn(merged.maxBytes, 'maxBytes', 1, MAX_PASSWORD_BYTES);
-  const minLength = integerIn(merged.minLength, 'minLength', 1, maxBytes);
-  const bcryptCost = integerIn(merged.bcryptCost, 'bcryptCost', MIN_BCRYPT_COST, MAX_BCRYPT_COST);
-  return Object.freeze({ minLength, maxBytes, bcryptCost });
-}
-
-function definedOnly(overrides: Partial<UserPolicy>): Partial<UserPolicy> {
-  return Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined));
+  const pick = (key: keyof UserPolicy): unknown => (given[key] === undefined ? DEFAULT_USER_POLICY[key] : given[key]);
+  const maxBytes = integerIn(pick('maxBytes'), 'maxBytes', 1, MAX_PASSWORD_BYTES);
+  const minLength = integerIn(pick('minLength'), 'minLength', 1, maxBytes);
+  const bcryptCost = integerIn(pick('bcryptCost'), 'bcryptCost', MIN_BCRYPT_COST, MAX_BCRYPT_COST);
+  const policy: UserPolicy = Object.freeze({ minLength, maxBytes, bcryptCost });
+  resolved.add(policy);
+  return policy;
 }

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { DB } from '../../schema/db.js';
+import { readOptions, requireKysely } from '../arguments.js';
 import { databaseContext } from '../database.js';
 import { mapError, ValidationError } from '../errors.js';
 import { maskSecretColumns, type SecretColumns } from '../repository/secret-columns.js';
@@ -101,15 +102,33 @@ function attemptedUsername(value: string): LogMeta {
   return isValidUsername(value) ? { username: value } : { usernameLength: Array.from(value).length };
 }
 
+/** True when `value` has every method named in `methods`; false also when reading it throws. */
+function hasMethods(value: unknown, methods: readonly string[]): boolean {
+  try {
+    if (typeof value !== 'object' || value === null) return false;
+    const candidate = value as Record<string, unknown>;
+    return methods.every((method) => typeof candidate[method] === 'function');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A boolean option: `fallback` when undefined.
+ * @throws ValidationError (rule `type`) naming `field` for anything but a boolean.
+ */
+function flag(value: unknown, field: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new ValidationError(field, 'type', `${field} must be true or false`);
+  return value;
+}
+
 function isHasher(value: unknown): value is PasswordHasher {
-  const candidate = value as Partial<Record<keyof PasswordHasher, unknown>> | null;
-  return (
-    typeof candidate === 'object' &&
-    candidate !== null &&
-    typeof candidate.hash === 'function' &&
-    typeof candidate.verify === 'function' &&
-    typeof candidate.needsRehash === 'function'
-  );
+  return hasMethods(value, ['hash', 'verify', 'needsRehash']);
+}
+
+function isLogger(value: unknown): value is Logger {
+  return hasMethods(value, ['error', 'warn', 'info', 'debug']);
 }
 
 /**
@@ -149,16 +168,24 @@ export class UserRepository implements UserStore {
   readonly #logger: Logger;
 
   /**
-   * @throws ValidationError (field `policy.<name>`) for a policy value out of range, or a
-   * maxBytes above 72 with the default bcrypt hasher; (field `hasher`) for a hasher lacking
-   * hash, verify or needsRehash.
+   * Builds the store on `db`; `options` is read once (undefined or null: the defaults).
+   * @throws ValidationError (field `db`) when `db` is not a Kysely instance; (field `options`)
+   * when options is not a plain object or cannot be read; (field `policy`, `policy.<name>`) for
+   * a policy resolveUserPolicy refuses, or a maxBytes above 72 with the default bcrypt hasher;
+   * (field `hasher`) for a hasher lacking hash, verify or needsRehash; (field `logger`) for a
+   * logger lacking error, warn, info or debug.
    */
-  constructor(db: Kysely<DB>, options: UserRepositoryOptions = {}) {
-    this.policy = resolveUserPolicy(options.policy);
-    if (options.hasher !== undefined && !isHasher(options.hasher)) {
+  constructor(db: Kysely<DB>, options?: UserRepositoryOptions | null) {
+    requireKysely(db, 'db');
+    const { hasher, logger, policy } = readOptions(options, 'options');
+    this.policy = resolveUserPolicy(policy);
+    if (hasher !== undefined && !isHasher(hasher)) {
       throw new ValidationError('hasher', 'type', 'hasher must have hash, verify and needsRehash methods');
     }
-    if (options.hasher === undefined && this.policy.maxBytes > BCRYPT_MAX_BYTES) {
+    if (logger !== undefined && !isLogger(logger)) {
+      throw new ValidationError('logger', 'type', 'logger must have error, warn, info and debug methods');
+    }
+    if (hasher === undefined && this.policy.maxBytes > BCRYPT_MAX_BYTES) {
       throw new ValidationError(
         'policy.maxBytes',
         'range',
@@ -171,11 +198,11 @@ export class UserRepository implements UserStore {
       softDelete: { column: 'isActive', kind: 'boolean' },
       secretColumns: ['passwordHash'],
     });
-    this.#hasher = options.hasher ?? new BcryptPasswordHasher({ cost: this.policy.bcryptCost });
+    this.#hasher = hasher ?? new BcryptPasswordHasher({ cost: this.policy.bcryptCost });
     const context = databaseContext(db as Kysely<unknown>);
     // a logger that throws never turns a done write into a failure: its errors are counted, not thrown
-    this.#logger = options.logger
-      ? redactingLogger(options.logger, [], undefined, () => {
+    this.#logger = logger
+      ? redactingLogger(logger, [], undefined, () => {
           if (context) context.stats.logFailures++;
         })
       : (context?.logger ?? silentLogger);
@@ -320,14 +347,17 @@ export class UserRepository implements UserStore {
    *
    * @example
    * const second = await users.listUsers({ offset: 20, limit: 20 });
-   * @throws ValidationError for a limit outside 1..1000, a negative offset, a non-boolean activeOnly.
+   * @throws ValidationError for a limit outside 1..1000, a negative offset, a non-boolean
+   * activeOnly; (field `options`) when options is not a plain object or cannot be read
+   * (undefined and null mean the defaults).
    */
-  async listUsers(options: ListUsersOptions = {}): Promise<User[]> {
+  async listUsers(options?: ListUsersOptions | null): Promise<User[]> {
+    const given = readOptions(options, 'options');
     const rows = await this.#users.findMany({
       orderBy: NEWEST_FIRST,
-      limit: pageLimit(options.limit),
-      offset: pageOffset(options.offset),
-      withDeleted: !activeOnly(options.activeOnly),
+      limit: pageLimit(given.limit),
+      offset: pageOffset(given.offset),
+      withDeleted: !activeOnly(given.activeOnly),
     });
     return rows.map(toUser);
   }
@@ -340,16 +370,18 @@ export class UserRepository implements UserStore {
    * @example
    * let page = await users.listUsersPage({ limit: 100 });
    * while (page.nextCursor) page = await users.listUsersPage({ limit: 100, cursor: page.nextCursor });
-   * @throws ValidationError for a limit outside 1..1000, a non-boolean activeOnly, or a cursor
-   * that is not one this method issued.
+   * @throws ValidationError for a limit outside 1..1000, a non-boolean activeOnly or withTotal,
+   * or a cursor that is not one this method issued; (field `options`) when options is not a plain object or
+   * cannot be read (undefined and null mean the defaults).
    */
-  async listUsersPage(options: ListUsersPageOptions = {}): Promise<Page<User>> {
+  async listUsersPage(options?: ListUsersPageOptions | null): Promise<Page<User>> {
+    const given = readOptions(options, 'options');
     const page = await this.#users.paginate({
       orderBy: NEWEST_FIRST,
-      limit: pageLimit(options.limit),
-      cursor: options.cursor ?? null,
-      withDeleted: !activeOnly(options.activeOnly),
-      withTotal: options.withTotal === true,
+      limit: pageLimit(given.limit),
+      cursor: given.cursor ?? null,
+      withDeleted: !activeOnly(given.activeOnly),
+      withTotal: flag(given.withTotal, 'withTotal', false),
     });
     return { ...page, items: page.items.map(toUser) };
   }
@@ -359,10 +391,12 @@ export class UserRepository implements UserStore {
    *
    * @example
    * const everyone = await users.countUsers({ activeOnly: false });
-   * @throws ValidationError for a non-boolean activeOnly.
+   * @throws ValidationError for a non-boolean activeOnly; (field `options`) when options is not a
+   * plain object or cannot be read (undefined and null mean the defaults).
    */
-  async countUsers(options: CountUsersOptions = {}): Promise<number> {
-    return this.#users.count(undefined, { withDeleted: !activeOnly(options.activeOnly) });
+  async countUsers(options?: CountUsersOptions | null): Promise<number> {
+    const given = readOptions(options, 'options');
+    return this.#users.count(undefined, { withDeleted: !activeOnly(given.activeOnly) });
   }
 
   /**

@@ -94,19 +94,29 @@ export interface UserStore {
   getUserByEmail(email: string): Promise<User | undefined>;
   /**
    * Changes username, email and/or isActive; returns the user, or undefined when there is none.
-   * @throws ValidationError for any other key or a value that breaks its rule; ConflictError on a clash.
+   * @throws ValidationError for any other key, a value that breaks its rule, or changes that
+   * cannot be read (a Proxy, a throwing getter); ConflictError on a clash.
    */
   updateUser(id: Id, changes: UserChanges): Promise<User | undefined>;
   /** Deactivates the user (soft delete). False when absent or already inactive. */
   deleteUser(id: Id): Promise<boolean>;
   /** Reactivates a deactivated user. False when absent or already active. */
   restoreUser(id: Id): Promise<boolean>;
-  /** Users newest first (id breaks ties), by offset. @throws ValidationError for a bad limit or offset. */
-  listUsers(options?: ListUsersOptions): Promise<User[]>;
-  /** Users newest first, by keyset cursor. @throws ValidationError for a bad limit or cursor. */
-  listUsersPage(options?: ListUsersPageOptions): Promise<Page<User>>;
-  /** How many users there are (active ones by default). */
-  countUsers(options?: CountUsersOptions): Promise<number>;
+  /**
+   * Users newest first (id breaks ties), by offset; undefined or null options mean the defaults.
+   * @throws ValidationError for a bad limit or offset, or options that cannot be read.
+   */
+  listUsers(options?: ListUsersOptions | null): Promise<User[]>;
+  /**
+   * Users newest first, by keyset cursor; undefined or null options mean the defaults.
+   * @throws ValidationError for a bad limit or cursor, or options that cannot be read.
+   */
+  listUsersPage(options?: ListUsersPageOptions | null): Promise<Page<User>>;
+  /**
+   * How many users there are (active ones by default; null options mean the defaults).
+   * @throws ValidationError for a non-boolean activeOnly, or options that cannot be read.
+   */
+  countUsers(options?: CountUsersOptions | null): Promise<number>;
   /**
    * The user when the password is right and the user active; otherwise undefined. The username
    * is compared case-insensitively, as in getUserByUsername.

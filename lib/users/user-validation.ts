@@ -6,7 +6,7 @@
  */
 import { isStorableText } from '../repository/column-values.js';
 import { ValidationError } from '../errors.js';
-import type { UserPolicy } from './user-policy.js';
+import { resolveUserPolicy, type UserPolicy } from './user-policy.js';
 
 /** Fewest characters of a username. */
 export const USERNAME_MIN_LENGTH = 3;
@@ -114,91 +114,128 @@ export function normalizeEmail(value: string): string {
 
 /**
  * A password under `policy`: at least `minLength` characters and at most `maxBytes` UTF-8
- * bytes (bcrypt's 72 by default). Returned as given: never trimmed, never truncated.
+ * bytes (bcrypt's 72 by default). Returned as given: never trimmed, never truncated. The policy
+ * goes through resolveUserPolicy first (undefined or null: the defaults; a missing key: its
+ * default), so a bad policy is refused, never a check switched off.
  *
  * @example
  * validatePassword('hunter22', DEFAULT_USER_POLICY); // 'hunter22'
  * validatePassword('short', DEFAULT_USER_POLICY); // throws: Password must be at least 8 characters
- * @throws ValidationError (field `password` unless `field` names another; rule `required`, `type`,
- * `format` (a NUL byte or a lone surrogate), `minLength` or `maxBytes`). The message never
- * contains the password.
+ * @throws ValidationError (field `policy` or `policy.<name>`) for a policy resolveUserPolicy
+ * refuses; (field `password` unless `field` names another; rule `required`, `type`, `format` (a
+ * NUL byte or a lone surrogate), `minLength` or `maxBytes`). The message never contains the
+ * password.
  */
 export function validatePassword(
   value: unknown,
-  policy: Pick<UserPolicy, 'minLength' | 'maxBytes'>,
+  policy?: Partial<Pick<UserPolicy, 'minLength' | 'maxBytes'>> | null,
   field = 'password',
 ): string {
+  const { minLength, maxBytes } = resolveUserPolicy(policy);
   if (isMissing(value)) throw new ValidationError(field, 'required', 'Password is required');
   if (typeof value !== 'string') throw new ValidationError(field, 'type', 'Password must be a string');
   storable(value, field, 'Password');
-  if (characters(value) < policy.minLength) {
-    throw new ValidationError(field, 'minLength', `Password must be at least ${policy.minLength} characters`);
+  if (characters(value) < minLength) {
+    throw new ValidationError(field, 'minLength', `Password must be at least ${minLength} characters`);
   }
-  if (Buffer.byteLength(value, 'utf8') > policy.maxBytes) {
-    throw new ValidationError(field, 'maxBytes', `Password must be at most ${policy.maxBytes} bytes`);
+  if (Buffer.byteLength(value, 'utf8') > maxBytes) {
+    throw new ValidationError(field, 'maxBytes', `Password must be at most ${maxBytes} bytes`);
   }
   return value;
 }
 
 /**
- * The fields of createUser, checked in the original's order: username, email, password.
+ * The fields of createUser, checked in the original's order: username, email, password. Each
+ * field of `input` is read once; an object that throws while it is read (a Proxy, a throwing
+ * getter) is refused.
  *
  * @example
  * validateNewUser({ username: 'ann', email: 'Ann@x.io', password: 'secret-pw' }, policy);
  * @throws ValidationError for the first field that breaks a rule (field `user` when `input` is
- * not an object).
+ * not an object or cannot be read; `policy`… for a policy resolveUserPolicy refuses).
  */
-export function validateNewUser(input: unknown, policy: Pick<UserPolicy, 'minLength' | 'maxBytes'>): ValidNewUser {
+export function validateNewUser(
+  input: unknown,
+  policy?: Partial<Pick<UserPolicy, 'minLength' | 'maxBytes'>> | null,
+): ValidNewUser {
+  const resolvedPolicy = resolveUserPolicy(policy);
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new ValidationError('user', 'type', 'user must be an object with username, email and password');
   }
-  const { username, email, password } = input as Record<string, unknown>;
+  let fields: { username: unknown; email: unknown; password: unknown };
+  try {
+    const { username, email, password } = input as Record<string, unknown>;
+    fields = { username, email, password };
+  } catch (error) {
+    throw new ValidationError('user', 'type', 'user could not be read', { cause: error });
+  }
   return {
-    username: validateUsername(username),
-    email: validateEmail(email),
-    password: validatePassword(password, policy),
+    username: validateUsername(fields.username),
+    email: validateEmail(fields.email),
+    password: validatePassword(fields.password, resolvedPolicy),
   };
 }
 
 /**
  * The changes of updateUser: only `username`, `email` and `isActive` may appear (an undefined
- * value means "leave it"), each checked like createUser's.
+ * value means "leave it"), each checked like createUser's. The object is read once (its keys,
+ * then each value); one that throws while it is read (a Proxy, a throwing getter) is refused.
  *
  * @example
  * validateUserChanges({ email: 'New@x.io' }); // { email: 'new@x.io' }
  * validateUserChanges({ passwordHash: 'x' }); // throws ValidationError, field passwordHash
  * @throws ValidationError naming the key for any other key (`passwordHash`, `id`, `__proto__`, a
- * symbol…; rule `allowed`), or the field whose value breaks its rule.
+ * symbol…; rule `allowed`), or the field whose value breaks its rule; (field `changes`, rule
+ * `type`) when `changes` is not an object or cannot be read.
  */
 export function validateUserChanges(changes: unknown): ValidUserChanges {
   if (typeof changes !== 'object' || changes === null || Array.isArray(changes)) {
     throw new ValidationError('changes', 'type', 'changes must be an object');
   }
-  const proto = Object.getPrototypeOf(changes) as unknown;
-  if (proto !== Object.prototype && proto !== null) {
-    throw new ValidationError('__proto__', 'allowed', '__proto__ cannot be changed');
-  }
-  const record = changes as Record<PropertyKey, unknown>;
-  for (const key of Reflect.ownKeys(record)) {
-    const name = typeof key === 'symbol' ? key.toString() : key;
-    if (typeof key === 'symbol' || !CHANGEABLE.has(key)) {
-      const hint = name === 'passwordHash' ? ' (use changePassword)' : '';
-      throw new ValidationError(
-        name,
-        'allowed',
-        `${name} cannot be changed${hint}; only username, email and isActive can`,
-      );
-    }
-  }
+  const given = readChanges(changes);
   const out: { username?: string; email?: string; isActive?: boolean } = {};
-  if (record['username'] !== undefined) out.username = validateUsername(record['username']);
-  if (record['email'] !== undefined) out.email = validateEmail(record['email']);
-  const isActive = record['isActive'];
+  if (given.username !== undefined) out.username = validateUsername(given.username);
+  if (given.email !== undefined) out.email = validateEmail(given.email);
+  const isActive = given.isActive;
   if (isActive !== undefined) {
     if (typeof isActive !== 'boolean') throw new ValidationError('isActive', 'type', 'isActive must be true or false');
     out.isActive = isActive;
   }
   return out;
+}
+
+/**
+ * The changeable values of `changes`, each read once, after its prototype and keys are checked.
+ * @throws ValidationError naming a key that may not be changed, or (field `changes`) when the
+ * object throws while it is read.
+ */
+function readChanges(changes: object): { username?: unknown; email?: unknown; isActive?: unknown } {
+  try {
+    const proto = Object.getPrototypeOf(changes) as unknown;
+    if (proto !== Object.prototype && proto !== null) {
+      throw new ValidationError('__proto__', 'allowed', '__proto__ cannot be changed');
+    }
+    const keys = Reflect.ownKeys(changes);
+    for (const key of keys) {
+      const name = typeof key === 'symbol' ? key.toString() : key;
+      if (typeof key === 'symbol' || !CHANGEABLE.has(key)) {
+        const shown = name.length > 64 ? `${name.slice(0, 64)}…` : name;
+        const hint = name === 'passwordHash' ? ' (use changePassword)' : '';
+        throw new ValidationError(
+          shown,
+          'allowed',
+          `${shown} cannot be changed${hint}; only username, email and isActive can`,
+        );
+      }
+    }
+    const record = changes as Record<string, unknown>;
+    const out: { username?: unknown; email?: unknown; isActive?: unknown } = {};
+    for (const key of keys as string[]) out[key as 'username' | 'email' | 'isActive'] = record[key];
+    return out;
+  } catch (error) {
+    if (error instanceof ValidationError) throw error;
+    throw new ValidationError('changes', 'type', 'changes could not be read', { cause: error });
+  }
 }
 
 /**
