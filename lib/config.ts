@@ -8,7 +8,8 @@ import { parseIntoClientConfig } from 'pg-connection-string';
 import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
-import { ConfigError } from './errors.js';
+import { readOptions } from './arguments.js';
+import { ConfigError, ValidationError } from './errors.js';
 import type { Logger } from './logger.js';
 import { redactText } from './redact.js';
 
@@ -587,13 +588,25 @@ export function closestVariable(name: string): ConfigVariable {
 }
 
 function readEnvFile(path: string, explicit: boolean): Record<string, string> {
+  const shownPath = JSON.stringify(path.length > 200 ? `${path.slice(0, 200)}…` : path);
   if (!existsSync(path)) {
     if (explicit) {
-      throw new ConfigError('envFile', `envFile ${JSON.stringify(path)} does not exist`, 'an existing dotenv file');
+      throw new ConfigError('envFile', `envFile ${shownPath} does not exist`, 'an existing dotenv file');
     }
     return {};
   }
-  return parseEnv(readFileSync(path, 'utf8')) as Record<string, string>;
+  try {
+    return parseEnv(readFileSync(path, 'utf8')) as Record<string, string>;
+  } catch (cause) {
+    // a directory, a file without read permission: the file's text is never quoted
+    const code = (cause as { code?: unknown }).code;
+    throw new ConfigError(
+      'envFile',
+      `envFile ${shownPath} cannot be read${typeof code === 'string' ? ` (${code})` : ''}`,
+      'an existing, readable dotenv file',
+      { cause: safeCause(cause, []) },
+    );
+  }
 }
 
 function describe(config: DatabaseConfig): Record<string, unknown> {
@@ -624,26 +637,73 @@ function describe(config: DatabaseConfig): Record<string, unknown> {
   };
 }
 
+const ENV_ALLOWED = 'an object of strings, such as process.env';
+
+/**
+ * The environment as a snapshot of its own string keys, each read once.
+ * @throws ConfigError (variable `env`) for anything but a non-array object, or one that throws
+ * while it is read.
+ */
+function readEnvironment(env: unknown): Record<string, unknown> {
+  if (typeof env !== 'object' || env === null) {
+    throw new ConfigError('env', 'the environment must be an object of strings', ENV_ALLOWED);
+  }
+  try {
+    return readOptions(env as Record<string, unknown>, 'env', 'record');
+  } catch (cause) {
+    const reason = Array.isArray(env) ? 'must be an object of strings, not an array' : 'could not be read';
+    throw new ConfigError('env', `the environment ${reason}`, ENV_ALLOWED, { cause });
+  }
+}
+
 /**
  * Reads and validates the configuration from `env` (default: process.env) and a dotenv file
  * (default `.env`, read when it exists; the environment wins over the file).
  *
+ * `env` is read once, as a snapshot of its own string keys (undefined: process.env); `options`
+ * likewise (undefined or null: the defaults).
+ *
  * @example
  * const config = loadConfig(process.env, { envFile: '.env.local' });
- * @throws ConfigError naming the variable, the value given (secrets masked) and what is allowed;
+ * @throws ConfigError (variable `env`) when `env` is not an object (null, a string, an array) or
+ * cannot be read (a Proxy, a throwing getter); ValidationError (field `options`) when options is
+ * not a plain object or cannot be read, (field `envFile` or `logger`) for an envFile that is not
+ * a non-empty string or a logger without warn. ConfigError naming the variable, the value given (secrets masked) and what is allowed;
  * also when DATABASE_URL is missing or a named envFile does not exist, when the SSH private key
  * cannot be parsed (or is encrypted and DB_SSH_PASSPHRASE is missing or wrong), and when
  * DB_CURSOR_SECRET is shorter than 32 characters. No message or cause quotes a password, a
  * passphrase, key text or the cursor secret, nor more than the scheme of a URL that does not parse.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadConfigOptions = {}): DatabaseConfig {
-  if (typeof env !== 'object' || env === null) {
-    throw new ConfigError('env', 'the environment must be an object of strings', 'an object such as process.env');
+export function loadConfig(
+  env: NodeJS.ProcessEnv | null = process.env,
+  options?: LoadConfigOptions | null,
+): DatabaseConfig {
+  const environment = readEnvironment(env);
+  const { envFile, logger } = readOptions(options, 'options');
+  if (envFile !== undefined && (typeof envFile !== 'string' || envFile === '' || envFile.includes('\0'))) {
+    throw new ValidationError('envFile', 'type', 'envFile must be a file path (a non-empty string without NUL)');
   }
-  const fromFile = readEnvFile(options.envFile ?? '.env', options.envFile !== undefined);
+  let warn: ((message: string, meta: Record<string, unknown>) => void) | undefined;
+  if (logger !== undefined && logger !== null) {
+    let method: unknown;
+    try {
+      method = (logger as { warn?: unknown }).warn;
+    } catch (cause) {
+      throw new ValidationError('logger', 'type', 'logger could not be read', { cause });
+    }
+    if (typeof method !== 'function') throw new ValidationError('logger', 'type', 'logger must have a warn method');
+    warn = (message, meta) => {
+      try {
+        (method as (message: string, meta: Record<string, unknown>) => void).call(logger, message, meta);
+      } catch {
+        // a warning is never worth the configuration: a throwing logger changes nothing
+      }
+    };
+  }
+  const fromFile = readEnvFile(envFile ?? '.env', envFile !== undefined);
   // no prototype: a `__proto__` key is a variable like any other, never the object's prototype
   const merged: Record<string, string | undefined> = Object.create(null) as Record<string, string | undefined>;
-  for (const [key, value] of [...Object.entries(fromFile), ...Object.entries(env)]) {
+  for (const [key, value] of [...Object.entries(fromFile), ...Object.entries(environment)]) {
     if (value === undefined || value === '') continue;
     if (typeof value !== 'string') {
       throw new ConfigError(
@@ -658,12 +718,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
 
   for (const name of Object.keys(merged)) {
     if (name.startsWith('DB_') && !(name in CONFIG_VARIABLES)) {
-      options.logger?.warn(
-        `unknown configuration variable ${name} is ignored; did you mean ${closestVariable(name)}?`,
-        {
-          variable: name,
-        },
-      );
+      warn?.(`unknown configuration variable ${name} is ignored; did you mean ${closestVariable(name)}?`, {
+        variable: name,
+      });
     }
   }
 
@@ -754,15 +811,122 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadCo
   return sealConfig(config);
 }
 
+/** Configs sealConfig made (and loadConfig, through it): served as they are. */
+const sealedConfigs = new WeakSet<object>();
+
+/** Names `path` in a ValidationError (field `config`) saying what it must be. */
+function badShape(path: string, what: string, cause?: unknown): ValidationError {
+  return new ValidationError('config', 'shape', `${path} must be ${what}: pass a DatabaseConfig (see loadConfig)`, {
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+function requireType(record: Record<string, unknown>, path: string, key: string, type: 'string' | 'boolean'): void {
+  if (typeof record[key] !== type) throw badShape(`${path}.${key}`, `a ${type}`);
+}
+
+function requireCount(record: Record<string, unknown>, path: string, key: string, optional = false): void {
+  const value = record[key];
+  if (optional && value === undefined) return;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw badShape(`${path}.${key}`, 'a non-negative integer');
+  }
+}
+
+function requireOneOf(record: Record<string, unknown>, path: string, key: string, allowed: readonly string[]): void {
+  const value = record[key];
+  if (typeof value !== 'string' || !allowed.includes(value))
+    throw badShape(`${path}.${key}`, `one of ${allowed.join(', ')}`);
+}
+
+function checkTarget(value: unknown, path: string): void {
+  if (!isPlainObject(value)) throw badShape(path, 'a connection target object');
+  for (const key of ['host', 'database', 'user', 'redactedUrl']) requireType(value, path, key, 'string');
+  requireCount(value, path, 'port');
+  const ssl = value['ssl'];
+  if (ssl !== false && (typeof ssl !== 'object' || ssl === null)) throw badShape(`${path}.ssl`, 'false or TLS options');
+}
+
+/**
+ * Checks that `config` has the shape of a DatabaseConfig, reading each of its properties once
+ * (accessor properties are refused without being called).
+ * @throws ValidationError (field `config`, rule `shape`) naming the first property that is
+ * missing or of the wrong type, or saying the object could not be read.
+ */
+function checkConfigShape(config: unknown): void {
+  if (!isPlainObject(config)) throw badShape('config', 'a plain object');
+  for (const [key, descriptor] of Object.entries(Object.getOwnPropertyDescriptors(config))) {
+    if (!('value' in descriptor)) throw badShape(`config.${key.slice(0, 64)}`, 'a value, not a getter or setter');
+  }
+  requireOneOf(config, 'config', 'engine', ['postgres', 'pglite']);
+  if (config['engine'] === 'postgres') checkTarget(config['connection'], 'config.connection');
+  else if (config['connection'] !== undefined) throw badShape('config.connection', 'undefined with engine pglite');
+  if (config['embeddedDir'] !== undefined && typeof config['embeddedDir'] !== 'string') {
+    throw badShape('config.embeddedDir', 'undefined or a string');
+  }
+  const replicas = config['replicas'];
+  if (!Array.isArray(replicas)) throw badShape('config.replicas', 'an array of connection targets');
+  replicas.forEach((replica, i) => checkTarget(replica, `config.replicas[${i}]`));
+  const pool = config['pool'];
+  if (!isPlainObject(pool)) throw badShape('config.pool', 'an object');
+  for (const key of ['size', 'acquireTimeoutMs', 'idleTimeoutMs', 'maxLifetimeSeconds']) {
+    requireCount(pool, 'config.pool', key);
+  }
+  for (const key of ['statementTimeoutMs', 'slowQueryMs', 'preparedStatementsMax', 'replicaRetryMs']) {
+    requireCount(config, 'config', key);
+  }
+  requireCount(config, 'config', 'readYourWritesMs', true);
+  for (const key of ['echoSql', 'preparedStatements', 'pipelining']) requireType(config, 'config', key, 'boolean');
+  requireOneOf(config, 'config', 'pgbouncer', ['off', 'session', 'transaction', 'auto']);
+  requireType(config, 'config', 'applicationName', 'string');
+  requireOneOf(config, 'config', 'logLevel', ['error', 'warn', 'info', 'debug']);
+  const ssh = config['ssh'];
+  if (ssh !== undefined) {
+    if (!isPlainObject(ssh)) throw badShape('config.ssh', 'undefined or an object');
+    requireType(ssh, 'config.ssh', 'host', 'string');
+    requireType(ssh, 'config.ssh', 'user', 'string');
+    requireCount(ssh, 'config.ssh', 'port');
+  }
+  const secrets = config['secrets'];
+  if (secrets !== undefined && !(Array.isArray(secrets) && secrets.every((s) => typeof s === 'string'))) {
+    throw badShape('config.secrets', 'an array of strings');
+  }
+  if (config['cursorSecret'] !== undefined && typeof config['cursorSecret'] !== 'string') {
+    throw badShape('config.cursorSecret', 'undefined or a string');
+  }
+}
+
 /**
  * Freezes a config and gives it redacting `toString`, `toJSON` and `util.inspect`. Use it on a
- * DatabaseConfig built by hand (loadConfig already does).
+ * DatabaseConfig built by hand (loadConfig already does); a config it sealed before comes back
+ * as it is.
+ *
+ * @example
+ * const config = sealConfig({ ...loadConfig(), pool: { ...loadConfig().pool, size: 4 } });
+ * @throws ValidationError (field `config`, rule `shape`) when `config` is not a DatabaseConfig:
+ * not a plain object, a property missing or of the wrong type (named in the message), a getter,
+ * an object that throws while it is read, or one already frozen (it could not be sealed).
  */
 export function sealConfig(config: DatabaseConfig): DatabaseConfig {
-  if (Object.isFrozen(config)) return config;
-  if (!Object.prototype.hasOwnProperty.call(config, 'secrets')) hide(config, 'secrets', []);
-  hide(config, 'toString', () => `DatabaseConfig ${JSON.stringify(describe(config))}`);
-  hide(config, 'toJSON', () => describe(config));
-  hide(config, inspect.custom, () => `DatabaseConfig ${inspect(describe(config), { depth: 4 })}`);
-  return Object.freeze(config);
+  if (typeof config === 'object' && config !== null && sealedConfigs.has(config)) return config;
+  try {
+    checkConfigShape(config);
+    if (!Object.isExtensible(config)) throw badShape('config', 'an object that is not frozen (sealConfig freezes it)');
+    if (!Object.prototype.hasOwnProperty.call(config, 'secrets')) hide(config, 'secrets', []);
+    hide(config, 'toString', () => `DatabaseConfig ${JSON.stringify(describe(config))}`);
+    hide(config, 'toJSON', () => describe(config));
+    hide(config, inspect.custom, () => `DatabaseConfig ${inspect(describe(config), { depth: 4 })}`);
+    Object.freeze(config);
+  } catch (error) {
+    if (error instanceof ValidationError) throw error;
+    throw badShape('config', 'a readable DatabaseConfig', error);
+  }
+  sealedConfigs.add(config);
+  return config;
 }

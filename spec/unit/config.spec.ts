@@ -14,7 +14,7 @@ const KEY = `${ssh2.utils.generateKeyPairSync('ed25519').private.trim()}\n`;
 const KEY_LINES = KEY.split('\n').filter((line) => line.length > 20 && !line.startsWith('-----'));
 
 /** loadConfig without reading a .env from the working directory. */
-function load(env: Record<string, string>, options: Parameters<typeof loadConfig>[1] = {}) {
+function load(env: Record<string, string>, options: NonNullable<Parameters<typeof loadConfig>[1]> = {}) {
   return loadConfig(env, { ...options, envFile: options.envFile ?? makeEnvFile('') });
 }
 
