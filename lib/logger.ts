@@ -3,6 +3,8 @@
  * factory, and a wrapper that removes secrets from every line before it leaves the package.
  */
 import winston from 'winston';
+import { readOptions } from './arguments.js';
+import { ValidationError } from './errors.js';
 import { capText, MAX_LOGGED_TEXT, redactText, redactValue } from './redact.js';
 
 /** Structured fields of a log line. */
@@ -28,13 +30,29 @@ export interface CreateLoggerOptions {
   readonly transports?: winston.transport[];
 }
 
+const LOG_LEVELS: readonly string[] = ['error', 'warn', 'info', 'debug'];
+const LOG_FORMATS: readonly string[] = ['json', 'pretty'];
+
 /**
- * Creates a winston logger: JSON lines in production, readable lines otherwise.
+ * Creates a winston logger: JSON lines in production, readable lines otherwise. `options` is read
+ * once (undefined or null: the defaults).
  * @example
  * const logger = createLogger({ level: 'debug' });
+ * @throws ValidationError (field `options`) when options is not a plain object or cannot be read;
+ * (field `level`, `format` or `transports`) for a value outside what each allows.
  */
-export function createLogger(options: CreateLoggerOptions = {}): winston.Logger {
-  const json = (options.format ?? (process.env['NODE_ENV'] === 'production' ? 'json' : 'pretty')) === 'json';
+export function createLogger(options?: CreateLoggerOptions | null): winston.Logger {
+  const { level = 'info', format: formatName, transports } = readOptions(options, 'options');
+  if (typeof level !== 'string' || !LOG_LEVELS.includes(level)) {
+    throw new ValidationError('level', 'allowed', `level must be one of ${LOG_LEVELS.join(', ')}`);
+  }
+  if (formatName !== undefined && (typeof formatName !== 'string' || !LOG_FORMATS.includes(formatName))) {
+    throw new ValidationError('format', 'allowed', `format must be one of ${LOG_FORMATS.join(', ')}`);
+  }
+  if (transports !== undefined && !isTransportList(transports)) {
+    throw new ValidationError('transports', 'type', 'transports must be an array of winston transports');
+  }
+  const json = (formatName ?? (process.env['NODE_ENV'] === 'production' ? 'json' : 'pretty')) === 'json';
   const format = json
     ? winston.format.combine(winston.format.timestamp(), winston.format.json())
     : winston.format.combine(
@@ -45,12 +63,19 @@ export function createLogger(options: CreateLoggerOptions = {}): winston.Logger 
         }),
       );
   return winston.createLogger({
-    level: options.level ?? 'info',
+    level,
     format,
-    transports: options.transports ?? [
-      new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] }),
-    ],
+    transports: transports ?? [new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] })],
   });
+}
+
+/** True for an array whose every item is an object (a winston transport); false when reading it throws. */
+function isTransportList(value: unknown): value is winston.transport[] {
+  try {
+    return Array.isArray(value) && value.every((item) => typeof item === 'object' && item !== null);
+  } catch {
+    return false;
+  }
 }
 
 /**
