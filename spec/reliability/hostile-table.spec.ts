@@ -1543,6 +1543,8 @@ describe('reliability: the hostile-input table (every public method × every hos
             name: 'policy',
             kind: 'object',
             call: (v) => sync(() => validatePassword('valid-password', untyped(v))),
+            // no policy (undefined, null, an object naming no rule) means the defaults
+            ok: (r) => expect(r).to.equal('valid-password'),
           },
         ],
         valid: () => sync(() => validatePassword('valid-password', DEFAULT_USER_POLICY)),
