@@ -8,10 +8,10 @@ import { parseIntoClientConfig } from 'pg-connection-string';
 import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
-import { readOptions } from './arguments.js';
+import { isPlainObject, readOptions } from './arguments.js';
 import { ConfigError, ValidationError } from './errors.js';
 import type { Logger } from './logger.js';
-import { redactText } from './redact.js';
+import { parseConnectionUrl, redactText, redactUrl, SECRET_URL_PARAMETER, URL_SCHEME } from './redact.js';
 
 /** Where one PostgreSQL server is, as pg needs it. */
 export interface ConnectionTarget {
@@ -198,57 +198,7 @@ const MAX_TIMEOUT = 2_147_483_647; // setTimeout's and PostgreSQL's int limit
 function shown(name: ConfigVariable, value: string): string {
   const spec: VariableSpec = CONFIG_VARIABLES[name];
   if (spec.secret) return '***';
-  return JSON.stringify(
-    name === 'DATABASE_URL' || name === 'DATABASE_REPLICA_URLS' ? redactConnectionUrl(value) : value,
-  );
-}
-
-/** `scheme://` at the start of a URL; nothing else of an unparsable URL is ever shown. */
-const URL_SCHEME = /^([a-z][a-z0-9+.-]{0,30}:\/\/)/i;
-
-/**
- * Query parameters of a connection URL whose values are (or may be) secrets. `sslkey` names a
- * file, but text put there by mistake would be key material.
- */
-const SECRET_PARAMETER = /^(?!passfile$).*(pass|secret|token|credential)|^sslkey$/i;
-
-const DUMMY_HOST = '___DUMMY___';
-
-/**
- * Parses a connection URL as pg-connection-string does (spaces and stray `%` encoded first; an
- * empty host replaced by a placeholder), or returns undefined.
- */
-function parseUrl(url: string): { url: URL; dummyHost: boolean } | undefined {
-  let text = url;
-  try {
-    if (/\s|%[^a-f0-9]|%[a-f0-9][^a-f0-9]/i.test(url)) text = encodeURI(url).replace(/%25(\d\d)/g, '%$1');
-    return { url: new URL(text), dummyHost: false };
-  } catch {
-    try {
-      return { url: new URL(text.replace('@/', `@${DUMMY_HOST}/`)), dummyHost: true };
-    } catch {
-      return undefined;
-    }
-  }
-}
-
-/**
- * A connection URL with its userinfo password and every secret query parameter masked. A URL that
- * does not parse is reduced to its scheme: its text may hold the password anywhere.
- */
-function redactConnectionUrl(url: string): string {
-  const found = parseUrl(url);
-  if (!found) return `${url.match(URL_SCHEME)?.[1] ?? ''}[unparsable URL]`;
-  const parsed = found.url;
-  if (parsed.password) parsed.password = '***';
-  // a database name with an @ in it is more likely the tail of a password with an unencoded / in it
-  if (parsed.pathname.includes('@')) parsed.pathname = '/***';
-  for (const key of new Set(parsed.searchParams.keys())) {
-    if (SECRET_PARAMETER.test(key)) parsed.searchParams.set(key, '***');
-  }
-  parsed.hash = '';
-  const text = parsed.toString();
-  return found.dummyHost ? text.replace(`@${DUMMY_HOST}/`, '@/') : text;
+  return JSON.stringify(name === 'DATABASE_URL' || name === 'DATABASE_REPLICA_URLS' ? redactUrl(value) : value);
 }
 
 /**
@@ -256,10 +206,10 @@ function redactConnectionUrl(url: string): string {
  * sslkey that names a file is not one: only key text put there by mistake is.
  */
 function urlSecrets(url: string): string[] {
-  const found = parseUrl(url);
+  const found = parseConnectionUrl(url);
   if (!found) return [];
   const isSecret = (key: string, value: string) =>
-    SECRET_PARAMETER.test(key) && (key.toLowerCase() !== 'sslkey' || looksLikeKeyText(value));
+    SECRET_URL_PARAMETER.test(key) && (key.toLowerCase() !== 'sslkey' || looksLikeKeyText(value));
   const secrets = [found.url.password];
   for (const [key, value] of found.url.searchParams) if (isSecret(key, value)) secrets.push(value);
   for (const pair of found.url.search.slice(1).split('&')) {
@@ -391,7 +341,7 @@ function parseTarget(
     database,
     user: parsed.user ?? 'postgres',
     ssl: parsed.ssl ? (typeof parsed.ssl === 'object' ? parsed.ssl : {}) : false,
-    redactedUrl: redactConnectionUrl(url),
+    redactedUrl: redactUrl(url),
   };
   if (parsed.password) hide(target, 'password', parsed.password);
   return target;
@@ -540,11 +490,15 @@ function checkPrivateKey(key: string, passphrase: string | undefined, keyPath: s
   }
 }
 
-/** DB_CURSOR_SECRET: optional; when set, at least 32 characters. */
+/** The fewest characters a cursor-signing key may have (DB_CURSOR_SECRET, the cursorSecret option). */
+export const MIN_CURSOR_SECRET_LENGTH = 32;
+
+/** DB_CURSOR_SECRET: optional; when set, at least MIN_CURSOR_SECRET_LENGTH characters. */
 function parseCursorSecret(read: Reader): string | undefined {
   const secret = read.string('DB_CURSOR_SECRET');
   if (secret === undefined) return undefined;
-  if (secret.length < 32) throw invalid('DB_CURSOR_SECRET', secret, `${secret.length} characters`);
+  if (secret.length < MIN_CURSOR_SECRET_LENGTH)
+    throw invalid('DB_CURSOR_SECRET', secret, `${secret.length} characters`);
   return secret;
 }
 
@@ -808,7 +762,8 @@ export function loadConfig(
   };
   if (cursorSecret !== undefined) hide(config, 'cursorSecret', cursorSecret);
   hide(config, 'secrets', Object.freeze(secrets));
-  return sealConfig(config);
+  // built here, of the right shape: sealed without checking it again
+  return seal(config);
 }
 
 /** Configs sealConfig made (and loadConfig, through it): served as they are. */
@@ -819,12 +774,6 @@ function badShape(path: string, what: string, cause?: unknown): ValidationError 
   return new ValidationError('config', 'shape', `${path} must be ${what}: pass a DatabaseConfig (see loadConfig)`, {
     ...(cause === undefined ? {} : { cause }),
   });
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value) as unknown;
-  return proto === Object.prototype || proto === null;
 }
 
 function requireType(record: Record<string, unknown>, path: string, key: string, type: 'string' | 'boolean'): void {
@@ -914,19 +863,44 @@ function checkConfigShape(config: unknown): void {
  * an object that throws while it is read, or one already frozen (it could not be sealed).
  */
 export function sealConfig(config: DatabaseConfig): DatabaseConfig {
-  if (typeof config === 'object' && config !== null && sealedConfigs.has(config)) return config;
+  if (isSealed(config)) return config;
+  checkDatabaseConfig(config);
   try {
-    checkConfigShape(config);
     if (!Object.isExtensible(config)) throw badShape('config', 'an object that is not frozen (sealConfig freezes it)');
-    if (!Object.prototype.hasOwnProperty.call(config, 'secrets')) hide(config, 'secrets', []);
-    hide(config, 'toString', () => `DatabaseConfig ${JSON.stringify(describe(config))}`);
-    hide(config, 'toJSON', () => describe(config));
-    hide(config, inspect.custom, () => `DatabaseConfig ${inspect(describe(config), { depth: 4 })}`);
-    Object.freeze(config);
+    return seal(config);
   } catch (error) {
     if (error instanceof ValidationError) throw error;
     throw badShape('config', 'a readable DatabaseConfig', error);
   }
+}
+
+/**
+ * Checks that `config` is a DatabaseConfig: one loadConfig or sealConfig made, or an object of
+ * that shape (each property read once, getters refused).
+ * @throws ValidationError (field `config`, rule `shape`) naming the first property that is
+ * missing or of the wrong type, or saying the object could not be read.
+ */
+export function checkDatabaseConfig(config: unknown): asserts config is DatabaseConfig {
+  if (isSealed(config)) return;
+  try {
+    checkConfigShape(config);
+  } catch (error) {
+    if (error instanceof ValidationError) throw error;
+    throw badShape('config', 'a readable DatabaseConfig', error);
+  }
+}
+
+function isSealed(config: unknown): boolean {
+  return typeof config === 'object' && config !== null && sealedConfigs.has(config);
+}
+
+/** Gives a config its redacting `toString`, `toJSON` and `util.inspect`, and freezes it. */
+function seal(config: DatabaseConfig): DatabaseConfig {
+  if (!Object.prototype.hasOwnProperty.call(config, 'secrets')) hide(config, 'secrets', []);
+  hide(config, 'toString', () => `DatabaseConfig ${JSON.stringify(describe(config))}`);
+  hide(config, 'toJSON', () => describe(config));
+  hide(config, inspect.custom, () => `DatabaseConfig ${inspect(describe(config), { depth: 4 })}`);
+  Object.freeze(config);
   sealedConfigs.add(config);
   return config;
 }

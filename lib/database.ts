@@ -17,7 +17,7 @@ import {
   type LogEvent,
 } from 'kysely';
 import { sql } from 'kysely';
-import { loadConfig, type ConnectionTarget, type DatabaseConfig } from './config.js';
+import { checkDatabaseConfig, loadConfig, type ConnectionTarget, type DatabaseConfig } from './config.js';
 import { connectionSetup } from './connection/connection-setup.js';
 import { createConnectionStats, type ConnectionStats } from './connection/connection-stats.js';
 import { within } from './connection/within.js';
@@ -31,7 +31,7 @@ import { ReplicaDriver } from './connection/replica-driver.js';
 import { ReplicaRouter } from './connection/replica-router.js';
 import { ReplicaSet, type ReplicaState } from './connection/replica-set.js';
 import { SshTunnel, type TunnelStatus } from './connection/ssh-tunnel.js';
-import { readOptions } from './arguments.js';
+import { hasMethods, readOptions } from './arguments.js';
 import { DatabaseError, IntegrityConstraintViolationError, mapError, ValidationError } from './errors.js';
 import { createLogger, redactingLogger, type Logger } from './logger.js';
 import { logParameters } from './redact.js';
@@ -458,27 +458,9 @@ function checkDatabaseOptions(options: CreateDatabaseOptions): CreateDatabaseOpt
   const bad = (field: string, allowed: string): never => {
     throw new ValidationError(field, 'type', `${field} must be ${allowed}`);
   };
-  const has = (value: unknown, methods: readonly string[]): boolean => {
-    try {
-      if (typeof value !== 'object' || value === null) return false;
-      const object = value as Record<string, unknown>;
-      return methods.every((method) => typeof object[method] === 'function');
-    } catch {
-      return false;
-    }
-  };
   const { config, logger, plugins, camelCase, log } = options;
-  const configForm = 'a DatabaseConfig (from loadConfig)';
-  if (config !== undefined) {
-    try {
-      if (typeof config !== 'object' || config === null) bad('config', configForm);
-      if (typeof config.engine !== 'string' || !Array.isArray(config.secrets)) bad('config', configForm);
-    } catch (error) {
-      if (error instanceof ValidationError) throw error;
-      bad('config', configForm);
-    }
-  }
-  if (logger !== undefined && !has(logger, ['error', 'warn', 'info', 'debug'])) {
+  if (config !== undefined) checkDatabaseConfig(config);
+  if (logger !== undefined && !hasMethods(logger, ['error', 'warn', 'info', 'debug'])) {
     bad('logger', 'a Logger (error, warn, info and debug methods)');
   }
   let list: KyselyPlugin[] | undefined;
@@ -488,7 +470,7 @@ function checkDatabaseOptions(options: CreateDatabaseOptions): CreateDatabaseOpt
     } catch {
       list = undefined;
     }
-    if (!list?.every((plugin) => has(plugin, ['transformQuery', 'transformResult']))) {
+    if (!list?.every((plugin) => hasMethods(plugin, ['transformQuery', 'transformResult']))) {
       bad('plugins', 'an array of Kysely plugins (transformQuery and transformResult methods)');
     }
   }

@@ -38,25 +38,53 @@ export function redactText(text: string, secrets: readonly string[] = []): strin
   return out;
 }
 
-/** Query parameters of a connection URL that carry secrets (passfile names a file: not secret). */
-const SECRET_QUERY = /^(?!passfile$).*(pass|secret|token|credential)|^sslkey$/i;
+/** `scheme://` at the start of a URL; nothing else of an unparsable URL is ever shown. */
+export const URL_SCHEME = /^([a-z][a-z0-9+.-]{0,30}:\/\/)/i;
 
 /**
- * Returns a connection URL with its password, and every query parameter that carries a secret
- * (`password`, `sslpassword`, `sslkey`…), masked; an unparsable URL shows only its scheme.
- * Never throws.
+ * Query parameters of a connection URL whose values are (or may be) secrets. `sslkey` names a
+ * file, but text put there by mistake would be key material.
+ */
+export const SECRET_URL_PARAMETER = /^(?!passfile$).*(pass|secret|token|credential)|^sslkey$/i;
+
+const DUMMY_HOST = '___DUMMY___';
+
+/**
+ * Parses a connection URL as pg-connection-string does (spaces and stray `%` encoded first; an
+ * empty host replaced by a placeholder), or returns undefined.
+ */
+export function parseConnectionUrl(url: string): { url: URL; dummyHost: boolean } | undefined {
+  let text = url;
+  try {
+    if (/\s|%[^a-f0-9]|%[a-f0-9][^a-f0-9]/i.test(url)) text = encodeURI(url).replace(/%25(\d\d)/g, '%$1');
+    return { url: new URL(text), dummyHost: false };
+  } catch {
+    try {
+      return { url: new URL(text.replace('@/', `@${DUMMY_HOST}/`)), dummyHost: true };
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/**
+ * Returns a connection URL with its userinfo password and every query parameter that may carry a
+ * secret (`password`, `sslpassword`, `sslkey`…) masked. A URL that does not parse is reduced to
+ * its scheme: its text may hold the password anywhere. Never throws.
  */
 export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    for (const key of new Set(parsed.searchParams.keys())) {
-      if (SECRET_QUERY.test(key)) parsed.searchParams.set(key, '***');
-    }
-    return parsed.toString();
-  } catch {
-    return `${/^([a-z][a-z0-9+.-]{0,30}:\/\/)/i.exec(url)?.[1] ?? ''}[unparsable URL]`;
+  const found = parseConnectionUrl(url);
+  if (!found) return `${url.match(URL_SCHEME)?.[1] ?? ''}[unparsable URL]`;
+  const parsed = found.url;
+  if (parsed.password) parsed.password = '***';
+  // a database name with an @ in it is more likely the tail of a password with an unencoded / in it
+  if (parsed.pathname.includes('@')) parsed.pathname = '/***';
+  for (const key of new Set(parsed.searchParams.keys())) {
+    if (SECRET_URL_PARAMETER.test(key)) parsed.searchParams.set(key, '***');
   }
+  parsed.hash = '';
+  const text = parsed.toString();
+  return found.dummyHost ? text.replace(`@${DUMMY_HOST}/`, '@/') : text;
 }
 
 /** Logged text is cut to this many characters (a 1 MB value must not make a 1 MB line). */

@@ -5,7 +5,7 @@
 import { ValidationError } from './errors.js';
 
 /** Whether `schema` is one of PostgreSQL's own: pg_catalog, information_schema, pg_toast and its temporary kin. */
-export function isSystemSchema(schema: string): boolean {
+function isSystemSchema(schema: string): boolean {
   return schema === 'pg_catalog' || schema === 'information_schema' || schema.startsWith('pg_toast');
 }
 

@@ -18,7 +18,8 @@ import {
 } from 'kysely';
 import { databaseContext, type DatabaseContext, type StatementIntent } from '../database.js';
 import { DatabaseError, NotFoundError, OptimisticLockError, ValidationError } from '../errors.js';
-import { readOptions, requireKysely } from '../arguments.js';
+import { booleanOption, isPlainObject, readEntries, readOptions, requireKysely } from '../arguments.js';
+import { MIN_CURSOR_SECRET_LENGTH } from '../config.js';
 import { checkServedSchema } from '../system-schemas.js';
 import { currentTransaction, withTransaction } from '../transaction.js';
 import { copyable, type CopyValue } from '../connection/pg-copy.js';
@@ -110,18 +111,12 @@ function cursorAlias(column: string): string {
   return `krCursor${column.charAt(0).toUpperCase()}${column.slice(1)}`;
 }
 
+/** Which rows a filter asks for; its flags must be booleans (the text 'false' is refused). */
 function deletedMode(filter: DeletedFilter | undefined): DeletedMode {
-  const only = flag(filter, 'onlyDeleted');
-  const all = flag(filter, 'withDeleted');
+  const only = booleanOption(filter?.onlyDeleted, 'onlyDeleted');
+  const all = booleanOption(filter?.withDeleted, 'withDeleted');
   if (only) return 'deleted';
   return all ? 'all' : 'live';
-}
-
-/** A boolean option: true, false or absent; anything else (the text 'false', say) is refused. */
-function flag(options: object | undefined, name: string): boolean {
-  const value = options === undefined || options === null ? undefined : (options as Record<string, unknown>)[name];
-  if (value === undefined || typeof value === 'boolean') return value === true;
-  throw new ValidationError(name, 'type', `${name} must be true or false`);
 }
 
 /** Validates a limit: an integer in 1..1000. */
@@ -152,12 +147,6 @@ function checkId(id: unknown, primary: ColumnMeta): Id {
   return typeof id === 'bigint' ? id.toString() : id;
 }
 
-function isPlainObject(value: unknown): value is Row {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value) as unknown;
-  return proto === Object.prototype || proto === null;
-}
-
 /**
  * The own string keys of a plain object and their values, read once (a getter or a Proxy is asked
  * once, so what is checked is what is written), sorted by key.
@@ -166,18 +155,20 @@ function isPlainObject(value: unknown): value is Row {
  * while it is read.
  */
 function readObject(value: unknown, field: string, symbols: 'refuse' | 'ignore'): [string, unknown][] {
-  let entries: [string, unknown][];
-  try {
-    if (!isPlainObject(value)) throw new ValidationError(field, 'type', `${field} must be a plain object`);
-    if (symbols === 'refuse' && Object.getOwnPropertySymbols(value).length > 0) {
-      throw new ValidationError(field, 'column', `${field} has a Symbol key: keys must be column names`);
-    }
-    entries = Object.keys(value).map((key): [string, unknown] => [key, value[key]]);
-  } catch (error) {
-    if (error instanceof ValidationError) throw error;
-    throw new ValidationError(field, 'type', `${field} could not be read`, { cause: error });
+  const entries = readEntries(value, field);
+  if (symbols === 'refuse' && hasSymbolKey(value as object, field)) {
+    throw new ValidationError(field, 'column', `${field} has a Symbol key: keys must be column names`);
   }
   return entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** Whether `value` has a Symbol key. @throws ValidationError naming `field` when asking throws. */
+function hasSymbolKey(value: object, field: string): boolean {
+  try {
+    return Object.getOwnPropertySymbols(value).length > 0;
+  } catch (cause) {
+    throw new ValidationError(field, 'type', `${field} could not be read`, { cause });
+  }
 }
 
 /**
@@ -1118,10 +1109,13 @@ export class Repository<DB, TB extends keyof DB & string> {
         values.push(value);
       }
     }
-    const secrets = this.secretsIn(
-      object.map(([column]) => column),
-      object.map(([, value]) => value),
-    );
+    const secrets =
+      this.secretColumns.size === 0
+        ? NO_SECRETS
+        : this.secretsIn(
+            object.map(([column]) => column),
+            object.map(([, value]) => value),
+          );
     return { key: entries.map(([c, k]) => `${c}:${k}`).join(','), entries, values, secrets };
   }
 
@@ -1462,9 +1456,9 @@ function checkOptions(table: unknown, options: RepositoryOptions): void {
   if (options.schemas !== undefined && !names(options.schemas)) bad('schemas', 'a list of schema names');
   if (
     options.cursorSecret !== undefined &&
-    (typeof options.cursorSecret !== 'string' || options.cursorSecret.length < 32)
+    (typeof options.cursorSecret !== 'string' || options.cursorSecret.length < MIN_CURSOR_SECRET_LENGTH)
   ) {
-    bad('cursorSecret', 'a string of at least 32 characters');
+    bad('cursorSecret', `a string of at least ${MIN_CURSOR_SECRET_LENGTH} characters`);
   }
   for (const flagName of ['prepare', 'camelCase'] as const) {
     if (options[flagName] !== undefined && typeof options[flagName] !== 'boolean') bad(flagName, 'true or false');

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { DB } from '../../schema/db.js';
-import { readOptions, requireKysely } from '../arguments.js';
+import { booleanOption, hasMethods, readOptions, requireKysely } from '../arguments.js';
 import { databaseContext } from '../database.js';
 import { mapError, ValidationError } from '../errors.js';
 import { maskSecretColumns, type SecretColumns } from '../repository/secret-columns.js';
@@ -100,27 +100,6 @@ function isValidUsername(value: string): boolean {
  */
 function attemptedUsername(value: string): LogMeta {
   return isValidUsername(value) ? { username: value } : { usernameLength: Array.from(value).length };
-}
-
-/** True when `value` has every method named in `methods`; false also when reading it throws. */
-function hasMethods(value: unknown, methods: readonly string[]): boolean {
-  try {
-    if (typeof value !== 'object' || value === null) return false;
-    const candidate = value as Record<string, unknown>;
-    return methods.every((method) => typeof candidate[method] === 'function');
-  } catch {
-    return false;
-  }
-}
-
-/**
- * A boolean option: `fallback` when undefined.
- * @throws ValidationError (rule `type`) naming `field` for anything but a boolean.
- */
-function flag(value: unknown, field: string, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw new ValidationError(field, 'type', `${field} must be true or false`);
-  return value;
 }
 
 function isHasher(value: unknown): value is PasswordHasher {
@@ -381,7 +360,7 @@ export class UserRepository implements UserStore {
       limit: pageLimit(given.limit),
       cursor: given.cursor ?? null,
       withDeleted: !activeOnly(given.activeOnly),
-      withTotal: flag(given.withTotal, 'withTotal', false),
+      withTotal: booleanOption(given.withTotal, 'withTotal'),
     });
     return { ...page, items: page.items.map(toUser) };
   }

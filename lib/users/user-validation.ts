@@ -4,6 +4,7 @@
  * createUser, updateUser and changePassword all go through them; the table's check constraints
  * enforce the same rules once more in the database.
  */
+import { booleanOption } from '../arguments.js';
 import { isStorableText } from '../repository/column-values.js';
 import { ValidationError } from '../errors.js';
 import { resolveUserPolicy, type UserPolicy } from './user-policy.js';
@@ -310,7 +311,5 @@ export function pageOffset(value: unknown): number {
  * @throws ValidationError (field `activeOnly`, rule `type`) for anything but a boolean.
  */
 export function activeOnly(value: unknown): boolean {
-  if (value === undefined) return true;
-  if (typeof value !== 'boolean') throw new ValidationError('activeOnly', 'type', 'activeOnly must be true or false');
-  return value;
+  return booleanOption(value, 'activeOnly', true);
 }
