@@ -17,7 +17,12 @@ export function isStorableText(text: string): boolean {
 
 const INTEGER_TYPES = new Set(['smallint', 'integer', 'bigint']);
 const NUMBER_TYPES = new Set(['numeric', 'real', 'double precision', 'money']);
-const TEXT_TYPES = new Set(['text', 'character varying', 'character', 'citext', 'name', 'uuid', 'inet', 'cidr']);
+const TEXT_TYPES = new Set(['text', 'character varying', 'character', 'citext', 'name', 'inet', 'cidr']);
+/**
+ * A uuid as PostgreSQL's uuid input reads it: 32 hex digits, a hyphen allowed after any group of
+ * four (but the last), the whole optionally in braces; nothing else, not even spaces.
+ */
+const UUID_TEXT = /^(?:[0-9a-f]{4}(?:-?[0-9a-f]{4}){7}|\{[0-9a-f]{4}(?:-?[0-9a-f]{4}){7}\})$/i;
 /** Whether a column of this (catalog) type holds whole numbers (smallint, integer, bigint). */
 export function isIntegerType(type: string): boolean {
   return INTEGER_TYPES.has(type);
@@ -40,8 +45,11 @@ const INT8_MIN = -(2n ** 63n);
 const INT8_MAX = 2n ** 63n - 1n;
 
 /** What kind of value a column of this (catalog) type takes; undefined: not checked. */
-function kindOf(type: string): 'integer' | 'number' | 'text' | 'boolean' | 'time' | 'bytea' | 'array' | undefined {
+function kindOf(
+  type: string,
+): 'integer' | 'number' | 'text' | 'uuid' | 'boolean' | 'time' | 'bytea' | 'array' | undefined {
   if (type.endsWith('[]')) return 'array';
+  if (type === 'uuid') return 'uuid';
   if (INTEGER_TYPES.has(type)) return 'integer';
   if (NUMBER_TYPES.has(type)) return 'number';
   if (TEXT_TYPES.has(type)) return 'text';
@@ -66,6 +74,8 @@ function fits(kind: ReturnType<typeof kindOf>, value: unknown): boolean {
       );
     case 'text':
       return typeof value === 'string';
+    case 'uuid':
+      return typeof value === 'string' && UUID_TEXT.test(value);
     case 'boolean':
       return typeof value === 'boolean';
     case 'time':

@@ -16,10 +16,38 @@ export type PatchOf<DB, TB extends keyof DB> = Updateable<DB[TB]>;
 /** A column of the table, as TypeScript names it. */
 export type ColumnOf<DB, TB extends keyof DB> = keyof RowOf<DB, TB> & string;
 
-/** Columns whose values are numbers (or int8/numeric strings): the ones increment() accepts. */
+/**
+ * Columns that hold numbers: read as a number or as int8/numeric text, and written as a number
+ * (so text and json columns are not among them). The ones increment() and `version` accept.
+ */
 export type NumericColumnOf<DB, TB extends keyof DB> = {
-  [K in ColumnOf<DB, TB>]: RowOf<DB, TB>[K] extends number | bigint | string | null ? K : never;
-}[ColumnOf<DB, TB>];
+  [K in keyof PatchOf<DB, TB> & ColumnOf<DB, TB>]-?: [NonNullable<RowOf<DB, TB>[K]>] extends [number | bigint | string]
+    ? number extends NonNullable<PatchOf<DB, TB>[K]>
+      ? K
+      : never
+    : never;
+}[keyof PatchOf<DB, TB> & ColumnOf<DB, TB>];
+
+/**
+ * The columns that identify a row: one column, or several (a composite key). Omitted, the
+ * repository reads the table's primary key from the catalog.
+ */
+export type KeyColumns<C extends string = string> = C | readonly C[];
+
+/** One part of a key as callers pass it: scalar keys accept any Id (int8 reads back as text). */
+export type KeyPart<T> = [NonNullable<T>] extends [number | bigint | string] ? Id : NonNullable<T>;
+
+/**
+ * The key of one row, as findById, update, delete, restore and increment take it. For a key of
+ * one column, its value (or `{ column: value }`); for a composite key, an object with every key
+ * column (`{ orderId, lineNo }`). When the repository was not told its key (read from the catalog
+ * at run time), a value or an object of key columns; the call checks it against the real key.
+ */
+export type KeyOf<DB, TB extends keyof DB, PK> = [PK] extends [readonly (infer C)[]]
+  ? { readonly [K in C & ColumnOf<DB, TB>]: KeyPart<RowOf<DB, TB>[K]> }
+  : [ColumnOf<DB, TB>] extends [PK]
+    ? Id | { readonly [K in ColumnOf<DB, TB>]?: KeyPart<RowOf<DB, TB>[K]> }
+    : Id | { readonly [K in PK & ColumnOf<DB, TB>]: KeyPart<RowOf<DB, TB>[K]> };
 
 /**
  * Equality filter: each given column must equal its value; an array means IN; null means IS NULL.
@@ -86,24 +114,31 @@ export interface Page<T> {
 }
 
 /** How a table marks a row deleted without removing it. */
-export interface SoftDeleteOptions {
+export interface SoftDeleteOptions<C extends string = string> {
   /** The column, as TypeScript names it (for example `deletedAt` or `isActive`). */
-  readonly column: string;
+  readonly column: C;
   /** `timestamp`: set to now() on delete, null while live. `boolean`: true while live, false once deleted. */
   readonly kind: 'timestamp' | 'boolean';
 }
 
-/** Options of Repository. */
-export interface RepositoryOptions {
-  /** The primary key column, as TypeScript names it. (Default: `id`) */
-  readonly primaryKey?: string;
-  readonly softDelete?: SoftDeleteOptions;
-  /** A version column for optimistic locking: update() then needs the version that was read. */
-  readonly version?: string;
+/**
+ * Options of Repository. `C` is the table's columns and `N` its numeric ones (Repository fills
+ * both from the table's types, so a misspelt column does not compile); `PK` the key columns.
+ */
+export interface RepositoryOptions<C extends string = string, N extends string = C, PK extends KeyColumns<C> = C> {
+  /**
+   * The columns that identify a row: the table's primary key, or a unique set of NOT NULL columns.
+   * (Default: the table's primary key, read from the catalog; a table without one can use every
+   * method that takes no key)
+   */
+  readonly primaryKey?: PK;
+  readonly softDelete?: SoftDeleteOptions<C>;
+  /** An integer column for optimistic locking: update() then needs the version that was read. */
+  readonly version?: N;
   /** Run as named prepared statements. (Default: the Database's DB_PREPARED_STATEMENTS) */
   readonly prepare?: boolean;
   /** The column bumped to now() by update(). (Default: `updatedAt` when the table has it; false: none) */
-  readonly updatedAt?: string | false;
+  readonly updatedAt?: C | false;
   /**
    * Whether the Kysely instance maps snake_case SQL names to camelCase TypeScript names.
    * (Default: as createDatabase made it; false for a Kysely made elsewhere)
@@ -113,7 +148,7 @@ export interface RepositoryOptions {
    * Columns whose values are secret (the password hash column, tokens): their values are masked
    * in log lines and in the errors of statements that bind them, and in a failing row's detail.
    */
-  readonly secretColumns?: readonly string[];
+  readonly secretColumns?: readonly C[];
   /**
    * The schemas this repository may serve. (Default: any schema but the system ones —
    * pg_catalog, information_schema and pg_toast are never served)
@@ -127,8 +162,15 @@ export interface RepositoryOptions {
   readonly cursorSecret?: string;
 }
 
+/** The options of a Repository over table `TB`, typed by its columns. */
+export type RepositoryOptionsOf<
+  DB,
+  TB extends keyof DB,
+  PK extends KeyColumns<ColumnOf<DB, TB>> = ColumnOf<DB, TB>,
+> = RepositoryOptions<ColumnOf<DB, TB>, NumericColumnOf<DB, TB>, PK>;
+
 /** createMany's options. */
 export interface CreateManyOptions {
-  /** Return the inserted rows. (Default: true) */
+  /** Return the inserted rows; false: resolve to the number of rows written. (Default: true) */
   readonly returning?: boolean;
 }

@@ -35,7 +35,8 @@ import type {
   DeletedFilter,
   FindByIdOptions,
   FindManyQuery,
-  Id,
+  KeyColumns,
+  KeyOf,
   NewRowOf,
   NumericColumnOf,
   OrderBy,
@@ -43,6 +44,7 @@ import type {
   PageRequest,
   PatchOf,
   RepositoryOptions,
+  RepositoryOptionsOf,
   RowOf,
   SoftDeleteOptions,
   Where,
@@ -56,6 +58,9 @@ import {
   type Naming,
   type TableMeta,
 } from './table-metadata.js';
+
+/** The options as the runtime reads them: any column names (checked against the table on load). */
+type LooseOptions = RepositoryOptions<string, string, KeyColumns>;
 
 /** The loose view of a schema the builders below use; the public methods carry the real types. */
 type AnyTable = Record<string, unknown>;
@@ -137,14 +142,60 @@ function checkOffset(offset: unknown): number {
   return offset;
 }
 
-/** Validates an id: a safe integer, a bigint, or a string, that fits the primary key column. */
-function checkId(id: unknown, primary: ColumnMeta): Id {
-  // any key the column holds is reachable: an empty or a long text key too
+/**
+ * A key as SQL arguments, one per key column, in the key's order: for a key of one column its
+ * value (a safe integer, a bigint or a string) or `{ column: value }`; for a composite key an
+ * object naming every key column and nothing else. Each value must fit its column.
+ * @throws ValidationError naming `id` or the key column at fault.
+ */
+function keyArguments(id: unknown, key: readonly ColumnMeta[]): unknown[] {
+  let object: boolean;
+  try {
+    object = isPlainObject(id);
+  } catch (cause) {
+    // a Proxy whose traps throw
+    throw new ValidationError('id', 'type', 'id could not be read', { cause });
+  }
+  if (key.length === 1 && !object) return [scalarKey(id, key[0]!, 'id')];
+  const names = key.map((column) => column.name).join(', ');
+  if (!object) {
+    throw new ValidationError('id', 'type', `id must be an object with the key columns (${names})`);
+  }
+  const given = new Map(readObject(id, 'id', 'refuse'));
+  for (const name of given.keys()) {
+    if (!key.some((column) => column.name === name)) {
+      throw new ValidationError(name, 'column', `${name} is not a key column: the key is (${names})`);
+    }
+  }
+  return key.map((column) => {
+    const value = given.get(column.name);
+    if (value === undefined || value === null) {
+      throw new ValidationError(column.name, 'required', `${column.name} is required: the key is (${names})`);
+    }
+    return scalarKey(value, column, column.name);
+  });
+}
+
+/** One key value: a safe integer, a bigint or a string (any text key is reachable), that fits the column. */
+function scalarKey(value: unknown, column: ColumnMeta, field: string): unknown {
+  if (value instanceof Date && !Number.isNaN(value.getTime())) {
+    checkColumnValue(column, value, field);
+    return value;
+  }
   const valid =
-    typeof id === 'bigint' || (typeof id === 'number' && Number.isSafeInteger(id)) || typeof id === 'string';
-  if (!valid) throw new ValidationError('id', 'type', 'id must be an integer, a bigint or a string');
-  checkColumnValue(primary, id, 'id');
-  return typeof id === 'bigint' ? id.toString() : id;
+    typeof value === 'bigint' ||
+    (typeof value === 'number' && Number.isSafeInteger(value)) ||
+    typeof value === 'string' ||
+    typeof value === 'boolean';
+  if (!valid) throw new ValidationError(field, 'type', `${field} must be an integer, a bigint or a string`);
+  checkColumnValue(column, value, field);
+  return typeof value === 'bigint' ? value.toString() : value;
+}
+
+/** A key for messages: the value of a one-column key, `(a=1, b=2)` for a composite one. */
+function describeKey(key: readonly ColumnMeta[], args: readonly unknown[]): string {
+  if (key.length === 1) return String(args[0]);
+  return `(${key.map((column, i) => `${column.name}=${String(args[i])}`).join(', ')})`;
 }
 
 /**
@@ -207,17 +258,22 @@ const JSON_PATH_TYPES = new Set([
  * const users = new Repository(database.db, 'users', { softDelete: { column: 'isActive', kind: 'boolean' } });
  * const page = await users.paginate({ orderBy: [['createdAt', 'desc']], limit: 50 });
  */
-export class Repository<DB, TB extends keyof DB & string> {
+export class Repository<
+  DB,
+  TB extends keyof DB & string,
+  const PK extends KeyColumns<ColumnOf<DB, TB>> = ColumnOf<DB, TB>,
+> {
   /** The Kysely this repository was built on (the Database's, usually). */
   protected readonly db: Kysely<DB>;
   protected readonly table: TB;
-  protected readonly options: RepositoryOptions;
+  protected readonly options: LooseOptions;
   /** A transaction bound by withTransaction(trx); otherwise the ambient one, or the pool. */
   protected readonly bound: Kysely<DB> | undefined;
   private readonly context: DatabaseContext | undefined;
   private readonly naming: Naming;
   private readonly prepare: boolean;
-  private readonly primaryKey: string;
+  /** The key columns the options name (TypeScript names); undefined: the table's primary key. */
+  private readonly keyOption: readonly string[] | undefined;
   /** Columns whose values are secret (TypeScript names). */
   private readonly secretColumns: ReadonlySet<string>;
   /** The key of this repository's compiled shapes: table and options. */
@@ -236,13 +292,14 @@ export class Repository<DB, TB extends keyof DB & string> {
    * columns checked against them.
    * @throws ValidationError naming the option when an option has the wrong form (a softDelete kind
    * other than 'timestamp' or 'boolean', say); the first call throws it when an option names a
-   * column the table lacks or of the wrong type, or the table is in a schema it may not serve.
+   * column the table lacks or of the wrong type, a `primaryKey` that is not the table's primary
+   * key or a unique set of NOT NULL columns, or the table is in a schema it may not serve.
    */
-  constructor(db: Kysely<DB>, table: TB, given?: RepositoryOptions) {
+  constructor(db: Kysely<DB>, table: TB, given?: RepositoryOptionsOf<DB, TB, PK>) {
     requireKysely(db, 'db');
     const read = readOptions(given, 'options');
     const soft = read.softDelete === undefined ? undefined : readOptions(read.softDelete, 'softDelete');
-    const options: RepositoryOptions = soft === undefined ? read : { ...read, softDelete: soft as SoftDeleteOptions };
+    const options: LooseOptions = soft === undefined ? read : { ...read, softDelete: soft as SoftDeleteOptions };
     checkOptions(table, options);
     this.db = db;
     this.table = table;
@@ -251,13 +308,13 @@ export class Repository<DB, TB extends keyof DB & string> {
     this.context = databaseContext(db as Kysely<unknown>);
     this.naming = (options.camelCase ?? this.context?.camelCase ?? false) ? CAMEL_CASE_NAMING : IDENTITY_NAMING;
     this.prepare = options.prepare ?? this.context?.config.preparedStatements ?? true;
-    this.primaryKey = options.primaryKey ?? 'id';
+    this.keyOption = keyOption(options.primaryKey);
     this.secretColumns = new Set(options.secretColumns ?? []);
     this.state = { loaded: undefined, shapes: new Map(), tsNames: new Map() };
     // compiled shapes depend on the options as much as on the table
     this.scope = JSON.stringify([
       table,
-      this.primaryKey,
+      this.keyOption ?? null,
       options.softDelete ?? null,
       options.version ?? null,
       options.updatedAt ?? null,
@@ -280,34 +337,39 @@ export class Repository<DB, TB extends keyof DB & string> {
   /**
    * The row with this primary key, or undefined (soft-deleted rows count as absent). With
    * `forUpdate`, the row stays locked until the transaction ends (use it inside withTransaction).
-   * @throws ValidationError for an id that is not an integer, bigint or string, or bad options.
+   * A composite key is an object of its columns: `findById({ orderId, lineNo })`.
+   * @throws ValidationError for a key that does not fit the key columns, a table without a key,
+   * or bad options.
    */
-  async findById(id: Id, given?: FindByIdOptions): Promise<RowOf<DB, TB> | undefined> {
+  async findById(id: KeyOf<DB, TB, PK>, given?: FindByIdOptions): Promise<RowOf<DB, TB> | undefined> {
     const options = readOptions(given, 'options');
-    return this.guarded(async ({ sqlNames: w, primary }) => {
-      const key = checkId(id, primary);
+    return this.guarded(async (loaded) => {
+      const { sqlNames: w } = loaded;
+      const key = this.keyOf(loaded, 'findById');
+      const args = keyArguments(id, key);
       const mode = deletedMode(options);
       const forUpdate = options?.forUpdate === true;
-      const shape = this.shape(`findById|${mode}|${forUpdate}`, 1, () => {
-        const query = this.deletedFilter(
-          w,
-          selectRows(w, w.q.selectFrom(w.table)).where(w.col(this.primaryKey), '=', arg(0)),
-          mode,
-        );
+      const shape = this.shape(`findById|${mode}|${forUpdate}`, key.length, () => {
+        const query = this.deletedFilter(w, whereKey(w, selectRows(w, w.q.selectFrom(w.table)), key, 0), mode);
         return forUpdate ? query.forUpdate() : query;
       });
-      const rows = (await this.runShape(shape, [key], forUpdate ? 'write' : 'read')).rows;
+      const rows = (await this.runShape(shape, args, forUpdate ? 'write' : 'read')).rows;
       return rows[0] as RowOf<DB, TB> | undefined;
     });
   }
 
   /**
    * The row with this primary key.
-   * @throws NotFoundError naming table and id when there is none; ValidationError for a bad id.
+   * @throws NotFoundError naming table and key when there is none; ValidationError as findById.
    */
-  async getById(id: Id, options?: FindByIdOptions): Promise<RowOf<DB, TB>> {
+  async getById(id: KeyOf<DB, TB, PK>, options?: FindByIdOptions): Promise<RowOf<DB, TB>> {
     const row = await this.findById(id, options);
-    if (row === undefined) throw new NotFoundError(this.table, id);
+    if (row === undefined) {
+      // findById checked the key against the key columns it loaded
+      const key = this.current()?.key;
+      const message = key ? `${this.table} ${describeKey(key, keyArguments(id, key))} not found` : undefined;
+      throw new NotFoundError(this.table, id, message);
+    }
     return row;
   }
 
@@ -330,8 +392,8 @@ export class Repository<DB, TB extends keyof DB & string> {
     const query = readOptions(given, 'query');
     const limit = checkLimit(query.limit);
     const offset = checkOffset(query.offset);
-    return this.guarded(async ({ meta }) => {
-      const order = this.orderColumns(query.orderBy, meta);
+    return this.guarded(async (loaded) => {
+      const order = this.orderColumns(query.orderBy, loaded);
       const rows = await this.select(query.where, deletedMode(query), `findMany|${order.key}|${offset > 0}`, {
         extend: (w, q, base) => {
           const ordered = applyOrder(w, q, order.columns).limit(numberArg(base));
@@ -352,10 +414,13 @@ export class Repository<DB, TB extends keyof DB & string> {
   async paginate(given?: PageRequest<DB, TB>): Promise<Page<RowOf<DB, TB>>> {
     const request = readOptions(given, 'request');
     const limit = checkLimit(request.limit);
-    return this.guarded(async ({ meta }) => {
-      const order = this.orderColumns(request.orderBy, meta);
+    return this.guarded(async (loaded) => {
+      const { meta } = loaded;
+      const order = this.orderColumns(request.orderBy, loaded);
       const mode = deletedMode(request);
       const offset = request.offset === undefined ? undefined : checkOffset(request.offset);
+      // without a key, ties in the order would let a keyset page skip or repeat rows
+      if (offset === undefined) this.keyOf(loaded, 'paginate (keyset; give an offset to page without a key)');
       if (offset !== undefined && request.cursor !== undefined && request.cursor !== null) {
         throw new ValidationError('cursor', 'exclusive', 'give either cursor or offset, not both');
       }
@@ -430,8 +495,8 @@ export class Repository<DB, TB extends keyof DB & string> {
     const query = readOptions(given, 'query');
     const limit = checkLimit(query.limit);
     const offset = checkOffset(query.offset);
-    return this.guarded(async ({ meta }) => {
-      const order = this.orderColumns(query.orderBy, meta);
+    return this.guarded(async (loaded) => {
+      const order = this.orderColumns(query.orderBy, loaded);
       const rows = await this.select(query.where, deletedMode(query), `findAndCount|${order.key}`, {
         columns: (w, q) => selectRows(w, q).select(sql<string>`count(*) over ()`.as(TOTAL)),
         extend: (w, q, base) =>
@@ -499,19 +564,29 @@ export class Repository<DB, TB extends keyof DB & string> {
 
   /**
    * Inserts any number of rows, all or nothing (one transaction), in as few statements as
-   * PostgreSQL's limits allow; returns the rows as stored unless `returning` is false.
+   * PostgreSQL's limits allow; resolves to the rows as stored, or with `{ returning: false }` to
+   * the number of rows written.
    * @throws ValidationError for a row that is not an object or names a non-writable column; the
    * mapped constraint errors (and then no row of the call is kept).
    */
-  async createMany(rows: readonly NewRowOf<DB, TB>[], given?: CreateManyOptions): Promise<RowOf<DB, TB>[]> {
+  createMany(
+    rows: readonly NewRowOf<DB, TB>[],
+    options: CreateManyOptions & { readonly returning: false },
+  ): Promise<number>;
+  createMany(
+    rows: readonly NewRowOf<DB, TB>[],
+    options?: CreateManyOptions & { readonly returning?: true },
+  ): Promise<RowOf<DB, TB>[]>;
+  createMany(rows: readonly NewRowOf<DB, TB>[], options?: CreateManyOptions): Promise<RowOf<DB, TB>[] | number>;
+  async createMany(rows: readonly NewRowOf<DB, TB>[], given?: CreateManyOptions): Promise<RowOf<DB, TB>[] | number> {
     const options = readOptions(given, 'options');
     if (options.returning !== undefined && typeof options.returning !== 'boolean') {
       throw new ValidationError('returning', 'type', 'returning must be true or false');
     }
+    const returning = options.returning ?? true;
     if (!Array.isArray(rows)) throw new ValidationError('rows', 'type', 'rows must be an array of objects');
-    if (rows.length === 0) return [];
+    if (rows.length === 0) return returning ? [] : 0;
     return this.guarded(async ({ meta, sqlNames: w }) => {
-      const returning = options.returning ?? true;
       // consecutive rows with the same columns insert together (so rows are written, and returned,
       // in the order given); the table's other columns take their defaults
       const groups: { key: string; columns: string[]; rows: unknown[][] }[] = [];
@@ -549,7 +624,7 @@ export class Repository<DB, TB extends keyof DB & string> {
         group.rows.push(args);
         if (keys) layout = { keys, columns, infos: columns.map((c) => meta.columns.get(c)!), group: group.rows };
       });
-      const statements: (() => Promise<Row[]>)[] = [];
+      const statements: (() => Promise<Inserted>)[] = [];
       const secrets =
         this.secretColumns.size === 0
           ? NO_SECRETS
@@ -581,8 +656,8 @@ export class Repository<DB, TB extends keyof DB & string> {
               ).sql;
             const values = groupRows as CopyValue[][];
             statements.push(async () => {
-              await copy(statement, values, (this.bound ?? currentTransaction(this.db)) as Kysely<unknown> | undefined);
-              return [];
+              const trx = (this.bound ?? currentTransaction(this.db)) as Kysely<unknown> | undefined;
+              return { rows: [], count: await copy(statement, values, trx) };
             });
             continue;
           }
@@ -603,16 +678,21 @@ export class Repository<DB, TB extends keyof DB & string> {
           }
         }
       }
-      const runAll = async (): Promise<Row[]> => {
+      const runAll = async (): Promise<Inserted> => {
         const inserted: Row[] = [];
-        for (const statement of statements) inserted.push(...(await statement()));
-        return inserted;
+        let count = 0;
+        for (const statement of statements) {
+          const done = await statement();
+          inserted.push(...done.rows);
+          count += done.count;
+        }
+        return { rows: inserted, count };
       };
       const inserted =
         statements.length === 1
           ? await runAll()
           : await withTransaction(this.executor(), runAll, { propagation: 'required' });
-      return (returning ? inserted : []) as RowOf<DB, TB>[];
+      return returning ? (inserted.rows as RowOf<DB, TB>[]) : inserted.count;
     });
   }
 
@@ -623,9 +703,11 @@ export class Repository<DB, TB extends keyof DB & string> {
    * @throws OptimisticLockError when the row's version changed since it was read; ValidationError
    * for a bad id, a non-writable column, or a missing version; the mapped constraint errors.
    */
-  async update(id: Id, patch: PatchOf<DB, TB>): Promise<RowOf<DB, TB> | undefined> {
-    return this.guarded(async ({ meta, sqlNames: w, primary }) => {
-      const key = checkId(id, primary);
+  async update(id: KeyOf<DB, TB, PK>, patch: PatchOf<DB, TB>): Promise<RowOf<DB, TB> | undefined> {
+    return this.guarded(async (loaded) => {
+      const { meta, sqlNames: w } = loaded;
+      const key = this.keyOf(loaded, 'update');
+      const keyArgs = keyArguments(id, key);
       const version = this.options.version;
       const [columns, args] = this.writable(patch, meta, 'patch', version);
       let expected: unknown;
@@ -641,23 +723,24 @@ export class Repository<DB, TB extends keyof DB & string> {
         // an integer as it was read (a number, a bigint or int8 text): nothing else reaches SQL
         checkColumnValue(meta.columns.get(version)!, expected, version);
       }
-      if (columns.length === 0 && version === undefined) return this.findById(key);
+      if (columns.length === 0 && version === undefined) return this.findById(id);
       const updatedAt = this.updatedAtColumn(meta, columns);
-      const arity = args.length + 1 + (version ? 1 : 0);
+      const arity = args.length + key.length + (version ? 1 : 0);
       const shape = this.shape(`update|${columns.join(',')}|${updatedAt ?? ''}`, arity, () => {
         const set = setObject(w, columns, updatedAt);
         if (version) set[w.col(version)] = sql`${sql.ref(w.col(version))} + 1`;
-        let query = w.q.updateTable(w.table).set(set).where(w.col(this.primaryKey), '=', arg(columns.length));
-        if (version) query = query.where(w.col(version), '=', arg(columns.length + 1));
+        let query = whereKey(w, w.q.updateTable(w.table).set(set), key, columns.length);
+        if (version) query = query.where(w.col(version), '=', arg(columns.length + key.length));
         return returnRows(w, this.deletedFilter(w, query, 'live'));
       });
-      const bound = version ? [...args, key, expected] : [...args, key];
+      const bound = version ? [...args, ...keyArgs, expected] : [...args, ...keyArgs];
       const rows = (await this.runShape(shape, bound, 'write', this.secretsIn(columns, args))).rows;
       if (rows[0] !== undefined || version === undefined) return rows[0] as RowOf<DB, TB> | undefined;
-      if ((await this.findById(key)) === undefined) return undefined;
-      throw new OptimisticLockError(`${this.table} ${String(key)} was changed by someone else since it was read`, {
-        table: this.table,
-      });
+      if ((await this.findById(id)) === undefined) return undefined;
+      throw new OptimisticLockError(
+        `${this.table} ${describeKey(key, keyArgs)} was changed by someone else since it was read`,
+        { table: this.table },
+      );
     });
   }
 
@@ -759,22 +842,21 @@ export class Repository<DB, TB extends keyof DB & string> {
    * row changed; false when there was none (or it was already deleted).
    * @throws ValidationError for a bad id; the mapped constraint errors (a foreign key, say).
    */
-  async delete(id: Id): Promise<boolean> {
-    return this.guarded(async ({ meta, sqlNames: w, primary }) => {
-      const key = checkId(id, primary);
+  async delete(id: KeyOf<DB, TB, PK>): Promise<boolean> {
+    return this.guarded(async (loaded) => {
+      const { meta, sqlNames: w } = loaded;
+      const key = this.keyOf(loaded, 'delete');
+      const args = keyArguments(id, key);
       const shape = this.options.softDelete
-        ? this.shape('softDelete', 1, () =>
+        ? this.shape('softDelete', key.length, () =>
             this.deletedFilter(
               w,
-              w.q
-                .updateTable(w.table)
-                .set(this.softDeleteSet(w, meta, 'delete'))
-                .where(w.col(this.primaryKey), '=', arg(0)),
+              whereKey(w, w.q.updateTable(w.table).set(this.softDeleteSet(w, meta, 'delete')), key, 0),
               'live',
             ),
           )
-        : this.shape('delete', 1, () => w.q.deleteFrom(w.table).where(w.col(this.primaryKey), '=', arg(0)));
-      const result = await this.runShape(shape, [key]);
+        : this.shape('delete', key.length, () => whereKey(w, w.q.deleteFrom(w.table), key, 0));
+      const result = await this.runShape(shape, args);
       return (result.numAffectedRows ?? 0n) > 0n;
     });
   }
@@ -783,21 +865,20 @@ export class Repository<DB, TB extends keyof DB & string> {
    * Undoes a soft delete. True when a row changed; false when there was no deleted row.
    * @throws DatabaseError when the repository has no softDelete; ValidationError for a bad id.
    */
-  async restore(id: Id): Promise<boolean> {
+  async restore(id: KeyOf<DB, TB, PK>): Promise<boolean> {
     if (!this.options.softDelete) throw new DatabaseError(`restore() needs softDelete on the ${this.table} repository`);
-    return this.guarded(async ({ meta, sqlNames: w, primary }) => {
-      const key = checkId(id, primary);
-      const shape = this.shape('restore', 1, () =>
+    return this.guarded(async (loaded) => {
+      const { meta, sqlNames: w } = loaded;
+      const key = this.keyOf(loaded, 'restore');
+      const args = keyArguments(id, key);
+      const shape = this.shape('restore', key.length, () =>
         this.deletedFilter(
           w,
-          w.q
-            .updateTable(w.table)
-            .set(this.softDeleteSet(w, meta, 'restore'))
-            .where(w.col(this.primaryKey), '=', arg(0)),
+          whereKey(w, w.q.updateTable(w.table).set(this.softDeleteSet(w, meta, 'restore')), key, 0),
           'deleted',
         ),
       );
-      const result = await this.runShape(shape, [key]);
+      const result = await this.runShape(shape, args);
       return (result.numAffectedRows ?? 0n) > 0n;
     });
   }
@@ -806,12 +887,18 @@ export class Repository<DB, TB extends keyof DB & string> {
    * Adds `by` (default 1) to a numeric column, atomically in SQL; returns the row, or undefined.
    * @throws ValidationError for a bad id, a column that is not a column, or `by` not a finite number.
    */
-  async increment(id: Id, column: NumericColumnOf<DB, TB>, by: number = 1): Promise<RowOf<DB, TB> | undefined> {
+  async increment(
+    id: KeyOf<DB, TB, PK>,
+    column: NumericColumnOf<DB, TB>,
+    by: number = 1,
+  ): Promise<RowOf<DB, TB> | undefined> {
     if (typeof by !== 'number' || !Number.isFinite(by)) {
       throw new ValidationError('by', 'type', 'by must be a finite number');
     }
-    return this.guarded(async ({ meta, sqlNames: w, primary }) => {
-      const key = checkId(id, primary);
+    return this.guarded(async (loaded) => {
+      const { meta, sqlNames: w } = loaded;
+      const key = this.keyOf(loaded, 'increment');
+      const args = keyArguments(id, key);
       const info = checkColumn(this.table, column, meta, 'column');
       if (info.generatedAlways) {
         throw new ValidationError(column, 'generated', `${column} is generated by the database and cannot be written`);
@@ -826,13 +913,13 @@ export class Repository<DB, TB extends keyof DB & string> {
         throw new ValidationError(column, 'managed', `${column} is the version column: the repository bumps it`);
       }
       const updatedAt = this.updatedAtColumn(meta, [column]);
-      const shape = this.shape(`increment|${column}|${updatedAt ?? ''}`, 2, () => {
+      const shape = this.shape(`increment|${column}|${updatedAt ?? ''}`, 1 + key.length, () => {
         const set: Record<string, unknown> = { [w.col(column)]: sql`${sql.ref(w.col(column))} + ${arg(0)}` };
         if (updatedAt) set[w.col(updatedAt)] = sql`now()`;
-        const query = w.q.updateTable(w.table).set(this.bumpVersion(w, set)).where(w.col(this.primaryKey), '=', arg(1));
+        const query = whereKey(w, w.q.updateTable(w.table).set(this.bumpVersion(w, set)), key, 1);
         return returnRows(w, this.deletedFilter(w, query, 'live'));
       });
-      const rows = (await this.runShape(shape, [by, key])).rows;
+      const rows = (await this.runShape(shape, [by, ...args])).rows;
       return rows[0] as RowOf<DB, TB> | undefined;
     });
   }
@@ -841,7 +928,11 @@ export class Repository<DB, TB extends keyof DB & string> {
    * Subtracts `by` (default 1) from a numeric column, atomically in SQL; returns the row, or undefined.
    * @throws ValidationError as increment.
    */
-  async decrement(id: Id, column: NumericColumnOf<DB, TB>, by: number = 1): Promise<RowOf<DB, TB> | undefined> {
+  async decrement(
+    id: KeyOf<DB, TB, PK>,
+    column: NumericColumnOf<DB, TB>,
+    by: number = 1,
+  ): Promise<RowOf<DB, TB> | undefined> {
     if (typeof by !== 'number' || !Number.isFinite(by)) {
       throw new ValidationError('by', 'type', 'by must be a finite number');
     }
@@ -855,6 +946,20 @@ export class Repository<DB, TB extends keyof DB & string> {
     return this.options.cursorSecret ?? this.context?.config.cursorSecret;
   }
 
+  /**
+   * The key columns, for a method that needs them.
+   * @throws ValidationError (field `primaryKey`) when the table has no primary key and the
+   * options name none.
+   */
+  private keyOf(loaded: Loaded, method: string): readonly ColumnMeta[] {
+    if (loaded.key) return loaded.key;
+    throw new ValidationError(
+      'primaryKey',
+      'required',
+      `${this.table} has no primary key, so ${method} cannot name a row: set the primaryKey option to a unique set of NOT NULL columns, or use the methods that take a where`,
+    );
+  }
+
   /** Where calls run: the bound transaction, else the ambient one of withTransaction, else the pool. */
   protected executor(): Kysely<DB> {
     return this.bound ?? currentTransaction(this.db) ?? this.db;
@@ -864,9 +969,7 @@ export class Repository<DB, TB extends keyof DB & string> {
   private async load(): Promise<Loaded> {
     const meta = await tableMetadata(this.executor() as Kysely<unknown>, this.db, this.table, this.naming);
     checkServedSchema(this.table, meta.schema, this.options.schemas);
-    if (!meta.columns.has(this.primaryKey)) {
-      throw new DatabaseError(`${this.table} has no column ${this.primaryKey}; set the primaryKey option`);
-    }
+    const key = resolveKey(this.table, this.keyOption, meta);
     checkOptionColumns(this.table, this.options, meta);
     if (this.state.loaded?.meta !== meta) this.state.shapes.clear();
     const sqlNames = sqlNamesWriter(this.db.withoutPlugins() as unknown as AnyKysely, this.table, meta, this.naming);
@@ -877,7 +980,7 @@ export class Repository<DB, TB extends keyof DB & string> {
             columns: [...meta.columns.values()].map((c) => c.dbName),
             secret: new Set([...this.secretColumns].map((c) => meta.columns.get(c)!.dbName)),
           };
-    this.state.loaded = { meta, sqlNames, primary: meta.columns.get(this.primaryKey)!, secret };
+    this.state.loaded = { meta, sqlNames, key, secret };
     return this.state.loaded;
   }
 
@@ -1176,8 +1279,11 @@ export class Repository<DB, TB extends keyof DB & string> {
     return [columns, args];
   }
 
-  /** The sort columns (validated) plus the primary key as the tie-breaker, and their shape key. */
-  private orderColumns(orderBy: OrderBy<DB, TB> | undefined, meta: TableMeta): { columns: SortColumn[]; key: string } {
+  /** The sort columns (validated) plus the key's columns as tie-breakers, and their shape key. */
+  private orderColumns(
+    orderBy: OrderBy<DB, TB> | undefined,
+    { meta, key }: Loaded,
+  ): { columns: SortColumn[]; key: string } {
     const columns: SortColumn[] = [];
     const sortColumn = (column: string, direction: Direction): SortColumn => {
       const info = meta.columns.get(column)!;
@@ -1197,8 +1303,10 @@ export class Repository<DB, TB extends keyof DB & string> {
         if (!columns.some(([c]) => c === column)) columns.push(sortColumn(column as string, direction));
       }
     }
-    if (!columns.some(([c]) => c === this.primaryKey)) {
-      columns.push(sortColumn(this.primaryKey, columns[columns.length - 1]?.[1] ?? 'asc'));
+    // the key's columns break ties, so the order is total and a keyset page is exact
+    const direction = columns[columns.length - 1]?.[1] ?? 'asc';
+    for (const { name } of key ?? []) {
+      if (!columns.some(([c]) => c === name)) columns.push(sortColumn(name, direction));
     }
     return { columns, key: columns.map(([c, d]) => `${c}:${d}`).join(',') };
   }
@@ -1210,7 +1318,7 @@ export class Repository<DB, TB extends keyof DB & string> {
     rows: readonly unknown[][],
     returning: boolean,
     secrets: readonly string[],
-  ): Promise<Row[]> {
+  ): Promise<Inserted> {
     const names = columns.map((c) => w.col(c));
     const dateText = this.context?.dateText ?? ((date: Date) => date.toISOString());
     const json = JSON.stringify(
@@ -1226,16 +1334,16 @@ export class Repository<DB, TB extends keyof DB & string> {
         .expression(w.q.selectFrom(source.as('r')).select(names.map((c) => `r.${c}`)));
       return returning ? returnRows(w, insert) : insert;
     });
-    return (await this.runShape(shape, [json], 'write', secrets)).rows;
+    return inserted(await this.runShape(shape, [json], 'write', secrets));
   }
 
   /** One row of defaults (INSERT … DEFAULT VALUES). */
-  private async insertDefaults(w: Writer, returning: boolean): Promise<Row[]> {
+  private async insertDefaults(w: Writer, returning: boolean): Promise<Inserted> {
     const shape = this.shape(`createDefaults|${returning}`, 0, () => {
       const insert = w.q.insertInto(w.table).defaultValues();
       return returning ? returnRows(w, insert) : insert;
     });
-    return (await this.runShape(shape, [])).rows;
+    return inserted(await this.runShape(shape, []));
   }
 
   /**
@@ -1247,28 +1355,43 @@ export class Repository<DB, TB extends keyof DB & string> {
     rows: readonly { readonly columns: readonly string[]; readonly values: readonly unknown[] }[],
     returning: boolean,
     secrets: readonly string[],
-  ): Promise<Row[]> {
+  ): Promise<Inserted> {
     if (rows.every(({ columns }) => columns.length === 0)) {
       // a slice of rows that name nothing: VALUES needs a column
-      const inserted: Row[] = [];
-      for (const _row of rows) inserted.push(...(await this.insertDefaults(w, returning)));
-      return inserted;
+      const all: Inserted = { rows: [], count: 0 };
+      for (const _row of rows) {
+        const one = await this.insertDefaults(w, returning);
+        all.rows.push(...one.rows);
+        all.count += one.count;
+      }
+      return all;
     }
     const insert = w.q
       .insertInto(w.table)
       .values(rows.map(({ columns, values }) => Object.fromEntries(columns.map((c, i) => [w.col(c), values[i]]))));
     const compiled = (returning ? returnRows(w, insert) : insert).compile() as CompiledQuery<Row>;
     markSecretParameters(compiled.parameters, secrets);
-    return (await this.runCompiled(compiled)).rows;
+    return inserted(await this.runCompiled(compiled));
   }
+}
+
+/** What an insert statement of createMany wrote: its rows (when returned) and how many. */
+interface Inserted {
+  readonly rows: Row[];
+  count: number;
+}
+
+/** An insert statement's result as createMany counts it. */
+function inserted(result: QueryResult<Row>): Inserted {
+  return { rows: result.rows, count: Number(result.numAffectedRows ?? BigInt(result.rows.length)) };
 }
 
 /** What a repository reads from the catalog once: the table's columns, and the SQL-names writer. */
 interface Loaded {
   readonly meta: TableMeta;
   readonly sqlNames: Writer;
-  /** The primary key column. */
-  readonly primary: ColumnMeta;
+  /** The key columns, in the key's order; undefined when the table has none (and none was named). */
+  readonly key: readonly ColumnMeta[] | undefined;
   /** The table's columns and the secret ones among them, when there are secret ones. */
   readonly secret: SecretColumns | undefined;
 }
@@ -1345,6 +1468,15 @@ function applyWhere<Q extends Filterable>(w: Writer, q: Q, plan: WherePlan, base
     else if (kind === 'any') built = built.where(name, '=', sql<unknown>`any(${arg(index++)})`);
     else built = built.where(name, '=', arg(index++));
   }
+  return built as Q;
+}
+
+/** `q` where every key column equals its argument, the arguments from `base` on. */
+function whereKey<Q extends Filterable>(w: Writer, q: Q, key: readonly ColumnMeta[], base: number): Q {
+  let built: Filterable = q;
+  key.forEach((column, i) => {
+    built = built.where(w.col(column.name), '=', arg(base + i));
+  });
   return built as Q;
 }
 
@@ -1428,11 +1560,50 @@ function cursorText(column: string, kind: TemporalKind): RawBuilder<string> {
   return sql<string>`case when isfinite(${ref}) then ${format} else ${ref}::text end`;
 }
 
+/** The primaryKey option as a list of columns (its form is checked by checkOptions). */
+function keyOption(option: KeyColumns | undefined): readonly string[] | undefined {
+  if (option === undefined) return undefined;
+  return typeof option === 'string' ? [option] : [...option];
+}
+
+/**
+ * The columns that identify a row: the ones the options name, which must be the table's primary
+ * key or a unique set of NOT NULL columns (any order), else the table's primary key; undefined
+ * when the table has none and none was named.
+ * @throws ValidationError (field `primaryKey`) naming the table when the option is no such set.
+ */
+function resolveKey(
+  table: string,
+  option: readonly string[] | undefined,
+  meta: TableMeta,
+): readonly ColumnMeta[] | undefined {
+  if (option === undefined) {
+    return meta.primaryKey.length === 0 ? undefined : meta.primaryKey.map((name) => meta.columns.get(name)!);
+  }
+  for (const name of option) {
+    if (!meta.columns.has(name)) {
+      throw new ValidationError('primaryKey', 'column', `primaryKey: ${name} is not a column of ${table}`);
+    }
+  }
+  const same = (key: readonly string[]): boolean =>
+    key.length === option.length && key.every((name) => option.includes(name));
+  if (!meta.uniqueKeys.some(same)) {
+    const actual =
+      meta.primaryKey.length > 0 ? `its primary key is (${meta.primaryKey.join(', ')})` : 'it has no primary key';
+    throw new ValidationError(
+      'primaryKey',
+      'key',
+      `primaryKey (${option.join(', ')}) does not identify a row of ${table}: ${actual}; name it, or the NOT NULL columns of a unique index`,
+    );
+  }
+  return option.map((name) => meta.columns.get(name)!);
+}
+
 /**
  * The options' form, before anything is read.
  * @throws ValidationError naming the option.
  */
-function checkOptions(table: unknown, options: RepositoryOptions): void {
+function checkOptions(table: unknown, options: LooseOptions): void {
   const bad = (field: string, allowed: string): never => {
     throw new ValidationError(field, 'option', `${field} must be ${allowed}`);
   };
@@ -1440,7 +1611,18 @@ function checkOptions(table: unknown, options: RepositoryOptions): void {
   if (typeof options !== 'object' || options === null) bad('options', 'an object');
   const name = (value: unknown): boolean => typeof value === 'string' && value !== '';
   const names = (value: unknown): boolean => Array.isArray(value) && value.every(name);
-  if (options.primaryKey !== undefined && !name(options.primaryKey)) bad('primaryKey', 'a column name');
+  const key: unknown = options.primaryKey;
+  if (
+    key !== undefined &&
+    !name(key) &&
+    !(
+      names(key) &&
+      (key as readonly string[]).length > 0 &&
+      new Set(key as readonly string[]).size === (key as readonly string[]).length
+    )
+  ) {
+    bad('primaryKey', 'a column name or a list of distinct column names');
+  }
   if (options.version !== undefined && !name(options.version)) bad('version', 'a column name');
   if (options.updatedAt !== undefined && options.updatedAt !== false && !name(options.updatedAt)) {
     bad('updatedAt', 'a column name or false');
@@ -1470,7 +1652,7 @@ function checkOptions(table: unknown, options: RepositoryOptions): void {
  * version column, secret columns that exist.
  * @throws ValidationError naming the option.
  */
-function checkOptionColumns(table: string, options: RepositoryOptions, meta: TableMeta): void {
+function checkOptionColumns(table: string, options: LooseOptions, meta: TableMeta): void {
   const column = (field: string, name: string): ColumnMeta => {
     const info = meta.columns.get(name);
     if (!info) throw new ValidationError(field, 'column', `${field}: ${name} is not a column of ${table}`);

@@ -27,8 +27,13 @@ export interface TableMeta {
   readonly schema: string;
   /** Columns by their TypeScript name. */
   readonly columns: ReadonlyMap<string, ColumnMeta>;
-  /** Primary key columns, as TypeScript names them. */
+  /** Primary key columns, as TypeScript names them, in the key's order (empty: the table has none). */
   readonly primaryKey: readonly string[];
+  /**
+   * Column sets that identify a row: the primary key and every unique index over NOT NULL columns
+   * with no predicate or expression, as TypeScript names them.
+   */
+  readonly uniqueKeys: readonly (readonly string[])[];
   /** When it was read (performance.now()). */
   readonly readAt: number;
   /** Read again because the table seemed to have changed (not a first read). */
@@ -65,7 +70,11 @@ interface ColumnRow {
   nullable: boolean;
   hasDefault: boolean;
   generatedAlways: boolean;
+}
+
+interface KeyRow {
   primary: boolean;
+  columns: string[];
 }
 
 const cache = new WeakMap<object, Map<string, Promise<TableMeta>>>();
@@ -118,15 +127,23 @@ async function readTable(executor: Kysely<unknown>, table: string, naming: Namin
            format_type(a.atttypid, null) as "type",
            not a.attnotnull as "nullable",
            (a.atthasdef or a.attidentity <> '' or a.attgenerated <> '') as "hasDefault",
-           (a.attidentity = 'a' or a.attgenerated <> '') as "generatedAlways",
-           coalesce(a.attnum = any(i.indkey), false) as "primary"
+           (a.attidentity = 'a' or a.attgenerated <> '') as "generatedAlways"
       from pg_attribute a
-      left join pg_index i on i.indrelid = a.attrelid and i.indisprimary
      where a.attrelid = ${regclass} and a.attnum > 0 and not a.attisdropped
      order by a.attnum`.execute(executor);
   if (rows.length === 0) throw new NotFoundError(table, table, `table ${table} does not exist`);
+  // the primary key and the unique indexes, each with its columns in the index's order
+  const keys = await sql<KeyRow>`
+    select i.indisprimary as "primary",
+           array(select a.attname::text
+                   from unnest(i.indkey) with ordinality k(attnum, n)
+                   join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
+                  order by k.n) as "columns"
+      from pg_index i
+     where i.indrelid = ${regclass} and i.indisunique and i.indisvalid
+       and i.indpred is null and i.indexprs is null
+     order by not i.indisprimary, i.indexrelid`.execute(executor);
   const columns = new Map<string, ColumnMeta>();
-  const primaryKey: string[] = [];
   for (const row of rows) {
     const name = naming.toTs(row.name);
     columns.set(name, {
@@ -137,7 +154,19 @@ async function readTable(executor: Kysely<unknown>, table: string, naming: Namin
       hasDefault: row.hasDefault,
       generatedAlways: row.generatedAlways,
     });
-    if (row.primary) primaryKey.push(name);
   }
-  return { schema: rows[0]!.schema, columns, primaryKey, readAt: performance.now(), refreshed: false, stale: false };
+  const tsName = (dbName: string): string => naming.toTs(dbName);
+  const primaryKey = keys.rows.find((key) => key.primary)?.columns.map(tsName) ?? [];
+  const uniqueKeys = keys.rows
+    .map((key) => key.columns.map(tsName))
+    .filter((key) => key.length > 0 && key.every((name) => columns.get(name)?.nullable === false));
+  return {
+    schema: rows[0]!.schema,
+    columns,
+    primaryKey,
+    uniqueKeys,
+    readAt: performance.now(),
+    refreshed: false,
+    stale: false,
+  };
 }

@@ -287,7 +287,7 @@ describe('Repository (real PostgreSQL)', () => {
       expect(rows[2499]).to.include({ name: 'm2499', qty: 2499 });
       expect(await widgets.count()).to.equal(2500);
       expect(await widgets.createMany([])).to.deep.equal([]);
-      expect(await widgets.createMany([{ name: 'quiet' }], { returning: false })).to.deep.equal([]);
+      expect(await widgets.createMany([{ name: 'quiet' }], { returning: false })).to.equal(1);
     });
 
     it('createMany gives rows with different columns their defaults', async () => {
@@ -315,7 +315,7 @@ describe('Repository (real PostgreSQL)', () => {
       // bytea values cannot travel as JSON: this takes the VALUES path, 3 parameters a row
       const rows = Array.from({ length: 30_000 }, (_, i) => ({ id: i, label: `l${i}`, data: Buffer.from([i % 256]) }));
       const inserted = await plain.createMany(rows, { returning: false });
-      expect(inserted).to.deep.equal([]);
+      expect(inserted).to.equal(30_000);
       expect(await plain.count()).to.equal(30_000);
       const clash = rows.slice(0, 25_000).map((r) => ({ ...r, id: r.id + 29_000 }));
       expect(await rejection(plain.createMany(clash))).to.be.instanceOf(UniqueViolationError);
@@ -331,7 +331,7 @@ describe('Repository (real PostgreSQL)', () => {
         tag: i % 3 === 0 ? null : `tab\there, newline\nand back\\slash ${'é😀'.repeat(i % 4)}`,
         deletedAt: i % 5 === 0 ? when : null,
       }));
-      expect(await widgets.createMany(rows, { returning: false })).to.deep.equal([]);
+      expect(await widgets.createMany(rows, { returning: false })).to.equal(5000);
       const stored = await widgets.findMany({ limit: 1000, orderBy: 'qty', withDeleted: true });
       expect(stored[1]).to.include({ name: 'c1', qty: 1, tag: rows[1]!.tag, deletedAt: null });
       expect(stored[10]?.deletedAt?.getTime()).to.equal(when.getTime());

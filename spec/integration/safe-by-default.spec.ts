@@ -243,6 +243,7 @@ describe('safe by default (real PostgreSQL)', function () {
 
   describe('misconfiguration is caught early, naming the option', () => {
     it('increment of a text column, or by a fraction on an integer column, is a ValidationError', async () => {
+      // @ts-expect-error -- a text column is not numeric: refused by the types too
       await expectValidation(items.increment('1', 'name'), 'name', 'type');
       await expectValidation(items.increment('1', 'hits', 0.5), 'by', 'type');
       expect(await names()).to.deep.equal(['ada:0:true', 'bob:0:true', 'cy:0:true']);
@@ -264,8 +265,10 @@ describe('safe by default (real PostgreSQL)', function () {
         softDelete: { column: 'isActive', kind: 'timestamp' },
       });
       await expectValidation(wrongKind.findMany(), 'softDelete.kind', 'type');
+      // @ts-expect-error -- not a column of the table: refused by the types too
       const missing = new Repository(database.db, 'safeItems', { softDelete: { column: 'gone', kind: 'boolean' } });
       await expectValidation(missing.findMany(), 'softDelete.column', 'column');
+      // @ts-expect-error -- a text column cannot be the version: refused by the types too
       const textVersion = new Repository(database.db, 'safeItems', { version: 'name' });
       await expectValidation(textVersion.findById('1'), 'version', 'type');
       expect(() => new Repository(database.db, 'safeItems', { cursorSecret: 'short' })).to.throw(ValidationError);

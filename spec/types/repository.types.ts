@@ -90,3 +90,78 @@ export function repositoryWhereTypes(db: RepoKysely<api.DB>): void {
   // @ts-expect-error: not a column
   void users.findOne({ nope: 1 });
 }
+
+// ---- Repository: keys, option columns, numeric columns, createMany ----------------------------
+import { expectTypeOf as expectKeyType } from 'expect-type';
+import type { ColumnType, Generated as KeyGenerated, Kysely as KeyKysely } from 'kysely';
+
+interface KeySchema {
+  orderLines: {
+    orderId: string;
+    lineNo: number;
+    sku: string;
+    qty: KeyGenerated<number>;
+    price: ColumnType<string, number | string, number | string>;
+    total: ColumnType<string, bigint | number | string, bigint | number | string>;
+    doc: ColumnType<unknown, string, string> | null;
+    version: KeyGenerated<number>;
+    deletedAt: Date | null;
+  };
+}
+type LineRow = api.RowOf<KeySchema, 'orderLines'>;
+
+/** Never called: tsc checks the assertions in its body. */
+export function repositoryKeyTypes(db: KeyKysely<KeySchema>): void {
+  // a declared composite key: an object with every key column
+  const lines = new api.Repository(db, 'orderLines', { primaryKey: ['orderId', 'lineNo'] });
+  expectKeyType(lines.findById({ orderId: 'o1', lineNo: 1 })).resolves.toEqualTypeOf<LineRow | undefined>();
+  expectKeyType(lines.update({ orderId: 'o1', lineNo: 1 }, { qty: 2 })).resolves.toEqualTypeOf<LineRow | undefined>();
+  // @ts-expect-error: a composite key needs every column
+  void lines.findById({ orderId: 'o1' });
+  // @ts-expect-error: a composite key is not one value
+  void lines.delete('o1');
+  // @ts-expect-error: the key columns must be columns of the table
+  void new api.Repository(db, 'orderLines', { primaryKey: ['orderId', 'lineNumber'] });
+
+  // a key read from the catalog: a value or an object of columns, checked at run time
+  const byCatalog = new api.Repository(db, 'orderLines');
+  expectKeyType(byCatalog.findById({ orderId: 'o1', lineNo: 1 })).resolves.toEqualTypeOf<LineRow | undefined>();
+  expectKeyType(byCatalog.findById('o1')).resolves.toEqualTypeOf<LineRow | undefined>();
+
+  // option columns are the table's columns
+  new api.Repository(db, 'orderLines', {
+    softDelete: { column: 'deletedAt', kind: 'timestamp' },
+    version: 'version',
+    updatedAt: false,
+    secretColumns: ['sku'],
+  });
+  // @ts-expect-error: not a column
+  void new api.Repository(db, 'orderLines', { softDelete: { column: 'removedAt', kind: 'timestamp' } });
+  // @ts-expect-error: a text column cannot be the version
+  void new api.Repository(db, 'orderLines', { version: 'sku' });
+  // @ts-expect-error: not a column
+  void new api.Repository(db, 'orderLines', { updatedAt: 'changedAt' });
+  // @ts-expect-error: not a column
+  void new api.Repository(db, 'orderLines', { secretColumns: ['token'] });
+
+  // increment takes numeric columns only: integers, numeric and int8 text, not text or json
+  expectKeyType<api.NumericColumnOf<KeySchema, 'orderLines'>>().toEqualTypeOf<
+    'lineNo' | 'qty' | 'price' | 'total' | 'version'
+  >();
+  void byCatalog.increment('o1', 'qty');
+  // @ts-expect-error: a text column
+  void byCatalog.increment('o1', 'sku');
+  // @ts-expect-error: a json column
+  void byCatalog.increment('o1', 'doc');
+
+  // createMany resolves to the rows, or to the count without returning
+  expectKeyType(lines.createMany([{ orderId: 'o', lineNo: 1, sku: 's', price: 1, total: 1 }])).resolves.toEqualTypeOf<
+    LineRow[]
+  >();
+  expectKeyType(
+    lines.createMany([{ orderId: 'o', lineNo: 1, sku: 's', price: 1, total: 1 }], { returning: false }),
+  ).resolves.toEqualTypeOf<number>();
+  expectKeyType(
+    lines.createMany([{ orderId: 'o', lineNo: 1, sku: 's', price: 1, total: 1 }], { returning: true }),
+  ).resolves.toEqualTypeOf<LineRow[]>();
+}

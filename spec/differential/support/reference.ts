@@ -361,21 +361,22 @@ export class ReferenceSide {
     return q.returningAll().executeTakeFirstOrThrow();
   }
 
-  async createMany(rows: readonly Values[], returning: boolean): Promise<DynRow[]> {
+  /** The rows as stored, or (returning false) how many were written, as createMany resolves. */
+  async createMany(rows: readonly Values[], returning: boolean): Promise<DynRow[] | number> {
     const checked = rows.map((r) => this.#checkWritable(r));
-    if (checked.length === 0) return [];
-    const run = async (q: Kysely<DynDB>): Promise<DynRow[]> => {
+    if (checked.length === 0) return returning ? [] : 0;
+    const run = async (q: Kysely<DynDB>): Promise<DynRow[] | number> => {
       if (checked.every((r) => Object.keys(r).length === 0)) {
         const out: DynRow[] = [];
         for (let i = 0; i < checked.length; i++) {
           out.push(await q.insertInto(this.table).defaultValues().returningAll().executeTakeFirstOrThrow());
         }
-        return returning ? out : [];
+        return returning ? out : out.length;
       }
       const insert = q.insertInto(this.table).values(checked);
       if (!returning) {
-        await insert.execute();
-        return [];
+        const [result] = await insert.execute();
+        return Number(result?.numInsertedOrUpdatedRows ?? 0n);
       }
       return insert.returningAll().execute();
     };

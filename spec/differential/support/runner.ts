@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { CamelCasePlugin, Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { createDatabase, loadConfig, Repository, silentLogger } from '../../../lib/index.js';
+import type { RepositoryOptionsOf } from '../../../lib/repository/repository-types.js';
 import { configurationId, type Configuration } from './matrix.js';
 import {
   describeOp,
@@ -237,7 +238,9 @@ class Run {
       logger: silentLogger,
     });
     try {
-      const repo = new Repository<DynDB, string>(database.db, camel(this.#pkgTable), repositoryOptions(this.#spec));
+      // a generated schema: its columns are only known at run time, so the options are loosely typed
+      const options = repositoryOptions(this.#spec) as RepositoryOptionsOf<DynDB, string>;
+      const repo = new Repository<DynDB, string>(database.db, camel(this.#pkgTable), options);
       this.#pkg = new PackageSide(database, repo, this.#spec);
       this.#ref = new ReferenceSide(this.#ctx.reference, camel(this.#refTable), this.#spec);
       for (const [index, op] of this.#ops.entries()) {
