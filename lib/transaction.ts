@@ -209,7 +209,7 @@ export function withTransaction<DB, T>(
 ): Promise<T>;
 // The Transaction overload comes first because TypeScript cannot infer DB from a Transaction<DB>
 // passed where a Kysely<DB> is expected (it infers through Kysely's members and fails).
-/** {@inheritDoc (withTransaction:1)} */
+/** {@inheritDoc withTransaction:0} */
 export function withTransaction<DB, T>(
   db: Kysely<DB>,
   fn: (trx: Transaction<NoInfer<DB>>) => Promise<T>,
@@ -259,7 +259,7 @@ export async function withTransaction<DB, T>(
  * @throws ValidationError when `db` is not a Kysely.
  */
 export function currentTransaction<DB>(db: Transaction<DB>): Transaction<DB> | undefined;
-/** {@inheritDoc (currentTransaction:1)} */
+/** {@inheritDoc currentTransaction:0} */
 export function currentTransaction<DB>(db: Kysely<DB>): Transaction<DB> | undefined;
 export function currentTransaction<DB>(db: Kysely<DB>): Transaction<DB> | undefined {
   requireKysely(db, 'db');

@@ -266,7 +266,7 @@ export class Repository<
   /** The Kysely this repository was built on (the Database's, usually). */
   protected readonly db: Kysely<DB>;
   protected readonly table: TB;
-  protected readonly options: LooseOptions;
+  protected readonly options: RepositoryOptions<string, string, KeyColumns>;
   /** A transaction bound by withTransaction(trx); otherwise the ambient one, or the pool. */
   protected readonly bound: Kysely<DB> | undefined;
   private readonly context: DatabaseContext | undefined;
