@@ -41,6 +41,14 @@ export interface PoolConfig {
   readonly idleTimeoutMs: number;
   /** DB_POOL_RECYCLE: a connection's maximum lifetime in seconds. (Default: 3600) */
   readonly maxLifetimeSeconds: number;
+  /**
+   * DB_MAX_OVERFLOW: connections the pool may open beyond `size` under load (SQLAlchemy's
+   * `max_overflow`), closed again once idle for `idleTimeoutMs`. When it is above 0, the first
+   * `size` connections stay open while idle (until DB_POOL_RECYCLE), as QueuePool keeps its
+   * `pool_size`; at 0 every idle connection closes after `idleTimeoutMs`. Undefined counts as 0.
+   * (Default: 0; 0..100)
+   */
+  readonly maxOverflow?: number;
 }
 
 /** The SSH tunnel, present when DB_SSH_HOST is set. */
@@ -144,7 +152,10 @@ export interface DatabaseConfig {
 export interface LoadConfigOptions {
   /** A dotenv file. Read when it exists; when named explicitly it must exist. (Default: `.env`) */
   readonly envFile?: string;
-  /** Receives the warning about unknown `DB_*` variables. */
+  /**
+   * Receives the warning about unknown `DB_*` variables (a typo such as DB_POOLSIZE), naming the
+   * closest known one. Without it, createDatabase given this config warns through its logger.
+   */
   readonly logger?: Pick<Logger, 'warn'>;
 }
 
@@ -161,6 +172,7 @@ export const CONFIG_VARIABLES = {
   DB_POOL_TIMEOUT: { allowed: 'a positive integer (ms)' },
   DB_POOL_IDLE_TIMEOUT: { allowed: 'a positive integer (ms)' },
   DB_POOL_RECYCLE: { allowed: 'a positive integer (seconds)' },
+  DB_MAX_OVERFLOW: { allowed: 'an integer from 0 to 100 (connections beyond DB_POOL_SIZE under load)' },
   DB_STATEMENT_TIMEOUT: { allowed: 'a positive integer (ms)' },
   DB_ECHO_SQL: { allowed: 'true/false, 1/0, yes/no' },
   DB_SLOW_QUERY_MS: { allowed: 'a positive integer (ms)' },
@@ -670,13 +682,10 @@ export function loadConfig(
   }
   const read = new Reader(merged);
 
-  for (const name of Object.keys(merged)) {
-    if (name.startsWith('DB_') && !(name in CONFIG_VARIABLES)) {
-      warn?.(`unknown configuration variable ${name} is ignored; did you mean ${closestVariable(name)}?`, {
-        variable: name,
-      });
-    }
-  }
+  const unknown = Object.keys(merged)
+    .filter((name) => name.startsWith('DB_') && !(name in CONFIG_VARIABLES))
+    .map((name) => ({ variable: name, closest: closestVariable(name) }));
+  if (warn) for (const found of unknown) warn(unknownVariableMessage(found), { ...found });
 
   const url = read.string('DATABASE_URL');
   if (url === undefined) {
@@ -745,6 +754,7 @@ export function loadConfig(
       acquireTimeoutMs: read.int('DB_POOL_TIMEOUT', 30_000),
       idleTimeoutMs: read.int('DB_POOL_IDLE_TIMEOUT', 10_000),
       maxLifetimeSeconds: read.int('DB_POOL_RECYCLE', 3_600),
+      maxOverflow: read.int('DB_MAX_OVERFLOW', 0, 0, 100),
     },
     statementTimeoutMs: read.int('DB_STATEMENT_TIMEOUT', 30_000),
     echoSql: read.bool('DB_ECHO_SQL', false),
@@ -763,7 +773,35 @@ export function loadConfig(
   if (cursorSecret !== undefined) hide(config, 'cursorSecret', cursorSecret);
   hide(config, 'secrets', Object.freeze(secrets));
   // built here, of the right shape: sealed without checking it again
-  return seal(config);
+  const sealed = seal(config);
+  // without a logger here, createDatabase warns about them through its own (once)
+  if (unknown.length > 0 && !warn) pendingWarnings.set(sealed, Object.freeze(unknown));
+  return sealed;
+}
+
+/** A `DB_*` variable loadConfig does not know, and the known one closest to it. */
+export interface UnknownVariable {
+  readonly variable: string;
+  readonly closest: ConfigVariable;
+}
+
+/** The warning about one unknown variable. */
+export function unknownVariableMessage({ variable, closest }: UnknownVariable): string {
+  return `unknown configuration variable ${variable} is ignored; did you mean ${closest}?`;
+}
+
+/** Unknown variables of configs loadConfig made without a logger, not yet warned about. */
+const pendingWarnings = new WeakMap<DatabaseConfig, readonly UnknownVariable[]>();
+
+/**
+ * The unknown `DB_*` variables loadConfig saw while making `config` without a logger to warn
+ * to, handed out once (later calls, and configs with none, give an empty list). createDatabase
+ * warns about them through its logger. Never throws.
+ */
+export function takeUnknownVariables(config: DatabaseConfig): readonly UnknownVariable[] {
+  const found = pendingWarnings.get(config) ?? [];
+  pendingWarnings.delete(config);
+  return found;
 }
 
 /** Configs sealConfig made (and loadConfig, through it): served as they are. */
@@ -827,6 +865,7 @@ function checkConfigShape(config: unknown): void {
   for (const key of ['size', 'acquireTimeoutMs', 'idleTimeoutMs', 'maxLifetimeSeconds']) {
     requireCount(pool, 'config.pool', key);
   }
+  requireCount(pool, 'config.pool', 'maxOverflow', true);
   for (const key of ['statementTimeoutMs', 'slowQueryMs', 'preparedStatementsMax', 'replicaRetryMs']) {
     requireCount(config, 'config', key);
   }

@@ -9,7 +9,7 @@ import {
   PostgresAdapter,
   PostgresIntrospector,
   PostgresQueryCompiler,
-  type CompiledQuery,
+  CompiledQuery,
   type Dialect,
   type Driver,
   type KyselyPlugin,
@@ -17,14 +17,21 @@ import {
   type LogEvent,
 } from 'kysely';
 import { sql } from 'kysely';
-import { checkDatabaseConfig, loadConfig, type ConnectionTarget, type DatabaseConfig } from './config.js';
+import {
+  checkDatabaseConfig,
+  loadConfig,
+  takeUnknownVariables,
+  unknownVariableMessage,
+  type ConnectionTarget,
+  type DatabaseConfig,
+} from './config.js';
 import { connectionSetup } from './connection/connection-setup.js';
 import { createConnectionStats, type ConnectionStats } from './connection/connection-stats.js';
 import { within } from './connection/within.js';
 import { PgDriver, type PgDriverOptions } from './connection/pg-driver.js';
 import type { CopyValue } from './connection/pg-copy.js';
 import { createPGliteEngine, type PGliteEngine } from './connection/pglite-engine.js';
-import { createPgPool } from './connection/pg-pool.js';
+import { createPgPool, poolCapacity } from './connection/pg-pool.js';
 import { dateParameterText } from './connection/pg-internals.js';
 import { ReadYourWrites } from './connection/read-your-writes.js';
 import { ReplicaDriver } from './connection/replica-driver.js';
@@ -36,6 +43,8 @@ import { DatabaseError, IntegrityConstraintViolationError, mapError, ValidationE
 import { createLogger, redactingLogger, type Logger } from './logger.js';
 import { logParameters } from './redact.js';
 import { secretParameters } from './secret-parameters.js';
+// called only at run time, never while modules load: the cycle through transaction.ts is harmless
+import { currentTransaction, withTransaction } from './transaction.js';
 
 /** Options of createDatabase. */
 export interface CreateDatabaseOptions {
@@ -62,6 +71,7 @@ export interface PoolStatus {
   readonly idle: number;
   /** Callers waiting for a connection. */
   readonly waiting: number;
+  /** The most connections it opens: DB_POOL_SIZE plus DB_MAX_OVERFLOW. */
   readonly max: number;
 }
 
@@ -141,6 +151,38 @@ export interface Database<DB> extends AsyncDisposable {
   status(): DatabaseStatus;
   /** Ends the pools (waiting a bounded time for checked-out connections), then the tunnel. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Runs one SQL statement with `$1`, `$2`, … placeholders bound to `values` (never spliced into
+   * the text) and returns its rows as plain objects, keyed by the column names exactly as the
+   * statement produces them (no camelCase mapping: alias a column `as "createdAt"` to get that
+   * key). It goes through the Database's Kysely, so logging, timing, error mapping, the tunnel
+   * and the pool apply; inside withTransaction it runs on that transaction's connection. Prefer
+   * Kysely's `sql` template or a Repository when the statement can be typed; see docs/raw-sql.md.
+   *
+   * @example
+   * const rows = await database.query<{ id: string; username: string }>(
+   *   'select id, username from users where email = $1', [email]);
+   * @throws ValidationError (field `text`) when `text` is not a non-empty string, (field `values`)
+   * when `values` is not an array; the mapped DatabaseError of the statement (UniqueViolationError,
+   * QueryTimeoutError, ConnectionError, …).
+   */
+  query<Row = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<Row[]>;
+  /**
+   * Runs one SQL statement once for each parameter list of `valuesList`, all in one transaction:
+   * all of them or none. Returns the total of affected rows (INSERT, UPDATE, DELETE, MERGE; other
+   * statements count 0). Inside withTransaction it runs in a savepoint of that transaction: a
+   * failure undoes only this call's rows (and rejects), and the outer transaction's rollback
+   * undoes them all. An empty `valuesList` returns 0 without a round trip.
+   *
+   * @example
+   * const inserted = await database.executeMany(
+   *   'insert into tags (name, weight) values ($1, $2)', [['a', 1], ['b', 2]]);
+   * @throws ValidationError (field `text`) when `text` is not a non-empty string, (field
+   * `valuesList`) when it is not an array of arrays (the message names the index); the mapped
+   * DatabaseError of the first parameter list that fails (the message is the server's; nothing
+   * of that call was written).
+   */
+  executeMany(text: string, valuesList: readonly (readonly unknown[])[]): Promise<number>;
 }
 
 /** Whether a statement only reads, or writes. */
@@ -364,6 +406,34 @@ class PooledDatabase<DB> implements Database<DB> {
     return postgresDialect(primary);
   }
 
+  async query<Row = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<Row[]> {
+    checkText(text);
+    const list = values === undefined ? [] : parameterList(values, 'values', 'values');
+    const executor = (currentTransaction(this.db) ?? this.db).withoutPlugins();
+    const result = await executor.executeQuery<Row>(CompiledQuery.raw(text, list));
+    return [...result.rows];
+  }
+
+  async executeMany(text: string, valuesList: readonly (readonly unknown[])[]): Promise<number> {
+    checkText(text);
+    if (!Array.isArray(valuesList)) {
+      throw new ValidationError('valuesList', 'type', 'valuesList must be an array of parameter arrays');
+    }
+    const lists = Array.from(valuesList as readonly unknown[], (values, i) =>
+      parameterList(values, 'valuesList', `valuesList[${i}]`),
+    );
+    if (lists.length === 0) return 0;
+    return withTransaction(this.db, async (trx) => {
+      const executor = trx.withoutPlugins();
+      let total = 0n;
+      for (const list of lists) {
+        const result = await executor.executeQuery(CompiledQuery.raw(text, list));
+        total += result.numAffectedRows ?? 0n;
+      }
+      return Number(total);
+    });
+  }
+
   async ping(): Promise<boolean> {
     try {
       await within(sql`select 1`.execute(this.db), this.config.pool.acquireTimeoutMs, 'ping timed out');
@@ -435,7 +505,7 @@ class PooledDatabase<DB> implements Database<DB> {
       total: pool?.totalCount ?? 0,
       idle: pool?.idleCount ?? 0,
       waiting: pool?.waitingCount ?? 0,
-      max: this.config.pool.size,
+      max: poolCapacity(this.config.pool),
     };
   }
 
@@ -448,6 +518,24 @@ class PooledDatabase<DB> implements Database<DB> {
       ...(replica.lastError === undefined ? {} : { lastError: replica.lastError }),
     }));
   }
+}
+
+/** @throws ValidationError (field `text`) unless `text` is a non-empty string. */
+function checkText(text: unknown): asserts text is string {
+  if (typeof text !== 'string' || text.trim() === '') {
+    throw new ValidationError('text', 'type', 'text must be a non-empty SQL string');
+  }
+}
+
+/**
+ * A copy of a statement's parameter list.
+ * @throws ValidationError (field `field`) naming `label` when `values` is not an array.
+ */
+function parameterList(values: unknown, field: string, label: string): unknown[] {
+  if (!Array.isArray(values)) {
+    throw new ValidationError(field, 'type', `${label} must be an array of parameter values ($1 is its first)`);
+  }
+  return Array.from(values as unknown[]);
 }
 
 /**
@@ -502,5 +590,7 @@ export function createDatabase<DB>(given?: CreateDatabaseOptions): Database<DB> 
   const logger = redactingLogger(base, config.secrets, { component: 'kysely-repository' }, () => {
     stats.logFailures++;
   });
+  // `createDatabase({ config: loadConfig() })`: loadConfig had no logger to warn to
+  for (const unknown of takeUnknownVariables(config)) logger.warn(unknownVariableMessage(unknown), { ...unknown });
   return new PooledDatabase<DB>(config, logger, options, stats);
 }

@@ -20,22 +20,24 @@ export interface DatabaseErrorOptions extends ErrorFields {
   readonly cause?: unknown;
 }
 
-/** The base of every error this package throws. */
+/**
+ * The base of every error this package throws. A field pg did not report is not an own property
+ * (reading it gives undefined), so `util.inspect` and `console.error` show only what is known.
+ */
 export class DatabaseError extends Error {
   override name = 'DatabaseError';
-  readonly code: string | undefined;
-  readonly constraint: string | undefined;
-  readonly table: string | undefined;
-  readonly column: string | undefined;
-  readonly detail: string | undefined;
+  declare readonly code: string | undefined;
+  declare readonly constraint: string | undefined;
+  declare readonly table: string | undefined;
+  declare readonly column: string | undefined;
+  declare readonly detail: string | undefined;
 
   constructor(message: string, options: DatabaseErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = options.code;
-    this.constraint = options.constraint;
-    this.table = options.table;
-    this.column = options.column;
-    this.detail = options.detail;
+    for (const key of ['code', 'constraint', 'table', 'column', 'detail'] as const) {
+      const value = options[key];
+      if (value !== undefined) Object.defineProperty(this, key, { value, enumerable: true, writable: false });
+    }
   }
 }
 
@@ -107,9 +109,30 @@ export class OptimisticLockError extends DatabaseError {
   override name = 'OptimisticLockError';
 }
 
-/** The server could not be reached, refused, or dropped the connection (SQLSTATE class 08, 57P01-57P03). */
+/** Options of ConnectionError. */
+export interface ConnectionErrorOptions extends DatabaseErrorOptions {
+  /** What to check, naming the variable (for example `check the user and password in DATABASE_URL`). */
+  readonly hint?: string | undefined;
+}
+
+/**
+ * The server could not be reached, refused the connection or the credentials, or dropped the
+ * connection (SQLSTATE class 08 and 28, 57P01-57P03, network and TLS failures, pg's SCRAM errors).
+ */
 export class ConnectionError extends DatabaseError {
   override name = 'ConnectionError';
+  /**
+   * For a failure to connect: what to check, naming the configuration variable (never its value).
+   * Also the end of the message. Not an own property when there is none.
+   */
+  declare readonly hint: string | undefined;
+
+  constructor(message: string, options: ConnectionErrorOptions = {}) {
+    super(options.hint === undefined ? message : `${message}; ${options.hint}`, options);
+    if (options.hint !== undefined) {
+      Object.defineProperty(this, 'hint', { value: options.hint, enumerable: true, writable: false });
+    }
+  }
 }
 
 /** No pooled connection became free within the pool timeout. */
@@ -258,10 +281,45 @@ interface PgErrorLike {
   column?: unknown;
   detail?: unknown;
   severity?: unknown;
+  syscall?: unknown;
+  errors?: unknown;
 }
+
+/** Options of mapError. */
+export interface MapErrorOptions {
+  /**
+   * The variable the connection settings came from, named in the hint of a failure to connect
+   * (`DATABASE_REPLICA_URLS` for a replica's pool). (Default: `DATABASE_URL`)
+   */
+  readonly variable?: string;
+}
+
+/** pg's client-side messages when the server asks for a password and none was configured. */
+const NO_PASSWORD = [
+  /^SASL: SCRAM-SERVER-FIRST-MESSAGE: client password must be a (?:non-empty )?string$/,
+  /^Password must be a string$/,
+];
+/** Every other failure of pg's SCRAM exchange (a server signature that does not match, say). */
+const SASL_MESSAGE = /^SASL: /;
+
+/** Node's codes for a server that could not be reached (with syscall `connect` or `getaddrinfo`). */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOENT']);
+const NAME_NOT_FOUND = new Set(['ENOTFOUND', 'EAI_AGAIN']);
 
 function str(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/**
+ * The message of an error that has none of its own: Node's AggregateError for a host name with
+ * several addresses (`localhost`: ::1 and 127.0.0.1) carries its code, and each attempt's message.
+ */
+function fallbackMessage(e: PgErrorLike, error: unknown, code: string | undefined): string {
+  if (Array.isArray(e.errors)) {
+    const inner = e.errors.map((x) => str((x as PgErrorLike | null)?.message)).filter((m) => m !== undefined);
+    if (inner.length > 0) return [...new Set(inner)].join('; ');
+  }
+  return code === undefined ? String(error) : `connect ${code}`;
 }
 
 /** `Key (a, b)=(…) already exists.` -> ['a', 'b']; `Key (lower(email::text))=…` -> ['email']. */
@@ -276,24 +334,67 @@ function uniqueColumns(detail: string | undefined): string[] {
 
 /**
  * Maps anything thrown while talking to PostgreSQL onto the package's hierarchy: by SQLSTATE,
- * then SQLSTATE class, then network error code and pg's connection messages. An error that is
- * already a DatabaseError is returned as it is. The original is kept as `cause`; messages and
- * details are stripped of secrets. Never throws.
+ * then SQLSTATE class, then network error code and pg's connection and authentication messages.
+ * An error that is already a DatabaseError is returned as it is. The original is kept as
+ * `cause`; messages and details are stripped of secrets.
+ *
+ * A failure to connect — refused, unknown host, TLS, authentication (SQLSTATE class 28, and pg's
+ * SCRAM errors such as a server asking for a password none was given for) — is a ConnectionError
+ * whose `hint` (also the end of its message) names what to check in `options.variable`
+ * (DATABASE_URL unless told), never a value.
+ *
+ * @example
+ * try { await database.db.selectFrom('users').selectAll().execute(); }
+ * catch (error) { const mapped = mapError(error); if (mapped instanceof ConnectionError) console.error(mapped.message); }
+ * @throws nothing: whatever it is given (even an object that throws when read) it returns a DatabaseError.
  */
-export function mapError(error: unknown): DatabaseError {
+export function mapError(error: unknown, options?: MapErrorOptions): DatabaseError {
+  let variable = 'DATABASE_URL';
   try {
-    return mapKnown(error);
+    variable = str(options?.variable) ?? variable;
+  } catch {
+    // options that throw when read: the default
+  }
+  try {
+    return mapKnown(error, variable);
   } catch {
     // something that throws when it is read (a Proxy, a getter): described, not read again
     return new DatabaseError('an error that could not be read was thrown', { cause: error });
   }
 }
 
-function mapKnown(error: unknown): DatabaseError {
+/** The hint of a failure to connect, or undefined for any other failure. */
+function connectHint(e: PgErrorLike, code: string | undefined, message: string, variable: string): string | undefined {
+  const syscall = str(e.syscall);
+  if (code === '28P01') return `check the user name and password in ${variable}`;
+  if (code?.startsWith('28') && /certificate/i.test(message)) return `check sslcert and sslkey in ${variable}`;
+  if (code?.startsWith('28')) {
+    return `check the user name and database in ${variable} (and that the server's pg_hba.conf lets them in)`;
+  }
+  if (NO_PASSWORD.some((re) => re.test(message))) {
+    return `put the password in ${variable} (postgres://user:password@host/database)`;
+  }
+  if (SASL_MESSAGE.test(message)) return `check the user name and password in ${variable}`;
+  if (code !== undefined && NAME_NOT_FOUND.has(code)) return `check the host name in ${variable}`;
+  if (code !== undefined && UNREACHABLE.has(code) && (syscall === undefined || syscall === 'connect')) {
+    return `check the host and port in ${variable}, and that the server is running`;
+  }
+  if (
+    (code !== undefined && (TLS_CODES.has(code) || TLS_CODE.test(code))) ||
+    /^(?:There was an error establishing an SSL connection|The server does not support SSL connections)/.test(message)
+  ) {
+    return `check sslmode (and sslrootcert, sslcert, sslkey) in ${variable}`;
+  }
+  return undefined;
+}
+
+function mapKnown(error: unknown, variable: string): DatabaseError {
   if (error instanceof DatabaseError) return error;
   const e = (typeof error === 'object' && error !== null ? error : {}) as PgErrorLike;
-  const message = redactText(str(e.message) ?? String(error));
   const code = str(e.code);
+  const rawMessage = str(e.message) ?? fallbackMessage(e, error, code);
+  const noPassword = NO_PASSWORD.some((re) => re.test(rawMessage));
+  const message = noPassword ? 'the server asks for a password and none was given' : redactText(rawMessage);
   const detail = str(e.detail) === undefined ? undefined : redactText(String(e.detail));
   // the original stays as `cause`, and inspecting an error shows its cause: clean it there too
   if (detail !== undefined && detail !== e.detail) e.detail = detail;
@@ -306,17 +407,19 @@ function mapKnown(error: unknown): DatabaseError {
     column: str(e.column),
     detail,
   };
+  const hint = connectHint(e, code, rawMessage, variable);
   if (isServerError) {
     if (code === '23505') {
       const columns = uniqueColumns(detail);
       return new UniqueViolationError(message, { ...options, column: options.column ?? columns[0], columns });
     }
+    if (code.startsWith('28')) return new ConnectionError(message, { ...options, hint });
     const Class = BY_SQLSTATE[code] ?? BY_CLASS[code.slice(0, 2)] ?? DatabaseError;
-    return new Class(message, options);
+    return Class === ConnectionError ? new ConnectionError(message, { ...options, hint }) : new Class(message, options);
   }
   const network = code !== undefined && (NETWORK_CODES.has(code) || TLS_CODES.has(code) || TLS_CODE.test(code));
-  if (network || CONNECTION_MESSAGES.some((re) => re.test(message))) {
-    return new ConnectionError(message, options);
+  if (network || hint !== undefined || CONNECTION_MESSAGES.some((re) => re.test(message))) {
+    return new ConnectionError(message, { ...options, hint });
   }
   return new DatabaseError(message, options);
 }

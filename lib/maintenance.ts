@@ -3,9 +3,10 @@
  * ANALYZE (vacuumAnalyze). Table names arrive as data: they are looked up in the catalog as
  * values, and only the catalog's own names, quoted by Kysely, ever reach SQL text.
  */
-import { sql, type Kysely } from 'kysely';
+import { CamelCasePlugin, sql, type Kysely } from 'kysely';
 import { DatabaseError, NotFoundError, ValidationError } from './errors.js';
 import { readOptions, requireKysely } from './arguments.js';
+import { CAMEL_CASE_NAMING } from './repository/table-metadata.js';
 import { checkServedSchema } from './system-schemas.js';
 import { currentTransaction } from './transaction.js';
 
@@ -144,8 +145,41 @@ function dateOrNull(value: unknown): Date | null {
   return typeof value === 'string' || typeof value === 'number' ? new Date(value) : null;
 }
 
-function notFound(table: string): NotFoundError {
-  return new NotFoundError(table, table, `table ${JSON.stringify(table)} does not exist`);
+function notFound(table: string, alsoTried?: string): NotFoundError {
+  const also = alsoTried === undefined ? '' : ` (nor ${JSON.stringify(alsoTried)})`;
+  return new NotFoundError(table, table, `table ${JSON.stringify(table)} does not exist${also}`);
+}
+
+/** Whether `db` has the CamelCasePlugin: then TypeScript names a table `orderItems` and SQL `order_items`. */
+function usesCamelCase(db: Kysely<unknown>): boolean {
+  try {
+    return db.getExecutor().plugins.some((plugin) => plugin instanceof CamelCasePlugin);
+  } catch {
+    return false;
+  }
+}
+
+/** A camelCase identifier, as a TypeScript schema names a table: `orderItems` (not `USERS` or `Users`). */
+const CAMEL_CASE_NAME = /^[a-z_][A-Za-z0-9_]*$/;
+
+/**
+ * The SQL name of `table` as a Repository on `db` names it: each camelCase part (schema, table)
+ * through the CamelCasePlugin's snake_case rule when `db` has that plugin; undefined when that
+ * changes nothing. Names that are not camelCase are left alone (no case folding of `USERS`).
+ */
+function sqlNameOf(db: Kysely<unknown>, table: string): string | undefined {
+  if (!usesCamelCase(db)) return undefined;
+  const mapped = table
+    .split('.')
+    .map((part) => (CAMEL_CASE_NAME.test(part) ? CAMEL_CASE_NAMING.toDb(part) : part))
+    .join('.');
+  return mapped === table ? undefined : mapped;
+}
+
+/** `schema.table` split at the first dot, or nulls for a name without one. */
+function splitQualified(table: string): [string | null, string | null] {
+  const dot = table.indexOf('.');
+  return dot > 0 ? [table.slice(0, dot), table.slice(dot + 1)] : [null, null];
 }
 
 /** The Kysely to read with: the caller's transaction when there is one, without plugins (exact SQL names). */
@@ -156,7 +190,8 @@ function executorFor<DB>(db: Kysely<DB>): Kysely<unknown> {
 
 /**
  * Finds `table` in the catalog, by value: an exact relation name visible on the search path, or
- * `schema.table` (split at the first dot). No quoting, no case folding.
+ * `schema.table` (split at the first dot); failing both, the same for `sqlName` (the name the
+ * CamelCasePlugin maps it to). No quoting, no case folding.
  * @throws ValidationError when `table` is not a string, or is in a system schema or one outside
  * `schemas`; NotFoundError when there is no such table.
  */
@@ -164,6 +199,7 @@ async function resolveTable(
   executor: Kysely<unknown>,
   table: unknown,
   schemas: readonly string[] | undefined,
+  sqlName: (table: string) => string | undefined = () => undefined,
 ): Promise<ResolvedTable> {
   if (typeof table !== 'string') throw new ValidationError('table', 'type', 'table must be a string');
   if (schemas !== undefined && !(Array.isArray(schemas) && schemas.every((s) => typeof s === 'string'))) {
@@ -172,9 +208,9 @@ async function resolveTable(
   // The name is compared as text (a cast to `name` would cut it to 63 bytes). PostgreSQL text
   // cannot hold NUL, so no relation has one in its name (and the driver would refuse to send it).
   if (table === '' || table.includes('\u0000')) throw notFound(table);
-  const dot = table.indexOf('.');
-  const schemaPart = dot > 0 ? table.slice(0, dot) : null;
-  const namePart = dot > 0 ? table.slice(dot + 1) : null;
+  const [schemaPart, namePart] = splitQualified(table);
+  const mapped = sqlName(table) ?? null;
+  const [mappedSchema, mappedName] = mapped === null ? [null, null] : splitQualified(mapped);
   const { rows } = await sql<{
     oid: number | string;
     schema: string;
@@ -190,13 +226,17 @@ async function resolveTable(
     join pg_catalog.pg_namespace n on n.oid = c.relnamespace
     where c.relkind in ('r', 'p', 'm')
       and ((c.relname = ${table}::text and pg_catalog.pg_table_is_visible(c.oid))
-        or (n.nspname = ${schemaPart}::text and c.relname = ${namePart}::text))
-    order by (c.relname = ${table}::text) desc
+        or (n.nspname = ${schemaPart}::text and c.relname = ${namePart}::text)
+        or (c.relname = ${mapped}::text and pg_catalog.pg_table_is_visible(c.oid))
+        or (n.nspname = ${mappedSchema}::text and c.relname = ${mappedName}::text))
+    order by (c.relname = ${table}::text) desc,
+             (n.nspname = ${schemaPart}::text and c.relname = ${namePart}::text) is true desc,
+             (c.relname = ${mapped}::text) is true desc
     limit 1
   `.execute(executor);
   const row = rows[0];
   const kind = row && KINDS[row.relkind];
-  if (!row || !kind) throw notFound(table);
+  if (!row || !kind) throw notFound(table, mapped ?? undefined);
   checkServedSchema(table, row.schema, schemas);
   return {
     oid: num(row.oid),
@@ -372,9 +412,12 @@ async function statsOf(executor: Kysely<unknown>, resolved: ResolvedTable): Prom
  * exact row count and the planner's estimate, table / index / total sizes in bytes, live and
  * dead tuples, and the last manual and automatic VACUUM and ANALYZE.
  *
- * `table` is the table's SQL name exactly as the catalog stores it (`users`; unquoted SQL
- * identifiers are stored lower-case), or `schema.table`. It is matched as a value — no quotes,
- * no case folding — and only the catalog's own names, quoted, reach the count query, so input
+ * `table` is the table's SQL name exactly as the catalog stores it (`order_items`; unquoted SQL
+ * identifiers are stored lower-case), or `schema.table`; or, when `db` has the CamelCasePlugin
+ * (createDatabase's default), the name as a Repository on `db` takes it (`orderItems`,
+ * `public.orderItems`), mapped to snake_case the plugin's way — the exact name wins when both
+ * exist. It is matched as a value — no quotes, no case folding — and only the catalog's own
+ * names, quoted, reach the count query, so input
  * like `users; drop table users` is simply a table that does not exist. Tables, partitioned
  * tables and materialized views are found; views, sequences and indexes are not. Every name in
  * the result is the SQL name (snake_case), whatever plugins `db` has.
@@ -402,7 +445,7 @@ export async function getTableInfo<DB>(
   requireKysely(db, 'db');
   const { schemas } = readOptions(options, 'options');
   const executor = executorFor(db);
-  const resolved = await resolveTable(executor, table, schemas);
+  const resolved = await resolveTable(executor, table, schemas, (name) => sqlNameOf(db as Kysely<unknown>, name));
   const { oid } = resolved;
   if (resolved.serverVersion >= FORCE_FLUSH_SINCE && resolved.hasStats) {
     await sql`select pg_catalog.pg_stat_force_next_flush()`.execute(executor);
@@ -441,7 +484,8 @@ export async function getTableInfo<DB>(
 /**
  * VACUUM ANALYZE of one table, or of the whole database when `table` is omitted: reclaims the
  * space of dead rows and refreshes the planner's statistics. `table` is found in the catalog
- * exactly as getTableInfo finds it (a SQL name or `schema.table`, matched as a value), and only
+ * exactly as getTableInfo finds it (a SQL name or `schema.table`, matched as a value, or the
+ * camelCase name a Repository takes when `db` has the CamelCasePlugin), and only
  * the catalog's own names, quoted, reach the statement.
  *
  * VACUUM cannot run inside a transaction block, so this runs on a connection of its own, outside
@@ -472,6 +516,6 @@ export async function vacuumAnalyze<DB>(db: Kysely<DB>, table?: string, options?
     await sql`vacuum analyze`.execute(executor);
     return;
   }
-  const resolved = await resolveTable(executor, table, schemas);
+  const resolved = await resolveTable(executor, table, schemas, (name) => sqlNameOf(kysely, name));
   await sql`vacuum analyze ${sql.id(resolved.schema, resolved.name)}`.execute(executor);
 }

@@ -23,6 +23,7 @@ import {
   type TransactionKey,
 } from './transaction-context.js';
 import { readOptions, requireFunction, requireKysely } from './arguments.js';
+import { poolCapacity } from './connection/pg-pool.js';
 import { dropRolledBackHooks, handHooksToParent, hooksToRun, runHooks } from './transaction-hooks.js';
 
 /** Isolation level of a transaction, weakest first. */
@@ -532,7 +533,7 @@ async function setLocalTimeouts(trx: Transaction<unknown>, timeoutMs: number): P
 function assertPoolCanServe(context: DatabaseContext | undefined, parent: Frame): void {
   if (context === undefined) return;
   const held = connectionsHeld(parent);
-  const size = context.config.engine === 'pglite' ? 1 : context.config.pool.size;
+  const size = context.config.engine === 'pglite' ? 1 : poolCapacity(context.config.pool);
   if (held >= size) {
     throw new DatabaseError(
       `propagation 'requiresNew' would deadlock: it needs another pooled connection, but the pool has ${size} ` +
@@ -548,7 +549,7 @@ function requiresNewTimeout(
   context: DatabaseContext | undefined,
 ): PoolTimeoutError {
   const held = connectionsHeld(parent);
-  const pool = context ? ` of ${context.config.pool.size}` : '';
+  const pool = context ? ` of ${poolCapacity(context.config.pool)}` : '';
   return new PoolTimeoutError(
     `propagation 'requiresNew' waited for a second pooled connection while its enclosing transaction held ${held}${pool}, ` +
       `and none became free (${error.message}). Callers holding one connection while waiting for another can starve ` +

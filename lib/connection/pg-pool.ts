@@ -17,10 +17,25 @@ export interface PgPoolOptions {
 }
 
 /**
+ * The most connections a pool of `config` opens: DB_POOL_SIZE plus DB_MAX_OVERFLOW.
+ * @example
+ * poolCapacity(loadConfig({ DATABASE_URL, DB_POOL_SIZE: '5', DB_MAX_OVERFLOW: '10' }).pool); // 15
+ */
+export function poolCapacity(pool: DatabaseConfig['pool']): number {
+  return pool.size + (pool.maxOverflow ?? 0);
+}
+
+/**
  * Creates a pg Pool for `target` with the pool settings of `config`. Opens nothing until the
  * first connection is asked for. An idle connection that breaks is logged, never a crash.
+ *
+ * With DB_MAX_OVERFLOW above 0 (SQLAlchemy QueuePool's `max_overflow`), the pool opens up to
+ * DB_POOL_SIZE + DB_MAX_OVERFLOW connections under load; pg-pool's `min` keeps DB_POOL_SIZE of
+ * them open while idle (until DB_POOL_RECYCLE), and closes the ones above it once idle for
+ * DB_POOL_IDLE_TIMEOUT. At 0 (the default), every idle connection closes after DB_POOL_IDLE_TIMEOUT.
  */
 export function createPgPool(target: ConnectionTarget, config: DatabaseConfig, options: PgPoolOptions): pg.Pool {
+  const overflow = config.pool.maxOverflow ?? 0;
   const pool = new pg.Pool({
     host: target.host,
     port: target.port,
@@ -28,7 +43,9 @@ export function createPgPool(target: ConnectionTarget, config: DatabaseConfig, o
     user: target.user,
     password: target.password,
     ssl: target.ssl === false ? false : target.ssl,
-    max: config.pool.size,
+    max: poolCapacity(config.pool),
+    // pg-pool closes idle connections only while it holds more than `min`
+    min: overflow > 0 ? config.pool.size : 0,
     connectionTimeoutMillis: config.pool.acquireTimeoutMs,
     idleTimeoutMillis: config.pool.idleTimeoutMs,
     maxLifetimeSeconds: config.pool.maxLifetimeSeconds,

@@ -131,7 +131,7 @@ export class ReplicaSet {
   markDown(replica: Replica, error: unknown): void {
     const member = this.#members.find((m) => m === replica);
     if (member === undefined) return;
-    const message = mapError(error).message;
+    const message = mapError(error, { variable: 'DATABASE_REPLICA_URLS' }).message;
     member.lastError = message;
     member.retryAt = performance.now() + this.#options.retryMs;
     if (member.state === 'down') return;

@@ -1568,8 +1568,9 @@ function keyOption(option: KeyColumns | undefined): readonly string[] | undefine
 
 /**
  * The columns that identify a row: the ones the options name, which must be the table's primary
- * key or a unique set of NOT NULL columns (any order), else the table's primary key; undefined
- * when the table has none and none was named.
+ * key or a unique set of NOT NULL columns (any order; on a view or a foreign table, which cannot
+ * declare keys, any columns), else the table's primary key; undefined when the table has none
+ * and none was named.
  * @throws ValidationError (field `primaryKey`) naming the table when the option is no such set.
  */
 function resolveKey(
@@ -1587,7 +1588,8 @@ function resolveKey(
   }
   const same = (key: readonly string[]): boolean =>
     key.length === option.length && key.every((name) => option.includes(name));
-  if (!meta.uniqueKeys.some(same)) {
+  // a view or a foreign table cannot declare a key: the option is taken at its word there
+  if (meta.keysDeclared && !meta.uniqueKeys.some(same)) {
     const actual =
       meta.primaryKey.length > 0 ? `its primary key is (${meta.primaryKey.join(', ')})` : 'it has no primary key';
     throw new ValidationError(

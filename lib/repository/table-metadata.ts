@@ -34,6 +34,11 @@ export interface TableMeta {
    * with no predicate or expression, as TypeScript names them.
    */
   readonly uniqueKeys: readonly (readonly string[])[];
+  /**
+   * Whether the catalog can declare the relation's keys: true for tables; false for views and
+   * foreign tables, whose keys only their owner knows.
+   */
+  readonly keysDeclared: boolean;
   /** When it was read (performance.now()). */
   readonly readAt: number;
   /** Read again because the table seemed to have changed (not a first read). */
@@ -65,6 +70,7 @@ export const IDENTITY_NAMING: Naming = { toTs: (name) => name, toDb: (name) => n
 
 interface ColumnRow {
   schema: string;
+  relkind: string;
   name: string;
   type: string;
   nullable: boolean;
@@ -123,6 +129,7 @@ async function readTable(executor: Kysely<unknown>, table: string, naming: Namin
       : sql`to_regclass(quote_ident(${qualified[0]}))`;
   const { rows } = await sql<ColumnRow>`
     select (select n.nspname from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = a.attrelid) as "schema",
+           (select c.relkind::text from pg_class c where c.oid = a.attrelid) as "relkind",
            a.attname as "name",
            format_type(a.atttypid, null) as "type",
            not a.attnotnull as "nullable",
@@ -165,6 +172,8 @@ async function readTable(executor: Kysely<unknown>, table: string, naming: Namin
     columns,
     primaryKey,
     uniqueKeys,
+    // ordinary, partitioned and materialized: the relations an index (and so a key) can be on
+    keysDeclared: ['r', 'p', 'm'].includes(rows[0]!.relkind),
     readAt: performance.now(),
     refreshed: false,
     stale: false,

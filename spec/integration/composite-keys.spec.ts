@@ -25,6 +25,7 @@ interface Schema {
   keyCodes: { code: string; label: string };
   keyTokens: { token: Generated<string>; owner: string; slot: number | null };
   keyEvents: { at: Generated<Date>; kind: string; payload: string | null };
+  keyCodeView: { code: string; label: string };
 }
 
 async function expectValidation(promise: Promise<unknown>, field: string, rule?: string): Promise<ValidationError> {
@@ -58,7 +59,8 @@ describe('keys as applications have them (real PostgreSQL)', function () {
        create unique index key_order_lines_partial on key_order_lines (qty) where qty > 100;
        create table key_codes (code text primary key, label text not null);
        create table key_tokens (token uuid primary key default gen_random_uuid(), owner text not null, slot integer);
-       create table key_events (at timestamptz not null default now(), kind text not null, payload text)`,
+       create table key_events (at timestamptz not null default now(), kind text not null, payload text);
+       create view key_code_view as select code, label from key_codes`,
     );
     database = createDatabase<Schema>({ config: testConfig(), logger: silentLogger });
   });
@@ -73,6 +75,7 @@ describe('keys as applications have them (real PostgreSQL)', function () {
   });
 
   after(async () => {
+    await queryServer(url(), 'drop view if exists key_code_view');
     await queryServer(url(), 'drop table if exists key_order_lines, key_codes, key_tokens, key_events');
     await database.close();
   });
@@ -197,6 +200,18 @@ describe('keys as applications have them (real PostgreSQL)', function () {
       expect(await tokens.findById({ token: token.token })).to.deep.equal(token);
       await expectValidation(tokens.findById('not-a-uuid'), 'id');
       expect(await tokens.delete(token.token)).to.equal(true);
+    });
+  });
+
+  describe('a view, which cannot declare a key', () => {
+    it('has no key unless the options name one, which is then taken at its word', async () => {
+      await queryServer(url(), "insert into key_codes values ('EUR', 'euro'), ('USD', 'dollar')");
+      const keyless = new Repository(database.db, 'keyCodeView');
+      await expectValidation(keyless.findById('EUR'), 'primaryKey', 'required');
+      expect(await keyless.count()).to.equal(2);
+      const view = new Repository(database.db, 'keyCodeView', { primaryKey: 'code' });
+      expect(await view.getById('USD')).to.deep.equal({ code: 'USD', label: 'dollar' });
+      expect(await view.update('EUR', { label: 'Euro' })).to.include({ label: 'Euro' });
     });
   });
 

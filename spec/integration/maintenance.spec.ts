@@ -245,6 +245,48 @@ describe('maintenance (real PostgreSQL)', () => {
     });
   });
 
+  describe('table names as a Repository takes them (camelCase) as well as SQL names', () => {
+    before(async () => {
+      await sql`create table mt_order_items (id integer primary key, unit_price numeric)`.execute(db);
+      await sql`create table "mtCamelExact" (id integer primary key)`.execute(db);
+      await sql`create table mt_camel_exact (id integer primary key, other integer)`.execute(db);
+    });
+
+    it('getTableInfo takes the camelCase name, the SQL name and schema-qualified forms of both', async () => {
+      for (const name of ['mtOrderItems', 'mt_order_items', 'public.mtOrderItems', 'public.mt_order_items']) {
+        const info = await getTableInfo(db, name);
+        expect(info, name).to.include({ schema: 'public', name: 'mt_order_items' });
+        expect(info.columns.map((c) => c.name)).to.deep.equal(['id', 'unit_price']);
+      }
+    });
+
+    it('a table whose SQL name is the exact name given wins over the snake_case mapping', async () => {
+      expect((await getTableInfo(db, 'mtCamelExact')).name).to.equal('mtCamelExact');
+      expect((await getTableInfo(db, 'mt_camel_exact')).name).to.equal('mt_camel_exact');
+    });
+
+    it('without the CamelCasePlugin only the SQL name is found', async () => {
+      const plain = db.withoutPlugins();
+      expect((await getTableInfo(plain, 'mt_order_items')).name).to.equal('mt_order_items');
+      const error = await rejection(getTableInfo(plain, 'mtOrderItems'));
+      expect(error).to.be.instanceOf(NotFoundError);
+      expect(error.message).to.equal('table "mtOrderItems" does not exist');
+    });
+
+    it('an unknown camelCase name is NotFoundError naming both names it looked for', async () => {
+      const error = await rejection(getTableInfo(db, 'mtNoSuchItems'));
+      expect(error).to.be.instanceOf(NotFoundError).and.include({ table: 'mtNoSuchItems' });
+      expect(error.message).to.equal('table "mtNoSuchItems" does not exist (nor "mt_no_such_items")');
+    });
+
+    it('vacuumAnalyze takes the same names', async () => {
+      await vacuumAnalyze(db, 'mtOrderItems');
+      await vacuumAnalyze(db, 'public.mtOrderItems');
+      expect((await getTableInfo(db, 'mtOrderItems')).lastVacuum).to.be.instanceOf(Date);
+      expect(await rejection(vacuumAnalyze(db, 'mtNoSuchItems'))).to.be.instanceOf(NotFoundError);
+    });
+  });
+
   describe('vacuumAnalyze', () => {
     it('vacuums and analyzes one table: dead tuples gone, times set, estimate present', async () => {
       const started = new Date(Date.now() - 1_000);

@@ -133,7 +133,7 @@ describe('read replicas (real streaming replication)', function () {
     logger = spyLogger(sandbox);
     database = createDatabase<Schema>({ config: configFor(), logger });
     db = database.db;
-    identity = new Repository(db, 'serverIdentity');
+    identity = new Repository(db, 'serverIdentity', { primaryKey: 'id' });
     items = new Repository(db, 'replicaItems');
   });
 
@@ -262,7 +262,7 @@ describe('read replicas (real streaming replication)', function () {
     it('with DB_READ_YOUR_WRITES_MS, lasts that long, in a scope and outside any', async () => {
       const windowed = createDatabase<Schema>({ config: configFor({ DB_READ_YOUR_WRITES_MS: '300' }), logger });
       try {
-        const who = new Repository(windowed.db, 'serverIdentity');
+        const who = new Repository(windowed.db, 'serverIdentity', { primaryKey: 'id' });
         const things = new Repository(windowed.db, 'replicaItems');
         await withReadYourWrites(async () => {
           await things.create({ name: name() });
@@ -336,7 +336,7 @@ describe('read replicas (real streaming replication)', function () {
       const { rows } = await sql<{ r: boolean }>`select pg_is_in_recovery() as r`.execute(database.replica);
       expect(rows[0]?.r).to.equal(true);
       // its own Repository reads a replica whatever the scope wrote
-      const onReplica = new Repository(database.replica, 'serverIdentity');
+      const onReplica = new Repository(database.replica, 'serverIdentity', { primaryKey: 'id' });
       await withReadYourWrites(async () => {
         await items.create({ name: name() });
         expect((await servedBy(onReplica)).inRecovery).to.equal(true);

@@ -199,7 +199,9 @@ describe('TLS (private cluster with ssl = on, a CA made by the spec)', function 
     it('without a client certificate: refused by the server (SQLSTATE 28000) before any statement runs', async () => {
       const error = await refusedBeforeAnyStatement(open(verified(), { user: CERT_USER }));
       expect(error.code).to.equal('28000');
-      expect(error.message).to.equal('connection requires a valid client certificate');
+      expect(error.message).to.equal(
+        'connection requires a valid client certificate; check sslcert and sslkey in DATABASE_URL',
+      );
     });
 
     it('a client certificate another CA signed: the server ends the handshake (unknown CA alert)', async () => {

@@ -5,7 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import ssh2 from 'ssh2';
-import { CONFIG_VARIABLES, ConfigError, loadConfig, type ConfigVariable } from '../../lib/index.js';
+import {
+  CONFIG_VARIABLES,
+  ConfigError,
+  createDatabase,
+  loadConfig,
+  type ConfigVariable,
+  type Database,
+} from '../../lib/index.js';
 
 const URL = 'postgres://app:pw-Secret-123@db.internal:6543/appdb';
 /** A real private key (loadConfig parses it), made for this run. */
@@ -53,6 +60,7 @@ describe('loadConfig', () => {
         acquireTimeoutMs: 30_000,
         idleTimeoutMs: 10_000,
         maxLifetimeSeconds: 3_600,
+        maxOverflow: 0,
       });
       expect(config).to.include({
         statementTimeoutMs: 30_000,
@@ -183,6 +191,10 @@ describe('loadConfig', () => {
       ['DB_POOL_TIMEOUT', '1e3'],
       ['DB_POOL_IDLE_TIMEOUT', '-5'],
       ['DB_POOL_RECYCLE', 'soon'],
+      ['DB_MAX_OVERFLOW', '101'],
+      ['DB_MAX_OVERFLOW', '-1'],
+      ['DB_MAX_OVERFLOW', 'many'],
+      ['DB_MAX_OVERFLOW', '1.5'],
       ['DB_STATEMENT_TIMEOUT', '99999999999'],
       ['DB_SLOW_QUERY_MS', 'fast'],
       ['DB_ECHO_SQL', 'maybe'],
@@ -250,6 +262,21 @@ describe('loadConfig', () => {
     });
   });
 
+  describe('DB_MAX_OVERFLOW', () => {
+    it('reads 0 to 100 into pool.maxOverflow (default 0)', () => {
+      expect(load({ DATABASE_URL: URL }).pool.maxOverflow).to.equal(0);
+      expect(load({ DATABASE_URL: URL, DB_MAX_OVERFLOW: '0' }).pool.maxOverflow).to.equal(0);
+      expect(load({ DATABASE_URL: URL, DB_MAX_OVERFLOW: '10' }).pool).to.include({ size: 10, maxOverflow: 10 });
+      expect(load({ DATABASE_URL: URL, DB_MAX_OVERFLOW: '100' }).pool.maxOverflow).to.equal(100);
+    });
+
+    it('is a known variable: no typo warning', () => {
+      const logger = { warn: sinon.spy() };
+      load({ DATABASE_URL: URL, DB_MAX_OVERFLOW: '5' }, { logger });
+      expect(logger.warn.callCount).to.equal(0);
+    });
+  });
+
   describe('typo help', () => {
     it('warns about an unknown DB_* variable, naming the closest known one', () => {
       const logger = { warn: sinon.spy() };
@@ -257,6 +284,51 @@ describe('loadConfig', () => {
       expect(logger.warn.callCount).to.equal(2);
       expect(logger.warn.firstCall.args[0]).to.contain('DB_POOL_SIZ').and.contain('DB_POOL_SIZE');
       expect(logger.warn.secondCall.args[0]).to.contain('DB_ECHO_SLQ').and.contain('DB_ECHO_SQL');
+    });
+
+    describe('on the README path, createDatabase({ config: loadConfig() })', () => {
+      const sandbox = sinon.createSandbox();
+      const opened: Database<unknown>[] = [];
+      const spyLogger = () => ({
+        error: sandbox.spy(),
+        warn: sandbox.spy(),
+        info: sandbox.spy(),
+        debug: sandbox.spy(),
+      });
+      afterEach(async () => {
+        sandbox.restore();
+        await Promise.all(opened.splice(0).map((database) => database.close()));
+      });
+
+      it("warns once, through createDatabase's logger, naming the variable and the closest known one", () => {
+        const config = load({ DATABASE_URL: URL, DB_POOLSIZE: '5' });
+        const logger = spyLogger();
+        opened.push(createDatabase({ config, logger }));
+        expect(logger.warn.callCount).to.equal(1);
+        expect(logger.warn.firstCall.args[0]).to.equal(
+          'unknown configuration variable DB_POOLSIZE is ignored; did you mean DB_POOL_SIZE?',
+        );
+        expect(logger.warn.firstCall.args[1]).to.include({ variable: 'DB_POOLSIZE', closest: 'DB_POOL_SIZE' });
+        // a second Database on the same config does not repeat it
+        const again = spyLogger();
+        opened.push(createDatabase({ config, logger: again }));
+        expect(again.warn.callCount).to.equal(0);
+      });
+
+      it('does not warn twice when loadConfig already had a logger', () => {
+        const early = { warn: sinon.spy() };
+        const config = load({ DATABASE_URL: URL, DB_POOLSIZE: '5' }, { logger: early });
+        const logger = spyLogger();
+        opened.push(createDatabase({ config, logger }));
+        expect(early.warn.callCount).to.equal(1);
+        expect(logger.warn.callCount).to.equal(0);
+      });
+
+      it('says nothing when every DB_* variable is known', () => {
+        const logger = spyLogger();
+        opened.push(createDatabase({ config: load({ DATABASE_URL: URL, DB_POOL_SIZE: '5' }), logger }));
+        expect(logger.warn.callCount).to.equal(0);
+      });
     });
   });
 
