@@ -36,7 +36,11 @@ export class DatabaseError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     for (const key of ['code', 'constraint', 'table', 'column', 'detail'] as const) {
       const value = options[key];
-      if (value !== undefined) Object.defineProperty(this, key, { value, enumerable: true, writable: false });
+      // only the fields that have a value (util.inspect shows no `code: undefined`); configurable,
+      // so a secret column's value can still be masked out of `detail` afterwards
+      if (value !== undefined) {
+        Object.defineProperty(this, key, { value, enumerable: true, writable: true, configurable: true });
+      }
     }
   }
 }

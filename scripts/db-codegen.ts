@@ -13,9 +13,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { Kysely, PostgresDialect, sql } from 'kysely';
-import { Cli } from 'kysely-codegen';
+import { Kysely, PostgresDialect } from 'kysely';
+import * as codegen from 'kysely-codegen';
 import pg from 'pg';
+import { generateTypes } from '../lib/cli/generate-types.js';
 import { redactUrl } from '../lib/redact.js';
 import { migrateToLatest } from '../schema/migrator.js';
 import { dropDatabase } from '../spec/support/drop-database.js';
@@ -24,24 +25,6 @@ import { findServerBinaries, startThrowawayCluster, type ThrowawayCluster } from
 const OUT_FILE = fileURLToPath(new URL('../schema/db.ts', import.meta.url));
 const OUT_NAME = 'schema/db.ts';
 const LOCAL_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
-
-/**
- * TypeScript for a column's PostgreSQL type, as the generated file maps it (typeMapping below
- * and kysely-codegen's defaults). Used for the columns that must be GeneratedAlways.
- */
-const TS_TYPE_OF: Readonly<Record<string, string>> = {
-  int2: 'number',
-  int4: 'number',
-  int8: 'string',
-  float4: 'number',
-  float8: 'number',
-  numeric: 'string',
-  text: 'string',
-  varchar: 'string',
-  bool: 'boolean',
-  uuid: 'string',
-  timestamptz: 'Date',
-};
 
 /** A server to make the scratch database on. */
 interface ScratchServer {
@@ -115,60 +98,22 @@ async function dropScratch(url: string, name: string): Promise<void> {
 }
 
 /**
- * Overrides for every identity-always and stored generated column: `GeneratedAlways<T>`, so
- * neither an insert nor an update that sets them compiles. kysely-codegen only knows
- * `Generated<T>` (insert optional, update allowed), hence these.
+ * Migrates `url` to the latest and returns what kysely-codegen generates from it: the same
+ * generation as `kysely-repository codegen` (lib/cli/generate-types.ts), limited to `public`.
  */
-async function generatedAlwaysOverrides(db: Kysely<unknown>): Promise<Record<string, string>> {
-  const { rows } = await sql<{ table: string; column: string; type: string; nullable: boolean }>`
-    select c.relname as table, a.attname as column, t.typname as type, not a.attnotnull as nullable
-    from pg_attribute a
-    join pg_class c on c.oid = a.attrelid
-    join pg_namespace n on n.oid = c.relnamespace
-    join pg_type t on t.oid = a.atttypid
-    where n.nspname = 'public' and c.relkind in ('r', 'p') and a.attnum > 0 and not a.attisdropped
-      and (a.attidentity = 'a' or a.attgenerated = 's')
-    order by c.relname, a.attname
-  `.execute(db);
-  const overrides: Record<string, string> = {};
-  for (const row of rows) {
-    const type = TS_TYPE_OF[row.type];
-    if (!type) {
-      throw new Error(`${row.table}.${row.column}: no TypeScript type for ${row.type}; add it to TS_TYPE_OF`);
-    }
-    overrides[`${row.table}.${row.column}`] = `GeneratedAlways<${type}${row.nullable ? ' | null' : ''}>`;
-  }
-  return overrides;
-}
-
-/** Migrates `url` to the latest and returns what kysely-codegen generates from it. */
 async function generateFrom(url: string): Promise<string> {
   const pool = new pg.Pool({ connectionString: url, max: 2 });
   pool.on('error', () => undefined); // a session that ends while the pool closes is not a failure
   const db = new Kysely<unknown>({
     dialect: new PostgresDialect({ pool }),
   });
-  let overrides: Record<string, string>;
   try {
     const { steps } = await migrateToLatest(db);
     out(`  migrated: ${steps.map((step) => step.name).join(', ') || 'nothing to do'}`);
-    overrides = await generatedAlwaysOverrides(db);
+    return await generateTypes(codegen, db, { includePattern: 'public.*' });
   } finally {
     await db.destroy();
   }
-  return await new Cli().generate({
-    url,
-    dialect: 'postgres',
-    camelCase: true,
-    defaultSchemas: ['public'],
-    includePattern: 'public.*',
-    typeMapping: { int8: 'string', timestamptz: 'Date' },
-    customImports: Object.keys(overrides).length > 0 ? { GeneratedAlways: 'kysely' } : {},
-    overrides: { columns: overrides },
-    typeOnlyImports: true,
-    logLevel: 'silent',
-    outFile: null,
-  });
 }
 
 /** The first lines where `expected` and `actual` differ, as a short +/- listing. */
