@@ -14,6 +14,7 @@ import {
   type QueryResult,
   type SelectQueryBuilder,
   type SqlBool,
+  type Transaction,
   type WhereInterface,
 } from 'kysely';
 import { databaseContext, type DatabaseContext, type StatementIntent } from '../database.js';
@@ -295,7 +296,7 @@ export class Repository<
    * column the table lacks or of the wrong type, a `primaryKey` that is not the table's primary
    * key or a unique set of NOT NULL columns, or the table is in a schema it may not serve.
    */
-  constructor(db: Kysely<DB>, table: TB, given?: RepositoryOptionsOf<DB, TB, PK>) {
+  constructor(db: Kysely<DB> | Transaction<DB>, table: TB, given?: RepositoryOptionsOf<DB, TB, PK>) {
     requireKysely(db, 'db');
     const read = readOptions(given, 'options');
     const soft = read.softDelete === undefined ? undefined : readOptions(read.softDelete, 'softDelete');

@@ -165,3 +165,17 @@ export function repositoryKeyTypes(db: KeyKysely<KeySchema>): void {
     lines.createMany([{ orderId: 'o', lineNo: 1, sku: 's', price: 1, total: 1 }], { returning: true }),
   ).resolves.toEqualTypeOf<LineRow[]>();
 }
+
+// ---- Repository over a transaction: the schema is inferred from a Transaction<DB> too ----------
+/** Never called: tsc checks the assertions in its body. */
+export async function repositoryInTransactionTypes(db: KeyKysely<KeySchema>): Promise<void> {
+  await api.withTransaction(db, async (trx) => {
+    const lines = new api.Repository(trx, 'orderLines', { primaryKey: ['orderId', 'lineNo'] });
+    expectKeyType(lines.findById({ orderId: 'o', lineNo: 1 })).resolves.toEqualTypeOf<LineRow | undefined>();
+    await Promise.resolve();
+  });
+  await db.transaction().execute(async (trx) => {
+    expectKeyType(new api.Repository(trx, 'orderLines')).toEqualTypeOf<api.Repository<KeySchema, 'orderLines'>>();
+    await Promise.resolve();
+  });
+}

@@ -10,8 +10,10 @@ import {
   isNumeric,
   isSortable,
   isTemporal,
+  isGivenKey,
+  isKeyColumn,
   isVolatile,
-  keyColumn,
+  keyColumns,
   writableColumns,
   type ColumnSpec,
   type TableSpec,
@@ -26,15 +28,29 @@ export interface Filter {
   readonly onlyDeleted?: true;
 }
 
-/** An existing row, by its position among the reference table's keys (modulo their number), or none. */
-export type RowRef = { readonly row: number } | { readonly missing: true };
+/**
+ * An existing row, by its position among the reference table's keys (modulo their number), or
+ * none; or (a composite key) an existing row's key with its last column's value one no row has.
+ */
+export type RowRef =
+  { readonly row: number } | { readonly missing: true } | { readonly row: number; readonly partial: true };
 
-/** How an identity key is passed: int8 arrives from pg as a string, callers may pass any of the three. */
+/**
+ * How integer key columns are passed: int8 arrives from pg as a string, callers may pass any of
+ * the three (a value beyond 2^53 stays a string).
+ */
 export type IdForm = 'string' | 'number' | 'bigint';
 
 export interface IdSpec {
   readonly ref: RowRef;
   readonly form: IdForm;
+  /**
+   * How the key is passed: as its value, or as an object of its columns (always for a composite
+   * key); `none`: the table has no key, and the id is the number 1.
+   */
+  readonly as: 'value' | 'object' | 'none';
+  /** The key columns in the Repository's order (for printing). */
+  readonly columns: readonly string[];
 }
 
 /** A literal, or the value the same column has in an existing row (as stock Kysely reads it). */
@@ -163,11 +179,40 @@ const rowRef: fc.Arbitrary<RowRef> = weighted<RowRef>(
   { weight: 1, arbitrary: fc.constant({ missing: true } as const) },
 );
 
+/** How ids of the table are passed, but for the row they name. */
+function idShape(spec: TableSpec): Pick<IdSpec, 'as' | 'columns'> {
+  const columns = keyColumns(spec).map((k) => k.ts);
+  return { as: columns.length === 0 ? 'none' : columns.length === 1 ? 'value' : 'object', columns };
+}
+
 function idSpec(spec: TableSpec): fc.Arbitrary<IdSpec> {
-  const identity = keyColumn(spec).type === 'bigint';
+  const { as, columns } = idShape(spec);
+  const integer = spec.key.some((k) => k.type === 'bigint' || k.type === 'integer');
+  const form = integer ? fc.constantFrom<IdForm>('string', 'number', 'bigint') : fc.constant<IdForm>('string');
+  if (as === 'none')
+    return fc.record({
+      ref: rowRef,
+      form: fc.constant<IdForm>('string'),
+      as: fc.constant(as),
+      columns: fc.constant(columns),
+    });
+  if (as === 'value') {
+    return fc.record({
+      ref: rowRef,
+      form,
+      // a one-column key as its value, or as { column: value }
+      as: weighted<IdSpec['as']>({ weight: 4, arbitrary: fc.constant('value') }, fc.constant('object')),
+      columns: fc.constant(columns),
+    });
+  }
   return fc.record({
-    ref: rowRef,
-    form: identity ? fc.constantFrom<IdForm>('string', 'number', 'bigint') : fc.constant<IdForm>('string'),
+    ref: weighted<RowRef>(
+      { weight: 8, arbitrary: rowRef },
+      { weight: 1, arbitrary: rowIndex.map((row) => ({ row, partial: true }) as const) },
+    ),
+    form,
+    as: fc.constant(as),
+    columns: fc.constant(columns),
   });
 }
 
@@ -180,11 +225,10 @@ function valueSource(column: ColumnSpec, features: Features): fc.Arbitrary<Value
 
 /** How likely a column is written by a create. */
 function createWeight(spec: TableSpec, column: ColumnSpec): number {
-  const key = keyColumn(spec);
-  if (column === key) {
-    if (key.kind === 'identity always') return 0.03; // refused: ValidationError on both sides
-    if (key.kind === 'identity by default') return 0;
-    return 1; // text and uuid keys are always given (a uuid default would differ between the tables)
+  if (isKeyColumn(column)) {
+    if (column.kind === 'identity always') return 0.03; // refused: ValidationError on both sides
+    if (column.kind === 'identity by default') return 0;
+    return 1; // other keys are always given (a uuid default would differ between the tables)
   }
   if (column === spec.softDelete?.column || column === spec.version) return 0.05;
   if (!column.nullable && column.defaultSql === undefined) return 0.95;
@@ -192,8 +236,7 @@ function createWeight(spec: TableSpec, column: ColumnSpec): number {
 }
 
 function patchWeight(spec: TableSpec, column: ColumnSpec): number {
-  const key = keyColumn(spec);
-  if (column === key) return key.kind === 'identity by default' ? 0 : 0.03;
+  if (isKeyColumn(column)) return column.kind === 'identity by default' ? 0 : 0.03;
   if (column === spec.softDelete?.column) return 0.05;
   if (column === spec.version) return 0; // update() takes the version through VersionSpec
   return 0.4;
@@ -506,7 +549,7 @@ function readOps(spec: TableSpec, features: Features): fc.Arbitrary<SimpleOp> {
 /** Every single operation, weighted. */
 function simpleOps(spec: TableSpec, features: Features, inTransaction: boolean): fc.Arbitrary<SimpleOp> {
   const sortable = allColumns(spec).filter((c) => isSortable(c) && !isVolatile(spec, c));
-  const numericColumns = allColumns(spec).filter((c) => isNumeric(c.type) && c !== keyColumn(spec));
+  const numericColumns = allColumns(spec).filter((c) => isNumeric(c.type) && !isKeyColumn(c));
   const keyset = keysetColumns(spec, features);
   const items: { weight: number; arbitrary: fc.Arbitrary<SimpleOp> }[] = [
     {
@@ -653,15 +696,27 @@ function simpleOps(spec: TableSpec, features: Features, inTransaction: boolean):
   return weighted(...items);
 }
 
-/** Conflict columns for upsert: the key (when callers give it) or the unique column. */
+/**
+ * Conflict columns for upsert: the key (when callers give it; a composite one in either order,
+ * or rarely only its first column, which no unique index matches) or the unique column.
+ */
 function conflictColumns(spec: TableSpec): fc.Arbitrary<readonly string[]> {
-  const key = keyColumn(spec);
-  const candidates: string[][] = [];
-  if (key.kind === 'text' || key.kind === 'uuid') candidates.push([key.ts]);
+  const key = spec.key.map((k) => k.ts);
+  const candidates: { weight: number; arbitrary: fc.Arbitrary<readonly string[]> }[] = [];
+  if (key.length > 0 && spec.key.every(isGivenKey)) {
+    candidates.push({ weight: 3, arbitrary: fc.constant(key) });
+    if (key.length > 1) {
+      candidates.push({ weight: 1, arbitrary: fc.constant([...key].reverse()) });
+      candidates.push({ weight: 0.3, arbitrary: fc.constant(key.slice(0, 1)) }); // 42P10 on both sides
+    }
+  }
   const unique = spec.columns.find((c) => c.unique);
-  if (unique) candidates.push([unique.ts]);
-  if (candidates.length === 0) candidates.push([key.ts]); // an identity key: refused unless given
-  return fc.constantFrom(...candidates);
+  if (unique) candidates.push({ weight: 3, arbitrary: fc.constant([unique.ts]) });
+  if (candidates.length === 0) {
+    // an identity key: refused unless given; no key and no unique column: 42P10 on both sides
+    candidates.push({ weight: 1, arbitrary: fc.constant(key.length > 0 ? key : [spec.columns[0]!.ts]) });
+  }
+  return weighted(...candidates);
 }
 
 function subBlock(spec: TableSpec, features: Features): fc.Arbitrary<SubBlock> {
@@ -710,7 +765,12 @@ function firstStatementFails(spec: TableSpec, features: Features): fc.Arbitrary<
 function serializableOp(spec: TableSpec, features: Features): fc.Arbitrary<Op> {
   return fc.record({
     op: fc.constant('serializable' as const),
-    id: fc.record({ ref: rowIndex.map((row): RowRef => ({ row })), form: fc.constant<IdForm>('string') }),
+    id: fc.record({
+      ref: rowIndex.map((row): RowRef => ({ row })),
+      form: fc.constant<IdForm>('string'),
+      as: fc.constant(idShape(spec).as),
+      columns: fc.constant(idShape(spec).columns),
+    }),
     patch: patchRow(spec, features, false),
     after: fc.array(simpleOps(spec, features, true), { maxLength: 2 }),
     retries: fc.constantFrom<0 | undefined>(undefined, undefined, undefined, 0),
@@ -722,7 +782,12 @@ function unstorableOp(spec: TableSpec): fc.Arbitrary<Op> | undefined {
   if (columns.length === 0) return undefined;
   return fc.record({
     op: fc.constant('unstorable' as const),
-    via: fc.constantFrom<'create' | 'update' | 'where' | 'createMany'>('create', 'update', 'where', 'createMany'),
+    // (update needs a key: without one, it is refused for that first)
+    via: fc.constantFrom<'create' | 'update' | 'where' | 'createMany'>(
+      ...(spec.key.length > 0
+        ? (['create', 'update', 'where', 'createMany'] as const)
+        : (['create', 'where', 'createMany'] as const)),
+    ),
     column: fc.constantFrom(...columns.map((c) => c.ts)),
     text: fc.constantFrom('a\0b', '\0', '\uD800', 'x\uDC00y', '\uDBFF', 'ok\u{1F600}\uD83D'),
   });
@@ -782,8 +847,18 @@ function showRow(row: RowSpec): string {
 }
 
 function showId(id: IdSpec): string {
-  const ref = 'missing' in id.ref ? 'missingId' : `row[${id.ref.row}].key`;
-  return id.form === 'string' ? ref : `${id.form === 'number' ? 'Number' : 'BigInt'}(${ref})`;
+  if (id.as === 'none') return '1 /* the table has no key */';
+  const last = id.columns[id.columns.length - 1]!;
+  const ref =
+    'missing' in id.ref
+      ? 'missingId'
+      : 'partial' in id.ref
+        ? `{ ...row[${id.ref.row}].key, ${last}: missingId.${last} }`
+        : `row[${id.ref.row}].key`;
+  const convert = id.form === 'number' ? 'Number' : 'BigInt';
+  if (id.columns.length > 1) return id.form === 'string' ? ref : `${ref} /* integer columns as ${convert} */`;
+  const value = id.form === 'string' ? ref : `${convert}(${ref})`;
+  return id.as === 'object' ? `{ ${id.columns[0]!}: ${value} }` : value;
 }
 
 function showFilter(filter: Filter): string {
@@ -934,8 +1009,9 @@ export function describeOp(op: Op | SubBlock, indent = ''): string {
 
 /** How to read the operations: what row[i] and missingId stand for. */
 export const OPS_LEGEND =
-  "row[i]: the reference table's row at i modulo its row count, in key order, as stock Kysely reads it " +
-  '(every value null while the table is empty); missingId: a key no row has';
+  "row[i]: the reference table's row at i modulo its row count, in key order (without a key, in the " +
+  'order of the rows as text), as stock Kysely reads it (every value null while the table is empty); ' +
+  'row[i].key: its key as text, for a composite key an object of the key columns; missingId: a key no row has';
 
 /** A numbered list of operations. */
 export function describeOps(ops: readonly Op[]): string {

@@ -6,10 +6,25 @@
 import { ConnectionError, DatabaseError, OptimisticLockError, ValidationError } from '../../../lib/index.js';
 import { showValue } from './values.js';
 
-/** Thrown by the reference where the package documents a refusal (a ValidationError). */
+/**
+ * Thrown by the reference where the package documents a refusal (a ValidationError). `rule`,
+ * when given, is the field and rule the package's error must name too (see COMPARED_FIELDS).
+ */
 export class ReferenceValidationError extends Error {
   override name = 'ReferenceValidationError';
+  constructor(
+    message: string,
+    readonly rule?: { readonly field: string; readonly rule: string },
+  ) {
+    super(message);
+  }
 }
+
+/**
+ * ValidationErrors whose field and rule are compared too (others by kind only): a key method on
+ * a table without a key must fail for that reason, not for its arguments.
+ */
+const COMPARED_FIELDS: readonly string[] = ['primaryKey'];
 
 /** Thrown by the reference where the package documents an OptimisticLockError. */
 export class ReferenceOptimisticLockError extends Error {
@@ -36,6 +51,8 @@ export interface ErrorInfo {
   readonly kind: ErrorKind;
   /** The SQLSTATE, for kind `sqlstate`. */
   readonly code?: string;
+  /** `field rule` of a validation error whose field is compared (see COMPARED_FIELDS). */
+  readonly field?: string;
   readonly message: string;
 }
 
@@ -60,6 +77,12 @@ function messageOf(error: unknown): string {
 /** Reduces an error of either side to what is compared. */
 export function errorInfo(error: unknown): ErrorInfo {
   const message = messageOf(error);
+  if (error instanceof ValidationError && COMPARED_FIELDS.includes(error.field)) {
+    return { kind: 'validation', message, field: `${error.field} ${error.rule}` };
+  }
+  if (error instanceof ReferenceValidationError && error.rule && COMPARED_FIELDS.includes(error.rule.field)) {
+    return { kind: 'validation', message, field: `${error.rule.field} ${error.rule.rule}` };
+  }
   if (error instanceof ValidationError || error instanceof ReferenceValidationError)
     return { kind: 'validation', message };
   if (error instanceof OptimisticLockError || error instanceof ReferenceOptimisticLockError) {
@@ -88,10 +111,18 @@ export function sameOutcome(a: Outcome, b: Outcome): boolean {
   return JSON.stringify(comparable(a)) === JSON.stringify(comparable(b));
 }
 
-/** The part of an outcome that is compared: errors by kind and SQLSTATE class, not by message. */
+/**
+ * The part of an outcome that is compared: errors by kind and SQLSTATE class (and the field of
+ * some validation errors), not by message.
+ */
 function comparable(outcome: Outcome): Normal {
   if (outcome.ok) return { ok: true, value: stripErrors(outcome.value) };
-  return { ok: false, kind: outcome.error.kind, class: outcome.error.code?.slice(0, 2) ?? null };
+  return {
+    ok: false,
+    kind: outcome.error.kind,
+    class: outcome.error.code?.slice(0, 2) ?? null,
+    field: outcome.error.field ?? null,
+  };
 }
 
 /** Nested outcomes (transactions, parallel reads) carry error objects: compare them the same way. */
@@ -99,8 +130,14 @@ function stripErrors(value: Normal): Normal {
   if (Array.isArray(value)) return value.map(stripErrors);
   if (value !== null && typeof value === 'object') {
     if ('error' in value && 'kind' in (value['error'] as object)) {
-      const error = value['error'] as { kind: Normal; code?: Normal };
-      return { error: { kind: error.kind, class: typeof error.code === 'string' ? error.code.slice(0, 2) : null } };
+      const error = value['error'] as { kind: Normal; code?: Normal; field?: Normal };
+      return {
+        error: {
+          kind: error.kind,
+          class: typeof error.code === 'string' ? error.code.slice(0, 2) : null,
+          field: error.field ?? null,
+        },
+      };
     }
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, stripErrors(v)]));
   }
@@ -116,6 +153,7 @@ export function nested(outcome: Outcome): Normal {
           kind: outcome.error.kind,
           message: outcome.error.message.split('\n')[0]!,
           ...(outcome.error.code ? { code: outcome.error.code } : {}),
+          ...(outcome.error.field ? { field: outcome.error.field } : {}),
         },
       };
 }
@@ -208,7 +246,9 @@ export function firstDifference(a: Normal, b: Normal, path = ''): { path: string
 
 export function showOutcome(outcome: Outcome): string {
   if (!outcome.ok) {
-    const code = outcome.error.code ? ` [SQLSTATE ${outcome.error.code}]` : '';
+    const code =
+      (outcome.error.code ? ` [SQLSTATE ${outcome.error.code}]` : '') +
+      (outcome.error.field ? ` [${outcome.error.field}]` : '');
     return `threw ${outcome.error.kind}${code}: ${clip(outcome.error.message, 600)}`;
   }
   return `returned ${clip(JSON.stringify(outcome.value))}`;

@@ -8,6 +8,7 @@ import {
   whereCallback,
   type DynDB,
   type DynRow,
+  type Id,
   type RQuery,
   type RSimple,
   type RWhere,
@@ -62,7 +63,7 @@ export class PackageSide {
   }
 
   /** The patch with the row's version as read now through the repository (in the same transaction). */
-  async withVersion(id: string | number | bigint, patch: Values): Promise<Values> {
+  async withVersion(id: Id, patch: Values): Promise<Values> {
     const version = this.spec.version?.ts;
     if (version === undefined) return patch;
     const row = await this.repo.findById(id, { withDeleted: true });

@@ -3,11 +3,17 @@
  * builders on the reference table (a plain Kysely over a plain pg.Pool, no package code).
  * Transactions run on one connection with BEGIN / SAVEPOINT / COMMIT; retries of serialization
  * failures are a plain loop. Only the refusals the package documents are written out here (limit,
- * offset, a generated column, upsert's conflict columns, a missing version, `by`), as
- * ReferenceValidationError.
+ * offset, a generated column, upsert's conflict columns, a missing version, `by`, a key method
+ * on a table without a key), as ReferenceValidationError.
+ *
+ * Keys: the key columns are the Repository's primaryKey option (in its order), else the table's
+ * primary key (in its declared order). A key method finds its row with `k1 = $1 and k2 = $2 …`;
+ * every sort ends with the key columns not already sorted by, in the last sort column's direction
+ * (ascending when there is none). A table without a key has no tie-breaker: its reads are a
+ * LoosePage (see there).
  */
 import { sql, type Kysely, type SelectQueryBuilder, type UpdateQueryBuilder, type UpdateResult } from 'kysely';
-import { allColumns, keyColumn, type TableSpec } from './schema.js';
+import { allColumns, isKeyColumn, keyColumns, type TableSpec } from './schema.js';
 import type { Filter, OrderSpec } from './ops.js';
 import { ReferenceDatabaseError, ReferenceOptimisticLockError, ReferenceValidationError } from './outcome.js';
 import {
@@ -15,6 +21,7 @@ import {
   type DynDB,
   type DynRow,
   type Id,
+  type KeyValue,
   type RQuery,
   type RSimple,
   type RWhere,
@@ -41,6 +48,24 @@ export interface KeysetWalk {
   /** Set when the walk went past maxPages (the package kept handing out cursors). */
   readonly runaway?: true;
 }
+
+/**
+ * Rows read from a table without a key: its order (by the sort columns alone, or none) leaves
+ * ties unordered, so the rows at the page's positions are not determined; any rows of the right
+ * tie groups are. `all` is every matching row in order, `groups` its tie group (dense_rank over
+ * the sort columns, as PostgreSQL compares them), `rows` = all.slice(start, start + limit).
+ */
+export class LoosePage {
+  constructor(
+    readonly rows: DynRow[],
+    readonly all: DynRow[],
+    readonly groups: number[],
+    readonly start: number,
+  ) {}
+}
+
+/** The tie group, selected alongside the rows of a LoosePage. */
+const TIE_GROUP = 'diffTieGroup';
 
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
@@ -92,8 +117,23 @@ export class ReferenceSide {
     this.#q = db;
   }
 
-  get #key(): string {
-    return keyColumn(this.spec).ts;
+  /** The key columns (in the Repository's order) and the values `id` gives them. */
+  #keyValues(id: Id): [string, KeyValue][] {
+    const key = keyColumns(this.spec);
+    if (key.length === 0) {
+      throw new ReferenceValidationError(`${this.table} has no primary key`, { field: 'primaryKey', rule: 'required' });
+    }
+    if (typeof id !== 'object') return [[key[0]!.ts, id]];
+    return key.map((k) => [k.ts, id[k.ts]!]);
+  }
+
+  /** `query` where every key column equals its value. */
+  #byKey<Q extends Select>(query: Q, key: readonly (readonly [string, KeyValue])[]): Q;
+  #byKey<Q extends Update>(query: Q, key: readonly (readonly [string, KeyValue])[]): Q;
+  #byKey(query: Select | Update, key: readonly (readonly [string, KeyValue])[]): Select | Update {
+    let q = query as Select;
+    for (const [column, value] of key) q = q.where(column, '=', value);
+    return q;
   }
 
   // ---- transactions ----------------------------------------------------------------------
@@ -180,8 +220,10 @@ export class ReferenceSide {
         return this.restore(op.id);
       case 'findById':
         return this.findById(op.id, modeOf(op.filter), op.forUpdate);
-      case 'findOne':
-        return (await this.findMany({ where: op.where, limit: 1, filter: op.filter }))[0];
+      case 'findOne': {
+        const rows = await this.findMany({ where: op.where, limit: 1, filter: op.filter });
+        return rows instanceof LoosePage ? rows : rows[0];
+      }
       case 'findMany':
         return this.findMany(op.query);
       case 'count':
@@ -201,7 +243,10 @@ export class ReferenceSide {
 
   async #versionOf(id: Id): Promise<unknown> {
     const version = this.spec.version!.ts;
-    const row = await this.#q.selectFrom(this.table).select(version).where(this.#key, '=', id).executeTakeFirst();
+    const row = await this.#byKey(
+      this.#q.selectFrom(this.table).select(version) as Select,
+      this.#keyValues(id),
+    ).executeTakeFirst();
     return row?.[version];
   }
 
@@ -253,7 +298,8 @@ export class ReferenceSide {
     for (const [column, direction] of list) {
       if (!columns.some(([c]) => c === column)) columns.push([column, direction]);
     }
-    if (!columns.some(([c]) => c === this.#key)) columns.push([this.#key, columns[columns.length - 1]?.[1] ?? 'asc']);
+    const direction = columns[columns.length - 1]?.[1] ?? 'asc';
+    for (const { ts } of keyColumns(this.spec)) if (!columns.some(([c]) => c === ts)) columns.push([ts, direction]);
     return columns;
   }
 
@@ -268,17 +314,33 @@ export class ReferenceSide {
   }
 
   async findById(id: Id, mode: Mode, forUpdate: boolean): Promise<DynRow | undefined> {
-    let q = this.#deleted(this.#q.selectFrom(this.table).selectAll().where(this.#key, '=', id) as Select, mode);
+    const key = this.#keyValues(id);
+    let q = this.#deleted(this.#byKey(this.#q.selectFrom(this.table).selectAll() as Select, key), mode);
     if (forUpdate) q = q.forUpdate();
     return q.executeTakeFirst();
   }
 
-  async findMany(query: RQuery): Promise<DynRow[]> {
+  async findMany(query: RQuery): Promise<DynRow[] | LoosePage> {
     const limit = checkLimit(query.limit);
     const offset = checkOffset(query.offset);
-    let q = this.#ordered(this.#select(query.where, modeOf(query.filter)), query.orderBy).limit(limit);
+    const select = this.#select(query.where, modeOf(query.filter));
+    if (this.spec.key.length === 0) return this.#loose(select, query.orderBy, offset, limit);
+    let q = this.#ordered(select, query.orderBy).limit(limit);
     if (offset > 0) q = q.offset(offset);
     return q.execute();
+  }
+
+  /** Every row of `query` (a table without a key) in order, with its tie group, and the page of them. */
+  async #loose(query: Select, orderBy: OrderSpec | undefined, offset: number, limit: number): Promise<LoosePage> {
+    const order = this.orderColumns(orderBy);
+    const over =
+      order.length === 0
+        ? sql<string>`dense_rank() over ()`
+        : sql<string>`dense_rank() over (order by ${sql.join(order.map(([c, d]) => sql`${sql.ref(c)} ${sql.raw(d)}`))})`;
+    const rows = await this.#ordered(query.select(over.as(TIE_GROUP)), orderBy).execute();
+    const groups = rows.map((row) => Number(row[TIE_GROUP]));
+    const all = rows.map((row) => Object.fromEntries(Object.entries(row).filter(([c]) => c !== TIE_GROUP)));
+    return new LoosePage(all.slice(offset, offset + limit), all, groups, offset);
   }
 
   async count(where: RWhere | undefined, mode: Mode): Promise<number> {
@@ -298,7 +360,7 @@ export class ReferenceSide {
     return (await q.limit(1).execute()).length > 0;
   }
 
-  async findAndCount(query: RQuery): Promise<{ items: DynRow[]; total: number }> {
+  async findAndCount(query: RQuery): Promise<{ items: DynRow[] | LoosePage; total: number }> {
     const items = await this.findMany(query);
     return { items, total: await this.count(query.where, modeOf(query.filter)) };
   }
@@ -306,14 +368,21 @@ export class ReferenceSide {
   async paginateOffset(
     query: RQuery,
     withTotal: boolean,
-  ): Promise<{ items: DynRow[]; nextCursor: null; hasMore: boolean; total?: number }> {
+  ): Promise<{ items: DynRow[] | LoosePage; nextCursor: null; hasMore: boolean; total?: number }> {
     const limit = checkLimit(query.limit);
     const offset = checkOffset(query.offset);
-    const rows = await this.#ordered(this.#select(query.where, modeOf(query.filter)), query.orderBy)
-      .limit(limit + 1)
-      .offset(offset)
-      .execute();
-    const page = { items: rows.slice(0, limit), nextCursor: null, hasMore: rows.length > limit };
+    const select = this.#select(query.where, modeOf(query.filter));
+    let page: { items: DynRow[] | LoosePage; nextCursor: null; hasMore: boolean };
+    if (this.spec.key.length === 0) {
+      const loose = await this.#loose(select, query.orderBy, offset, limit);
+      page = { items: loose, nextCursor: null, hasMore: loose.all.length > offset + limit };
+    } else {
+      const rows = await this.#ordered(select, query.orderBy)
+        .limit(limit + 1)
+        .offset(offset)
+        .execute();
+      page = { items: rows.slice(0, limit), nextCursor: null, hasMore: rows.length > limit };
+    }
     return withTotal ? { ...page, total: await this.count(query.where, modeOf(query.filter)) } : page;
   }
 
@@ -324,6 +393,13 @@ export class ReferenceSide {
    */
   async paginateKeyset(query: RQuery, withTotal: boolean): Promise<KeysetWalk> {
     const limit = checkLimit(query.limit);
+    // documented: without a key, ties would let a keyset page skip or repeat rows
+    if (this.spec.key.length === 0) {
+      throw new ReferenceValidationError(`${this.table} has no primary key: keyset pages need one`, {
+        field: 'primaryKey',
+        rule: 'required',
+      });
+    }
     const all = await this.#ordered(this.#select(query.where, modeOf(query.filter)), query.orderBy).execute();
     const total = withTotal ? await this.count(query.where, modeOf(query.filter)) : undefined;
     const pages: PageSummary[] = [];
@@ -341,12 +417,11 @@ export class ReferenceSide {
    * range of JS Dates as one).
    */
   #checkWritable(values: Values): Values {
-    const key = keyColumn(this.spec);
     const out: Values = {};
     for (const [column, value] of Object.entries(values)) {
       if (value === undefined) continue;
       checkValue(column, value);
-      if (column === key.ts && key.kind === 'identity always') {
+      if (this.spec.key.some((k) => k.ts === column && isKeyColumn(k) && k.kind === 'identity always')) {
         throw new ReferenceValidationError(`${column} is generated by the database and cannot be written`);
       }
       out[column] = value;
@@ -387,6 +462,7 @@ export class ReferenceSide {
   }
 
   async update(id: Id, patch: Values): Promise<DynRow | undefined> {
+    const key = this.#keyValues(id);
     const version = this.spec.version?.ts;
     const values = this.#checkWritable(Object.fromEntries(Object.entries(patch).filter(([c]) => c !== version)));
     const expected = version === undefined ? undefined : patch[version];
@@ -394,15 +470,19 @@ export class ReferenceSide {
       throw new ReferenceValidationError(`${version} (the version that was read) is required to update`);
     }
     if (Object.keys(values).length === 0 && version === undefined) return this.findById(id, 'live', false);
-    let q: Update = this.#q
-      .updateTable(this.table)
-      .set((eb) => (version === undefined ? values : { ...values, [version]: eb(eb.ref(version), '+', 1) }))
-      .where(this.#key, '=', id);
+    let q: Update = this.#byKey(
+      this.#q
+        .updateTable(this.table)
+        .set((eb) => (version === undefined ? values : { ...values, [version]: eb(eb.ref(version), '+', 1) })),
+      key,
+    );
     if (version !== undefined) q = q.where(version, '=', expected);
     const row = await this.#deleted(q, 'live').returningAll().executeTakeFirst();
     if (row !== undefined || version === undefined) return row;
     if ((await this.findById(id, 'live', false)) === undefined) return undefined;
-    throw new ReferenceOptimisticLockError(`${this.table} ${String(id)} was changed by someone else`);
+    throw new ReferenceOptimisticLockError(
+      `${this.table} (${key.map(([c, v]) => `${c}=${String(v)}`).join(', ')}) was changed by someone else`,
+    );
   }
 
   async updateMany(where: RWhere, patch: Values): Promise<number> {
@@ -448,36 +528,41 @@ export class ReferenceSide {
   }
 
   async delete(id: Id): Promise<boolean> {
+    const key = this.#keyValues(id);
     const soft = this.spec.softDelete;
     if (!soft) {
-      const result = await this.#q.deleteFrom(this.table).where(this.#key, '=', id).executeTakeFirst();
+      let q = this.#q.deleteFrom(this.table);
+      for (const [column, value] of key) q = q.where(column, '=', value);
+      const result = await q.executeTakeFirst();
       return result.numDeletedRows > 0n;
     }
     const set = this.#bump(soft.kind === 'boolean' ? { [soft.column.ts]: false } : { [soft.column.ts]: sql`now()` });
-    const q = this.#deleted(this.#q.updateTable(this.table).set(set).where(this.#key, '=', id), 'live');
+    const q = this.#deleted(this.#byKey(this.#q.updateTable(this.table).set(set), key), 'live');
     return (await q.executeTakeFirstOrThrow()).numUpdatedRows > 0n;
   }
 
   async restore(id: Id): Promise<boolean> {
     const soft = this.spec.softDelete;
     if (!soft) throw new ReferenceDatabaseError(`restore() needs softDelete on the ${this.table} repository`);
+    const key = this.#keyValues(id);
     const set = this.#bump({ [soft.column.ts]: soft.kind === 'boolean' ? true : null });
-    const q = this.#deleted(this.#q.updateTable(this.table).set(set).where(this.#key, '=', id), 'deleted');
+    const q = this.#deleted(this.#byKey(this.#q.updateTable(this.table).set(set), key), 'deleted');
     return (await q.executeTakeFirstOrThrow()).numUpdatedRows > 0n;
   }
 
   async increment(id: Id, column: string, delta: number, by: number): Promise<DynRow | undefined> {
     if (!Number.isFinite(by)) throw new ReferenceValidationError('by must be a finite number');
+    const key = this.#keyValues(id);
     // documented: the version column is the repository's to bump; integers take whole steps only
     if (column === this.spec.version?.ts) throw new ReferenceValidationError(`${column} is managed`);
     const type = allColumns(this.spec).find((c) => c.ts === column)?.type;
     if ((type === 'integer' || type === 'bigint') && !Number.isSafeInteger(by)) {
       throw new ReferenceValidationError(`by must be an integer for ${column}`);
     }
-    const q = this.#q
-      .updateTable(this.table)
-      .set((eb) => this.#bump({ [column]: eb(eb.ref(column), '+', delta) }))
-      .where(this.#key, '=', id);
+    const q = this.#byKey(
+      this.#q.updateTable(this.table).set((eb) => this.#bump({ [column]: eb(eb.ref(column), '+', delta) })),
+      key,
+    );
     return this.#deleted(q, 'live').returningAll().executeTakeFirst();
   }
 }

@@ -1,7 +1,8 @@
 /**
- * Generated table schemas for the differential test: a primary key, some data columns of the
- * types Repository is meant to handle, optionally a soft-delete column and a version column.
- * The package's table and the reference table are made from the same TableSpec.
+ * Generated table schemas for the differential test: a primary key of one column, a composite
+ * one (2–3 columns of mixed types), or none; some data columns of the types Repository is meant
+ * to handle, optionally a soft-delete column and a version column. The package's table and the
+ * reference table are made from the same TableSpec.
  */
 import fc from 'fast-check';
 
@@ -21,16 +22,20 @@ export const DATA_TYPES = [
 export type DataType = (typeof DATA_TYPES)[number];
 
 /** Types a primary key column can have. */
-export type KeyType = 'bigint' | 'uuid' | 'text';
+export type KeyType = 'bigint' | 'integer' | 'uuid' | 'text' | 'date';
 export type ColumnType = DataType | 'uuid';
 
 /**
  * How a primary key column gets its value: an identity (`always` refuses explicit values,
- * `by default` takes them), a uuid with `default gen_random_uuid()`, or text the caller gives.
+ * `by default` takes them), a uuid with `default gen_random_uuid()`, or a value of the column's
+ * type the caller gives (text, and the columns of composite keys: integer, bigint, date too).
  * The uuid default is never relied on: the two tables would draw different uuids, so every
  * uuid is given explicitly.
  */
-export type KeyKind = 'identity always' | 'identity by default' | 'uuid' | 'text';
+export type KeyKind = 'identity always' | 'identity by default' | 'uuid' | 'text' | 'integer' | 'bigint' | 'date';
+
+/** Key kinds whose values callers give (every kind but the identities). */
+const GIVEN_KEY_KINDS: readonly KeyKind[] = ['uuid', 'text', 'integer', 'bigint', 'date'];
 
 export interface ColumnSpec {
   /** As SQL names it (snake_case). */
@@ -44,28 +49,39 @@ export interface ColumnSpec {
   readonly defaultSql: string | undefined;
 }
 
+/** A primary key column. Its `unique` is true: its values are drawn to collide (see collidingValue). */
 export interface KeySpec extends ColumnSpec {
   readonly kind: KeyKind;
 }
 
+/**
+ * How the Repository is told its key: not at all (read from the catalog), the key columns in
+ * their declared order, or (composite keys) in reverse order: the option's order is the key's
+ * order then (the tie-breakers of every sort follow it).
+ */
+export type KeyOption = 'catalog' | 'declared' | 'reversed';
+
 export interface TableSpec {
   /**
-   * The primary key columns. Always exactly one today: Repository does not support composite
-   * primary keys yet (its `primaryKey` option names one column). To extend, raise KEY_ARITY's
-   * maximum below, teach the op generators to build ids for several columns, and give the
-   * reference and the package side a composite id; everything else already iterates over `key`.
+   * The primary key columns, in the order the table declares them: one, several (a composite
+   * key, whose ids are objects of its columns), or none (a table without a primary key: the
+   * methods that take an id, and keyset pages, are a ValidationError).
    */
   readonly key: readonly KeySpec[];
+  readonly keyOption: KeyOption;
   readonly columns: readonly ColumnSpec[];
   readonly softDelete: { readonly column: ColumnSpec; readonly kind: 'timestamp' | 'boolean' } | undefined;
   readonly version: ColumnSpec | undefined;
 }
 
-/** The single primary key column (see TableSpec.key). */
-export function keyColumn(spec: TableSpec): KeySpec {
-  const key = spec.key[0];
-  if (key === undefined || spec.key.length !== 1) throw new Error('composite primary keys are not supported yet');
-  return key;
+/** The key columns in the Repository's order (the option's, else the declared one); empty without a key. */
+export function keyColumns(spec: TableSpec): readonly KeySpec[] {
+  return spec.keyOption === 'reversed' ? [...spec.key].reverse() : spec.key;
+}
+
+/** Whether callers give the key column's values (not an identity). */
+export function isGivenKey(key: KeySpec): boolean {
+  return GIVEN_KEY_KINDS.includes(key.kind);
 }
 
 /** Every column in table order: key, data, soft delete, version. */
@@ -151,8 +167,11 @@ function defaultFor(type: DataType): string {
   }
 }
 
-/** One-column primary keys today; see TableSpec.key. */
-const KEY_ARITY = { min: 1, max: 1 };
+/** How many columns a composite primary key has. */
+const KEY_ARITY = { min: 2, max: 3 };
+
+/** Kinds of composite key columns: all given by callers. */
+const COMPOSITE_KEY_KINDS: readonly KeyKind[] = ['bigint', 'integer', 'text', 'uuid', 'date'];
 
 interface DataColumnDraft {
   readonly type: DataType;
@@ -172,8 +191,12 @@ const keyKind: fc.Arbitrary<KeyKind> = fc.constantFrom('identity always', 'ident
 /** Types a unique data column may have (values the generators can make distinct). */
 const UNIQUE_TYPES: readonly DataType[] = ['text', 'integer', 'bigint'];
 
+function keyTypeOf(kind: KeyKind): KeyType {
+  return kind === 'identity always' || kind === 'identity by default' ? 'bigint' : kind;
+}
+
 function keySpec(kind: KeyKind, name: string): KeySpec {
-  const type: KeyType = kind === 'uuid' ? 'uuid' : kind === 'text' ? 'text' : 'bigint';
+  const type = keyTypeOf(kind);
   return {
     sql: name,
     ts: camel(name),
@@ -185,18 +208,48 @@ function keySpec(kind: KeyKind, name: string): KeySpec {
   };
 }
 
+/**
+ * The primary key: one column (65%; the option given or read from the catalog), a composite key
+ * (25%; its columns named `<name><i>_<type>`), or none (10%).
+ */
+const keyArbitrary: fc.Arbitrary<{ kinds: readonly KeyKind[]; composite: boolean; option: KeyOption }> = fc.oneof(
+  {
+    weight: 65,
+    arbitrary: fc.record({
+      kinds: keyKind.map((k) => [k]),
+      composite: fc.constant(false),
+      option: fc.constantFrom<KeyOption>('declared', 'catalog'),
+    }),
+  },
+  {
+    weight: 25,
+    arbitrary: fc.record({
+      kinds: fc.array(fc.constantFrom(...COMPOSITE_KEY_KINDS), { minLength: KEY_ARITY.min, maxLength: KEY_ARITY.max }),
+      composite: fc.constant(true),
+      option: fc.constantFrom<KeyOption>('catalog', 'catalog', 'declared', 'reversed'),
+    }),
+  },
+  {
+    weight: 10,
+    arbitrary: fc.constant({ kinds: [], composite: false, option: 'catalog' as const }),
+  },
+);
+
 /** Table schemas. */
 export const tableSpecArbitrary: fc.Arbitrary<TableSpec> = fc
   .record({
-    keyKinds: fc.array(keyKind, { minLength: KEY_ARITY.min, maxLength: KEY_ARITY.max }),
+    keyShape: keyArbitrary,
     keyName: fc.constantFrom('id', 'pk_id'),
     drafts: fc.array(dataColumnDraft, { minLength: 1, maxLength: 6 }),
     uniqueIndex: fc.option(fc.nat(), { nil: undefined, freq: 3 }),
     softDelete: fc.constantFrom<'timestamp' | 'boolean' | undefined>(undefined, 'timestamp', 'boolean'),
     version: fc.boolean(),
   })
-  .map(({ keyKinds, keyName, drafts, uniqueIndex, softDelete, version }): TableSpec => {
-    const key = keyKinds.map((kind, i) => keySpec(kind, i === 0 ? keyName : `${keyName}_${i}`));
+  .map(({ keyShape, keyName, drafts, uniqueIndex, softDelete, version }): TableSpec => {
+    // `<name><i>_<type>`: the CamelCasePlugin maps `id0_big` to `id0Big` and back (`id_1` would come back as `id1`)
+    const key = keyShape.kinds.map((kind, i) =>
+      keySpec(kind, keyShape.composite ? `${keyName}${i}_${SHORT[keyTypeOf(kind)]}` : keyName),
+    );
     // the unique column (when there is one): the first draft of a type that can be unique, from uniqueIndex on
     const uniqueCandidates = drafts.map((d, i) => (UNIQUE_TYPES.includes(d.type) ? i : -1)).filter((i) => i >= 0);
     const uniqueAt =
@@ -216,6 +269,7 @@ export const tableSpecArbitrary: fc.Arbitrary<TableSpec> = fc
     });
     return {
       key,
+      keyOption: keyShape.option,
       columns,
       softDelete:
         softDelete === undefined
@@ -264,25 +318,26 @@ function columnDdl(column: ColumnSpec): string {
   return parts.join(' ');
 }
 
-function isKeyColumn(column: ColumnSpec): column is KeySpec {
+export function isKeyColumn(column: ColumnSpec): column is KeySpec {
   return 'kind' in column;
 }
 
 /** CREATE TABLE for `spec` under the SQL name `table`. */
 export function createTableSql(spec: TableSpec, table: string): string {
   const lines = allColumns(spec).map(columnDdl);
-  lines.push(`primary key (${spec.key.map((k) => quote(k.sql)).join(', ')})`);
+  if (spec.key.length > 0) lines.push(`primary key (${spec.key.map((k) => quote(k.sql)).join(', ')})`);
   return `create table ${quote(table)} (\n  ${lines.join(',\n  ')}\n)`;
 }
 
-/** Repository options for the table, as the package takes them. */
+/** Repository options for the table, as the package takes them (no primaryKey: read from the catalog). */
 export function repositoryOptions(spec: TableSpec): {
-  primaryKey: string;
+  primaryKey?: string | string[];
   softDelete?: { column: string; kind: 'timestamp' | 'boolean' };
   version?: string;
 } {
+  const key = keyColumns(spec).map((k) => k.ts);
   return {
-    primaryKey: keyColumn(spec).ts,
+    ...(spec.keyOption === 'catalog' || key.length === 0 ? {} : { primaryKey: key.length === 1 ? key[0]! : key }),
     ...(spec.softDelete ? { softDelete: { column: spec.softDelete.column.ts, kind: spec.softDelete.kind } } : {}),
     ...(spec.version ? { version: spec.version.ts } : {}),
   };
