@@ -10,7 +10,7 @@
  *   FUZZ_PATH    fast-check's path of a counterexample (from a failure report)
  *   FUZZ_CONFIG  run only this configuration (its id, as printed), or those containing this text
  *   FUZZ_SHRINK_MS  how long shrinking may go on after a failure (default 120000)
- *   FUZZ_VERBOSE print what each configuration ran (operations by kind, faults, time)
+ *   FUZZ_VERBOSE print what each configuration ran (operations by kind, faults, runs by key, time)
  *   FUZZ_DISABLE comma-separated generator features to switch off, to look past a known difference
  *                (see FEATURES in spec/differential/support/values.ts)
  * Exits 1 when any configuration found a difference.
@@ -33,13 +33,20 @@ function intFrom(name: string, fallback: number): number {
   return value;
 }
 
+/** Tears the test server down once: a signal and the end of main() may both ask, and both wait for it. */
+let tornDown: Promise<void> | undefined;
+function tearDownOnce(): Promise<void> {
+  tornDown ??= tearDownTestServer();
+  return tornDown;
+}
+
 /** Ctrl-C or SIGTERM: drop the databases made for the run, then exit (as spec/support/hooks.ts does). */
 let signalled = false;
 function onSignal(signal: NodeJS.Signals): void {
   if (signalled) return;
   signalled = true;
   process.stderr.write(`\n${signal}: dropping the fuzz databases before exiting\n`);
-  tearDownTestServer()
+  tearDownOnce()
     .catch((error: unknown) => process.stderr.write(`cleanup failed: ${String(error)}\n`))
     .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
 }
@@ -92,7 +99,7 @@ async function main(): Promise<number> {
       await scratch.drop();
     }
   } finally {
-    await tearDownTestServer();
+    await tearDownOnce();
   }
   const failed = reports.filter((r) => r.failed);
   process.stdout.write(

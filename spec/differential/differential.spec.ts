@@ -1,5 +1,6 @@
 /**
- * Differential, property-based test: fast-check generates table schemas and lists of operations;
+ * Differential, property-based test: fast-check generates table schemas (a primary key of one
+ * column, a composite one of 2–3 columns of mixed types, or none) and lists of operations;
  * each operation runs through the package (createDatabase + Repository + withTransaction) and
  * through a reference written with stock Kysely (a plain Kysely over a plain pg.Pool, see
  * support/reference.ts), on two identical tables; every result or error is compared, and so are
@@ -26,15 +27,20 @@
  *   its values, update() without the version on a versioned repository, and an invalid Date (pg
  *   reads dates beyond JS's range as one, so a row read back can carry it) are ValidationError.
  * - restore() without softDelete is a DatabaseError without a SQLSTATE.
- * - The key tie-breaker added to every sort takes the direction of the last sort column
- *   (unspecified by the documentation; the reference does the same so that findMany pages agree).
+ * - On a table without a primary key (and no primaryKey option), findById, update, delete,
+ *   restore (after its softDelete check), increment, decrement and keyset pages are a
+ *   ValidationError (field primaryKey, rule required); the reference refuses them the same way.
+ *   A composite key is passed as an object of its columns; a one-column key as its value or as
+ *   `{ column: value }`; integer key columns as text, numbers or bigints.
+ * - The key's columns (the primaryKey option's, in its order, else the table's primary key in
+ *   its declared order) end every sort, those not already sorted by, in the direction of the last
+ *   sort column (ascending without one); the reference does the same so that findMany pages agree.
  * - The reference's CamelCasePlugin keeps the keys inside jsonb values (maintainNestedObjectKeys):
  *   stock Kysely's default would rewrite `snake_key` inside documents, which the package's own
  *   statements do not do.
  *
  * What the test leaves out, or compares loosely, on purpose:
- * - Composite primary keys (Repository has none yet; see TableSpec.key) and a uuid key's default
- *   (the two tables would draw different uuids: every uuid is given).
+ * - A uuid key's default (the two tables would draw different uuids: every uuid is given).
  * - The soft-delete timestamp is now() on each side: compared as set / not set, filtered only by
  *   IS NULL, never sorted by. jsonb columns are not sorted by, and a where object never compares
  *   a jsonb column with an array (an array in a where object means IN).
@@ -43,6 +49,11 @@
  *   itself would store another instant); earlier instants are given as text.
  * - Errors are compared by kind (ValidationError, OptimisticLockError, ConnectionError, a SQLSTATE,
  *   a DatabaseError without one) and, for SQLSTATEs, by class; messages are shown, not compared.
+ *   A ValidationError for field `primaryKey` is compared with its field and rule.
+ * - A table without a key leaves ties in its order (or, without orderBy, the whole order)
+ *   unspecified: its reads (findMany, findOne, findAndCount, offset pages) are compared as "a right
+ *   answer": the package's rows are accepted when they are as many as the reference's, rows of the
+ *   query (none used twice), each in the tie group of the reference's row at its position.
  * - Order is compared wherever it is specified, createMany's returned rows included (given order).
  */
 import { expect } from 'chai';

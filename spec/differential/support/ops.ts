@@ -37,9 +37,10 @@ export type RowRef =
 
 /**
  * How integer key columns are passed: int8 arrives from pg as a string, callers may pass any of
- * the three (a value beyond 2^53 stays a string).
+ * the three (a value beyond 2^53 stays a string). `row` (composite keys): every key column's value
+ * as stock Kysely read it in the row (a date as a Date, an integer as a number).
  */
-export type IdForm = 'string' | 'number' | 'bigint';
+export type IdForm = 'string' | 'number' | 'bigint' | 'row';
 
 export interface IdSpec {
   readonly ref: RowRef;
@@ -210,7 +211,7 @@ function idSpec(spec: TableSpec): fc.Arbitrary<IdSpec> {
       { weight: 8, arbitrary: rowRef },
       { weight: 1, arbitrary: rowIndex.map((row) => ({ row, partial: true }) as const) },
     ),
-    form,
+    form: weighted<IdForm>({ weight: 2, arbitrary: form }, fc.constant('row')),
     as: fc.constant(as),
     columns: fc.constant(columns),
   });
@@ -291,7 +292,12 @@ function patchRow(spec: TableSpec, features: Features, forUpdateMany: boolean): 
 function createManyRows(spec: TableSpec, features: Features, min: number, max: number): fc.Arbitrary<RowSpec[]> {
   const columns = allColumns(spec);
   const sameShape = fc
-    .tuple(...columns.map((c) => fc.double({ min: 0, max: 1, noNaN: true }).map((r) => r < createWeight(spec, c))))
+    .tuple(
+      ...columns.map((c) =>
+        // a weight of 1 (a key callers always give) keeps the column even when r is 1
+        fc.double({ min: 0, max: 1, noNaN: true }).map((r) => createWeight(spec, c) >= 1 || r < createWeight(spec, c)),
+      ),
+    )
     .filter((mask) => features.on('empty-create') || mask.some((m) => m))
     .chain((mask) => {
       const chosen = columns.filter((_, i) => mask[i]);
@@ -855,8 +861,18 @@ function showId(id: IdSpec): string {
       : 'partial' in id.ref
         ? `{ ...row[${id.ref.row}].key, ${last}: missingId.${last} }`
         : `row[${id.ref.row}].key`;
+  if (id.form === 'row' && 'row' in id.ref) {
+    // the values as read, by column
+    const row = id.ref.row;
+    const parts = id.columns.map((c) =>
+      c === last && 'partial' in id.ref ? `${c}: missingId.${c}` : `${c}: row[${row}].${c}`,
+    );
+    return `{ ${parts.join(', ')} }`;
+  }
   const convert = id.form === 'number' ? 'Number' : 'BigInt';
-  if (id.columns.length > 1) return id.form === 'string' ? ref : `${ref} /* integer columns as ${convert} */`;
+  if (id.columns.length > 1) {
+    return id.form === 'string' || id.form === 'row' ? ref : `${ref} /* integer columns as ${convert} */`;
+  }
   const value = id.form === 'string' ? ref : `${convert}(${ref})`;
   return id.as === 'object' ? `{ ${id.columns[0]!}: ${value} }` : value;
 }

@@ -123,8 +123,21 @@ export class ReferenceSide {
     if (key.length === 0) {
       throw new ReferenceValidationError(`${this.table} has no primary key`, { field: 'primaryKey', rule: 'required' });
     }
-    if (typeof id !== 'object') return [[key[0]!.ts, id]];
-    return key.map((k) => [k.ts, id[k.ts]!]);
+    const pairs: [string, KeyValue][] = typeof id !== 'object' ? [[key[0]!.ts, id]] : key.map((k) => [k.ts, id[k.ts]!]);
+    for (const [column, value] of pairs) {
+      // documented: every key column must be given (a value read back as null cannot name a row)
+      if (value === undefined || value === null) throw new ReferenceValidationError(`${column} is required`);
+      // documented: a key value is a safe integer, a bigint, a string, a valid Date, or ±Infinity (a
+      // date or timestamp read back as infinity goes back as it came); not an invalid Date (a date
+      // beyond JS's range, read back)
+      const valid =
+        typeof value === 'string' ||
+        typeof value === 'bigint' ||
+        (typeof value === 'number' && (Number.isSafeInteger(value) || Math.abs(value) === Infinity)) ||
+        (value instanceof Date && !Number.isNaN(value.getTime()));
+      if (!valid) throw new ReferenceValidationError(`${column} must be an integer, a bigint, a string or a Date`);
+    }
+    return pairs;
   }
 
   /** `query` where every key column equals its value. */

@@ -10,10 +10,10 @@ import type { Value } from './values.js';
 export type DynRow = Record<string, unknown>;
 export type DynDB = Record<string, DynRow>;
 
-/** One key column's value as callers pass it (int8 arrives from pg as a string). */
-export type KeyValue = string | number | bigint;
+/** One key column's value as callers pass it (int8 arrives from pg as a string; a date as a Date). */
+export type KeyValue = string | number | bigint | Date;
 /** A key: a value (a one-column key), or an object of the key columns (always for a composite key). */
-export type Id = KeyValue | Readonly<Record<string, KeyValue>>;
+export type Id = string | number | bigint | Readonly<Record<string, KeyValue>>;
 export type Values = Record<string, Value>;
 
 export type RExpr =

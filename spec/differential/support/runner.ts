@@ -494,7 +494,11 @@ class Run {
       target === this.#spec.version
         ? `${quote(target.sql)} = ${quote(target.sql)} + 1`
         : `${quote(target.sql)} = ${quote(target.sql)}`;
-    const values = key.map((k) => String(typeof id === 'object' ? id[k.ts] : id));
+    // a Date (a date column's value as read) goes as pg sends it: its local date and time, which date input takes the date of
+    const values = key.map((k) => {
+      const value = typeof id === 'object' && !(id instanceof Date) ? id[k.ts] : id;
+      return value instanceof Date ? value : String(value);
+    });
     const where = key.map((k, i) => `${quote(k.sql)} = $${i + 1}`).join(' and ');
     await this.#ctx.admin.query(`update ${quote(table)} set ${set} where ${where}`, values);
   }
@@ -583,7 +587,20 @@ class Run {
    * The key `spec` names: an existing row's, one no row has (missingId), or (a composite key) an
    * existing row's with its last column (in the Repository's order) changed to missingId's.
    */
-  #id(spec: IdSpec): Id {
+  async #id(spec: IdSpec): Promise<Id> {
+    const ref = spec.ref;
+    if (spec.form !== 'row' || spec.as !== 'object' || !('row' in ref) || this.#keys.length === 0) {
+      return this.#keyOf(spec);
+    }
+    const row = await this.#rowAt(ref.row);
+    const changed = 'partial' in ref ? keyColumns(this.#spec).at(-1) : undefined;
+    return Object.fromEntries(
+      this.#spec.key.map((k) => [k.ts, k === changed ? missingKey(k) : (row?.[k.ts] as KeyValue)]),
+    );
+  }
+
+  /** As #id, from the keys as text (so without reading a row). */
+  #keyOf(spec: IdSpec): Id {
     if (spec.as === 'none') return 1; // refused for the missing key before it is looked at
     const key = this.#spec.key;
     const ref = spec.ref;
@@ -740,12 +757,13 @@ class Run {
         return { op: 'createMany', rows: this.#bulkRows(templates, op.count, op.salt), returning: op.returning };
       }
       case 'update': {
-        const id = this.#id(op.id);
+        const id = await this.#id(op.id);
         const patch = await this.#row(op.patch);
         const version = this.#spec.version;
         // (without a key, update is refused before the version is looked at)
         if (version && op.version !== 'omitted' && this.#spec.key.length > 0) {
-          const current = (await this.#ref.findById(id, 'all', false))?.[version.ts];
+          // an id the reference refuses (a key column read back as null) has no row and no version
+          const current = (await this.#ref.findById(id, 'all', false).catch(() => undefined))?.[version.ts];
           const known = typeof current === 'number' ? current : 1;
           patch[version.ts] = op.version === 'current' ? known : known + 1000;
         }
@@ -757,9 +775,9 @@ class Run {
         return { op: 'upsert', values: await this.#row(op.values), conflict: op.conflict };
       case 'delete':
       case 'restore':
-        return { op: op.op, id: this.#id(op.id) };
+        return { op: op.op, id: await this.#id(op.id) };
       case 'findById':
-        return { op: 'findById', id: this.#id(op.id), filter: op.filter, forUpdate: op.forUpdate };
+        return { op: 'findById', id: await this.#id(op.id), filter: op.filter, forUpdate: op.forUpdate };
       case 'findOne':
       case 'exists':
         return { op: op.op, where: await this.#where(op.where), filter: op.filter };
@@ -791,7 +809,7 @@ class Run {
         };
       }
       case 'increment':
-        return { op: 'increment', id: this.#id(op.id), column: op.column, by: op.by, decrement: op.decrement };
+        return { op: 'increment', id: await this.#id(op.id), column: op.column, by: op.by, decrement: op.decrement };
     }
   }
 
@@ -814,7 +832,7 @@ class Run {
         for (const item of op.after) after.push(await this.#simpleOp(item, true));
         return {
           op: 'serializable',
-          id: this.#id(op.id),
+          id: await this.#id(op.id),
           patch: await this.#row(op.patch),
           after,
           retries: op.retries,
@@ -834,7 +852,7 @@ class Run {
   #unstorable(op: Extract<Op, { op: 'unstorable' }>): ROp {
     const column = allColumns(this.#spec).find((c) => c.ts === op.column)!;
     const value: Value = column.type === 'jsonb' ? { a: op.text, [op.text]: 1 } : op.text;
-    const id = this.#id({
+    const id = this.#keyOf({
       ref: { row: 0 },
       form: 'string',
       as: this.#spec.key.length === 1 ? 'value' : 'object',
@@ -1004,8 +1022,8 @@ function missingKey(key: KeySpec): string {
 }
 
 /** A key column's value (read as text) as `form` passes it: integers as numbers (when safe) or bigints. */
-function keyValue(key: KeySpec, text: string, form: IdSpec['form']): KeyValue {
-  if ((key.type !== 'bigint' && key.type !== 'integer') || form === 'string') return text;
+function keyValue(key: KeySpec, text: string, form: IdSpec['form']): string | number | bigint {
+  if ((key.type !== 'bigint' && key.type !== 'integer') || form === 'string' || form === 'row') return text;
   if (form === 'bigint') return BigInt(text);
   return Number.isSafeInteger(Number(text)) ? Number(text) : text;
 }

@@ -346,5 +346,11 @@ export function repositoryOptions(spec: TableSpec): {
 /** The schema in one line per column, for failure messages. */
 export function describeSpec(spec: TableSpec): string {
   const opts = repositoryOptions(spec);
-  return `${createTableSql(spec, 't')}\nRepository options: ${JSON.stringify(opts)}`;
+  const key =
+    spec.key.length === 0
+      ? ' (no primary key)'
+      : opts.primaryKey === undefined
+        ? ' (no primaryKey: read from the catalog)'
+        : '';
+  return `${createTableSql(spec, 't')}\nRepository options: ${JSON.stringify(opts)}${key}`;
 }
