@@ -177,9 +177,13 @@ function keyArguments(id: unknown, key: readonly ColumnMeta[]): unknown[] {
   });
 }
 
-/** One key value: a safe integer, a bigint or a string (any text key is reachable), that fits the column. */
+/**
+ * One key value that fits the column: a safe integer, a bigint or a string (any text key is
+ * reachable), a boolean, a valid Date, or ±Infinity (a date or timestamp key read back as
+ * infinity goes back as it came; the column check refuses it elsewhere).
+ */
 function scalarKey(value: unknown, column: ColumnMeta, field: string): unknown {
-  if (value instanceof Date && !Number.isNaN(value.getTime())) {
+  if ((value instanceof Date && !Number.isNaN(value.getTime())) || value === Infinity || value === -Infinity) {
     checkColumnValue(column, value, field);
     return value;
   }
@@ -439,34 +443,38 @@ export class Repository<
       totalPromise?.catch(() => undefined);
 
       let rows: Row[];
-      if (offset !== undefined) {
-        rows = await this.select(request.where, mode, `pageOffset|${order.key}`, {
-          extend: (w, q, base) =>
-            applyOrder(w, q, order.columns)
-              .limit(numberArg(base))
-              .offset(numberArg(base + 1)),
-          args: [limit + 1, offset],
-        });
-      } else {
-        // the cursor's NULLs change the condition's form; its other values are the arguments
-        const nulls = after?.map((value) => (value === null ? 'n' : 'v')).join('') ?? 'first';
-        const values = after?.filter((value) => value !== null) ?? [];
-        rows = await this.select(request.where, mode, `pageKeyset|${order.key}|${nulls}`, {
-          // dates and times go into the cursor as PostgreSQL's text in a fixed form: a JS Date
-          // loses microseconds, and the session's DateStyle changes the text the row carries
-          columns: (w, q) => {
-            let selected = selectRows(w, q);
-            for (const [column, , kind] of order.columns) {
-              if (kind) selected = selected.select(cursorText(w.col(column), kind).as(cursorAlias(column)));
-            }
-            return selected;
-          },
-          extend: (w, q, base) => {
-            const from = after ? q.where(keysetCondition(w, order.columns, after, base)) : q;
-            return applyOrder(w, from, order.columns).limit(numberArg(base + values.length));
-          },
-          args: [...values, limit + 1],
-        });
+      try {
+        if (offset !== undefined) {
+          rows = await this.select(request.where, mode, `pageOffset|${order.key}`, {
+            extend: (w, q, base) =>
+              applyOrder(w, q, order.columns)
+                .limit(numberArg(base))
+                .offset(numberArg(base + 1)),
+            args: [limit + 1, offset],
+          });
+        } else {
+          // the cursor's NULLs change the condition's form; its other values are the arguments
+          const nulls = after?.map((value) => (value === null ? 'n' : 'v')).join('') ?? 'first';
+          const values = after?.filter((value) => value !== null) ?? [];
+          rows = await this.select(request.where, mode, `pageKeyset|${order.key}|${nulls}`, {
+            // dates and times go into the cursor as PostgreSQL's text in a fixed form: a JS Date
+            // loses microseconds, and the session's DateStyle changes the text the row carries
+            columns: (w, q) => {
+              let selected = selectRows(w, q);
+              for (const [column, , kind] of order.columns) {
+                if (kind) selected = selected.select(cursorText(w.col(column), kind).as(cursorAlias(column)));
+              }
+              return selected;
+            },
+            extend: (w, q, base) => {
+              const from = after ? q.where(keysetCondition(w, order.columns, after, base)) : q;
+              return applyOrder(w, from, order.columns).limit(numberArg(base + values.length));
+            },
+            args: [...values, limit + 1],
+          });
+        }
+      } catch (error) {
+        throw await firstFailure(error, totalPromise);
       }
       const hasMore = rows.length > limit;
       const page = hasMore ? rows.slice(0, limit) : rows;
@@ -1400,6 +1408,21 @@ interface Loaded {
 /** The table's columns and their types, to tell whether it changed. */
 function columnsSignature(meta: TableMeta): string {
   return [...meta.columns.values()].map((c) => `${c.dbName}:${c.type}:${c.nullable}:${c.generatedAlways}`).join(',');
+}
+
+/**
+ * The error to report when a page's query failed while its count ran beside it: in a transaction
+ * both share one connection, so when the count (sent first) failed, the page only saw the
+ * transaction aborted (25P02); the count's own failure is then the one that says why.
+ */
+async function firstFailure(pageError: unknown, total: Promise<number> | undefined): Promise<unknown> {
+  if (total === undefined || !(pageError instanceof DatabaseError) || pageError.code !== '25P02') return pageError;
+  try {
+    await total;
+    return pageError;
+  } catch (countError) {
+    return countError;
+  }
 }
 
 /** The alias of findAndCount's window count (camelCase, so every plugin leaves it alone). */

@@ -4,7 +4,15 @@
  */
 import { expect } from 'chai';
 import { sql, type Generated } from 'kysely';
-import { createDatabase, Repository, silentLogger, ValidationError, type Database } from '../../lib/index.js';
+import {
+  createDatabase,
+  DatabaseError,
+  Repository,
+  silentLogger,
+  ValidationError,
+  withTransaction,
+  type Database,
+} from '../../lib/index.js';
 import { testConfig } from '../support/test-config.js';
 import { queryServer, rejection } from '../support/spec-helpers.js';
 import { testDatabaseUrl } from '../support/test-server.js';
@@ -20,6 +28,7 @@ interface Schema {
     doc: unknown;
   };
   findKeys: { key: string; note: string | null };
+  findDays: { day: Date | number; seq: number; note: string | null };
 }
 
 describe('differences the differential test found, fixed (real PostgreSQL)', function () {
@@ -33,14 +42,15 @@ describe('differences the differential test found, fixed (real PostgreSQL)', fun
       url(),
       `create table find_items (id bigint generated always as identity primary key, label text not null default 'none',
          score double precision, amount numeric, at timestamp, day date, doc jsonb);
-       create table find_keys (key text primary key, note text)`,
+       create table find_keys (key text primary key, note text);
+       create table find_days (day date, seq integer, note text, primary key (day, seq))`,
     );
     database = createDatabase<Schema>({ config: testConfig(), logger: silentLogger });
     items = new Repository(database.db, 'findItems');
   });
 
   beforeEach(async () => {
-    await queryServer(url(), 'truncate find_items, find_keys restart identity');
+    await queryServer(url(), 'truncate find_items, find_keys, find_days restart identity');
   });
 
   after(async () => {
@@ -142,5 +152,26 @@ describe('differences the differential test found, fixed (real PostgreSQL)', fun
     );
     const stored = await queryServer<{ doc: string }>(url(), 'select distinct doc::text as doc from find_items');
     expect(stored).to.deep.equal([{ doc: 'false' }]);
+  });
+
+  it('paginate withTotal in a transaction reports why its where failed, not the aborted transaction after it', async () => {
+    const error = await rejection(
+      withTransaction(database.db, async () => {
+        await items.create({ score: 1 });
+        await items.paginate({ where: (eb) => eb('id', '=', 'not a value'), limit: 1, offset: 0, withTotal: true });
+      }),
+    );
+    expect(error).to.be.instanceOf(DatabaseError);
+    expect((error as DatabaseError).code).to.equal('22P02');
+    expect(await items.count()).to.equal(0);
+  });
+
+  it('a date key read back as infinity names its row again', async () => {
+    const days = new Repository(database.db, 'findDays');
+    await queryServer(url(), "insert into find_days values ('infinity', 1, 'a'), ('-infinity', 1, 'b')");
+    const [last, first] = await days.findMany({ orderBy: [['day', 'desc']] });
+    expect(last?.day).to.equal(Infinity);
+    expect(await days.update({ day: last!.day, seq: 1 }, { note: 'z' })).to.include({ note: 'z' });
+    expect(await days.findById({ day: first!.day, seq: 1 })).to.include({ note: 'b' });
   });
 });
