@@ -17,7 +17,7 @@ import {
 } from '../../lib/index.js';
 import { checkColumnValue } from '../../lib/repository/column-values.js';
 import { testConfig } from '../support/test-config.js';
-import { queryServer, rejection } from '../support/spec-helpers.js';
+import { expectValidation, queryServer, rejection } from '../support/spec-helpers.js';
 import { testDatabaseUrl } from '../support/test-server.js';
 
 interface Schema {
@@ -26,14 +26,6 @@ interface Schema {
   keyTokens: { token: Generated<string>; owner: string; slot: number | null };
   keyEvents: { at: Generated<Date>; kind: string; payload: string | null };
   keyCodeView: { code: string; label: string };
-}
-
-async function expectValidation(promise: Promise<unknown>, field: string, rule?: string): Promise<ValidationError> {
-  const error = await rejection(promise);
-  expect(error, error.message).to.be.instanceOf(ValidationError);
-  expect((error as ValidationError).field).to.equal(field);
-  if (rule !== undefined) expect((error as ValidationError).rule).to.equal(rule);
-  return error as ValidationError;
 }
 
 describe('keys as applications have them (real PostgreSQL)', function () {

@@ -19,7 +19,7 @@ import {
   type Database,
 } from '../../lib/index.js';
 import { testConfig } from '../support/test-config.js';
-import { queryServer, rejection } from '../support/spec-helpers.js';
+import { expectValidation, queryServer, rejection } from '../support/spec-helpers.js';
 import { testDatabaseUrl } from '../support/test-server.js';
 
 interface Schema {
@@ -40,14 +40,6 @@ function forged(scope: string, values: readonly unknown[]): string {
   const payload = JSON.stringify(values.map((v) => (typeof v === 'number' ? ['n', v] : ['s', v])));
   const sum = createHash('sha256').update(scope).update('\0').update(payload).digest('base64url').slice(0, 12);
   return `${Buffer.from(payload).toString('base64url')}.${sum}`;
-}
-
-async function expectValidation(promise: Promise<unknown>, field: string, rule?: string): Promise<ValidationError> {
-  const error = await rejection(promise);
-  expect(error, error.message).to.be.instanceOf(ValidationError);
-  expect((error as ValidationError).field).to.equal(field);
-  if (rule !== undefined) expect((error as ValidationError).rule).to.equal(rule);
-  return error as ValidationError;
 }
 
 describe('safe by default (real PostgreSQL)', function () {

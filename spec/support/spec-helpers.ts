@@ -2,6 +2,7 @@
 import { expect } from 'chai';
 import pg from 'pg';
 import type sinon from 'sinon';
+import { ValidationError } from '../../lib/errors.js';
 
 /** A Logger (the package's interface) whose every level is a sinon spy. */
 export type SpyLogger = Record<'error' | 'warn' | 'info' | 'debug', sinon.SinonSpy>;
@@ -19,6 +20,19 @@ export async function rejection(promise: Promise<unknown>): Promise<Error> {
     return error as Error;
   }
   expect.fail('expected the promise to reject');
+}
+
+/** The ValidationError `promise` rejects with, checked to name `field` (and `rule`, when given). */
+export async function expectValidation(
+  promise: Promise<unknown>,
+  field: string,
+  rule?: string,
+): Promise<ValidationError> {
+  const error = await rejection(promise);
+  expect(error, error.message).to.be.instanceOf(ValidationError);
+  expect((error as ValidationError).field).to.equal(field);
+  if (rule !== undefined) expect((error as ValidationError).rule).to.equal(rule);
+  return error as ValidationError;
 }
 
 /** Runs one statement on its own connection to `url` (behind the back of any Database). */
