@@ -71,6 +71,7 @@ export const IDENTITY_NAMING: Naming = { toTs: (name) => name, toDb: (name) => n
 interface ColumnRow {
   schema: string;
   relkind: string;
+  keys: KeyRow[];
   name: string;
   type: string;
   nullable: boolean;
@@ -127,6 +128,8 @@ async function readTable(executor: Kysely<unknown>, table: string, naming: Namin
     qualified.length === 2
       ? sql`to_regclass(quote_ident(${qualified[0]}) || '.' || quote_ident(${qualified[1]}))`
       : sql`to_regclass(quote_ident(${qualified[0]}))`;
+  // one round trip: the columns, each row also carrying the primary key and the unique indexes
+  // (their columns in the index's order)
   const { rows } = await sql<ColumnRow>`
     select (select n.nspname from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = a.attrelid) as "schema",
            (select c.relkind::text from pg_class c where c.oid = a.attrelid) as "relkind",
@@ -134,22 +137,22 @@ async function readTable(executor: Kysely<unknown>, table: string, naming: Namin
            format_type(a.atttypid, null) as "type",
            not a.attnotnull as "nullable",
            (a.atthasdef or a.attidentity <> '' or a.attgenerated <> '') as "hasDefault",
-           (a.attidentity = 'a' or a.attgenerated <> '') as "generatedAlways"
+           (a.attidentity = 'a' or a.attgenerated <> '') as "generatedAlways",
+           (select coalesce(json_agg(json_build_object(
+                       'primary', i.indisprimary,
+                       'columns', array(select k.attname::text
+                                          from unnest(i.indkey) with ordinality u(attnum, n)
+                                          join pg_attribute k on k.attrelid = i.indrelid and k.attnum = u.attnum
+                                         order by u.n))
+                     order by not i.indisprimary, i.indexrelid), '[]'::json)
+                from pg_index i
+               where i.indrelid = a.attrelid and i.indisunique and i.indisvalid
+                 and i.indpred is null and i.indexprs is null) as "keys"
       from pg_attribute a
      where a.attrelid = ${regclass} and a.attnum > 0 and not a.attisdropped
      order by a.attnum`.execute(executor);
   if (rows.length === 0) throw new NotFoundError(table, table, `table ${table} does not exist`);
-  // the primary key and the unique indexes, each with its columns in the index's order
-  const keys = await sql<KeyRow>`
-    select i.indisprimary as "primary",
-           array(select a.attname::text
-                   from unnest(i.indkey) with ordinality k(attnum, n)
-                   join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
-                  order by k.n) as "columns"
-      from pg_index i
-     where i.indrelid = ${regclass} and i.indisunique and i.indisvalid
-       and i.indpred is null and i.indexprs is null
-     order by not i.indisprimary, i.indexrelid`.execute(executor);
+  const keys = { rows: rows[0]!.keys };
   const columns = new Map<string, ColumnMeta>();
   for (const row of rows) {
     const name = naming.toTs(row.name);
