@@ -223,7 +223,17 @@ export interface DatabaseContext {
   readonly dateText: (date: Date) => string;
 }
 
-const contexts = new WeakMap<Kysely<unknown>, DatabaseContext>();
+/**
+ * Database contexts by the Kysely createDatabase made and by its adapter, which every copy of that
+ * Kysely shares (its transactions, withPlugin and withSchema copies), and no other Kysely has.
+ */
+const contexts = new WeakMap<object, DatabaseContext>();
+
+/** Registers `context` for `db` and for every copy of it. */
+function registerContext(db: Kysely<unknown>, context: DatabaseContext): void {
+  contexts.set(db, context);
+  contexts.set(db.getExecutor().adapter, context);
+}
 const dialects = new WeakMap<object, Dialect>();
 
 /** The dialect a Database made by createDatabase runs on (for createDialect). */
@@ -231,9 +241,12 @@ export function databaseDialect(database: object): Dialect | undefined {
   return dialects.get(database);
 }
 
-/** The Database behind a Kysely made by createDatabase, or undefined for any other Kysely. */
+/**
+ * The Database behind a Kysely made by createDatabase or any copy of it (a transaction of it, say),
+ * or undefined for any other Kysely.
+ */
 export function databaseContext(db: Kysely<unknown>): DatabaseContext | undefined {
-  return contexts.get(db);
+  return contexts.get(db) ?? contexts.get(db.getExecutor().adapter);
 }
 
 const CLOSE_TIMEOUT_CAP_MS = 5_000;
@@ -330,18 +343,18 @@ class PooledDatabase<DB> implements Database<DB> {
     if (router) {
       // repositories: reads to a replica unless this context wrote; on `replica`: always a replica
       this.replica = new Kysely<DB>({ dialect: postgresDialect(new ReplicaDriver(router)), plugins, log });
-      contexts.set(this.db as Kysely<unknown>, {
+      registerContext(this.db as Kysely<unknown>, {
         ...base,
         ...onPrimary,
         execute: <R>(query: CompiledQuery, intent: StatementIntent) => router.run<R>(query, intent),
       });
-      contexts.set(this.replica as Kysely<unknown>, {
+      registerContext(this.replica as Kysely<unknown>, {
         ...base,
         execute: <R>(query: CompiledQuery) => router.read<R>(query),
       });
     } else {
       this.replica = this.db;
-      contexts.set(this.db as Kysely<unknown>, {
+      registerContext(this.db as Kysely<unknown>, {
         ...base,
         ...onPrimary,
         ...(driver ? { execute: <R>(query: CompiledQuery) => driver.run<R>(query) } : {}),

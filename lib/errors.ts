@@ -227,6 +227,8 @@ const BY_SQLSTATE: Readonly<Record<string, ErrorClass>> = {
 
 const BY_CLASS: Readonly<Record<string, ErrorClass>> = {
   '08': ConnectionError,
+  // invalid authorization (28P01 a wrong password, 28000 no pg_hba.conf entry): a failure to connect
+  '28': ConnectionError,
   '23': IntegrityConstraintViolationError,
   '40': TransactionRollbackError,
 };
@@ -417,7 +419,6 @@ function mapKnown(error: unknown, variable: string): DatabaseError {
       const columns = uniqueColumns(detail);
       return new UniqueViolationError(message, { ...options, column: options.column ?? columns[0], columns });
     }
-    if (code.startsWith('28')) return new ConnectionError(message, { ...options, hint });
     const Class = BY_SQLSTATE[code] ?? BY_CLASS[code.slice(0, 2)] ?? DatabaseError;
     return Class === ConnectionError ? new ConnectionError(message, { ...options, hint }) : new Class(message, options);
   }

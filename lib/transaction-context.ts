@@ -6,7 +6,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Kysely, KyselyPlugin, Transaction } from 'kysely';
-import { databaseContext, type DatabaseContext } from './database.js';
+import type { DatabaseContext } from './database.js';
 import type { IsolationLevel, TransactionHook } from './transaction.js';
 
 /**
@@ -69,21 +69,9 @@ const storage = new AsyncLocalStorage<Snapshot>();
 /** Frames by the transaction object handed to their callback. */
 const framesByTransaction = new WeakMap<object, Frame>();
 
-/** Database contexts by key, for copies of a createDatabase Kysely (withPlugin, withSchema). */
-const contextsByKey = new WeakMap<TransactionKey, DatabaseContext>();
-
 /** The key of the Database behind `db` (see {@link TransactionKey}). */
 export function transactionKey(db: Kysely<unknown>): TransactionKey {
   return db.getExecutor().adapter;
-}
-
-/** The createDatabase context behind `db` or any copy of it, or undefined. */
-export function contextOf(db: Kysely<unknown>, key: TransactionKey): DatabaseContext | undefined {
-  const known = contextsByKey.get(key);
-  if (known) return known;
-  const context = databaseContext(db);
-  if (context) contextsByKey.set(key, context);
-  return context;
 }
 
 /** Creates a frame (not yet entered). */

@@ -6,12 +6,11 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { DatabaseContext } from './database.js';
+import { databaseContext, type DatabaseContext } from './database.js';
 import { DatabaseError, DeadlockError, PoolTimeoutError, SerializationError, ValidationError } from './errors.js';
 import {
   activeFrame,
   connectionsHeld,
-  contextOf,
   createFrame,
   currentFrame,
   enter,
@@ -422,7 +421,7 @@ async function runOutermost<T>(
   fn: (trx: Transaction<unknown>) => Promise<T>,
   settings: Settings,
 ): Promise<T> {
-  const context = contextOf(from, key);
+  const context = databaseContext(from);
   const logger = context?.logger;
   if (parent !== undefined) assertPoolCanServe(context, parent);
   for (let retry = 0; ; retry++) {

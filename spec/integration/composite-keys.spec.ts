@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { type Generated } from 'kysely';
 import pg from 'pg';
 import {
+  withTransaction,
   createDatabase,
   NotFoundError,
   Repository,
@@ -129,6 +130,16 @@ describe('keys as applications have them (real PostgreSQL)', function () {
       );
       expect(seen).to.have.length(all.length);
       expect([...seen].sort()).to.deep.equal(all.map((r) => r.k).sort());
+    });
+
+    it("a repository made on a transaction of the Database has its names and key (ours or Kysely's)", async () => {
+      await withTransaction(database.db, async (trx) => {
+        const inTrx = new Repository(trx, 'keyOrderLines');
+        expect(await inTrx.update({ orderId: '1', lineNo: 1 }, { qty: 7 })).to.include({ sku: 'a', qty: 7 });
+      });
+      await database.db.transaction().execute(async (trx) => {
+        expect(await new Repository(trx, 'keyOrderLines').findById({ orderId: '1', lineNo: 1 })).to.include({ qty: 7 });
+      });
     });
 
     it('a declared composite key in either order is accepted', async () => {

@@ -101,17 +101,15 @@ async function openssl(dir: string, args: string[]): Promise<void> {
   await run('openssl', args, { cwd: dir });
 }
 
+/** `openssl req` arguments for a new, unencrypted P-256 key. */
+const NEW_P256_KEY = ['-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'];
+
 /** A P-256 key and a self-signed CA certificate. */
 async function makeCa(dir: string, name: string, subject: string): Promise<void> {
   await openssl(dir, [
     'req',
     '-x509',
-    '-new',
-    '-nodes',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
+    ...NEW_P256_KEY,
     '-keyout',
     `${name}.key`,
     '-out',
@@ -129,21 +127,7 @@ async function makeCa(dir: string, name: string, subject: string): Promise<void>
 
 /** A P-256 key and a certificate that `ca` signs, with the given extensions. */
 async function makeLeaf(dir: string, name: string, ca: string, subject: string, extensions: string[]): Promise<void> {
-  await openssl(dir, [
-    'req',
-    '-new',
-    '-nodes',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-keyout',
-    `${name}.key`,
-    '-out',
-    `${name}.csr`,
-    '-subj',
-    subject,
-  ]);
+  await openssl(dir, ['req', ...NEW_P256_KEY, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject]);
   writeFileSync(join(dir, `${name}.ext`), `${extensions.join('\n')}\n`);
   await openssl(dir, [
     'x509',
