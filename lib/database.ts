@@ -13,7 +13,6 @@ import {
   type Dialect,
   type Driver,
   type KyselyPlugin,
-  type QueryResult,
   type LogEvent,
 } from 'kysely';
 import { sql } from 'kysely';
@@ -29,7 +28,8 @@ import { connectionSetup } from './connection/connection-setup.js';
 import { createConnectionStats, type ConnectionStats } from './connection/connection-stats.js';
 import { within } from './connection/within.js';
 import { PgDriver, type PgDriverOptions } from './connection/pg-driver.js';
-import type { CopyValue } from './connection/pg-copy.js';
+import { copyable } from './connection/pg-copy.js';
+import { registerContext, type DatabaseContext, type StatementIntent } from './database-context.js';
 import { createPGliteEngine, type PGliteEngine } from './connection/pglite-engine.js';
 import { createPgPool, poolCapacity } from './connection/pg-pool.js';
 import { dateParameterText } from './connection/pg-internals.js';
@@ -185,68 +185,11 @@ export interface Database<DB> extends AsyncDisposable {
   executeMany(text: string, valuesList: readonly (readonly unknown[])[]): Promise<number>;
 }
 
-/** Whether a statement only reads, or writes. */
-export type StatementIntent = 'read' | 'write';
-
-/** What the transaction helper and repositories need to know about the Database behind a Kysely. */
-export interface DatabaseContext {
-  readonly config: DatabaseConfig;
-  readonly logger: Logger;
-  readonly stats: ConnectionStats;
-  /** Whether the CamelCasePlugin maps snake_case SQL names to camelCase TypeScript names. */
-  readonly camelCase: boolean;
-  /**
-   * Runs a compiled statement on a pooled connection outside any transaction, past Kysely's
-   * executor and plugins (rows come back as pg gives them). `intent` says whether it only reads
-   * (a replica may serve it) or writes. Present for the pg engine.
-   */
-  readonly execute?: <R>(query: CompiledQuery, intent: StatementIntent) => Promise<QueryResult<R>>;
-  /**
-   * Runs a compiled statement in the transaction `trx` of this Database, straight on its
-   * connection once Kysely has shown which one that is (rows come back as pg gives them).
-   * Present for the pg engine.
-   */
-  readonly executeIn?: <R>(trx: Kysely<unknown>, query: CompiledQuery) => Promise<QueryResult<R>>;
-  /**
-   * COPY rows in (`statement` is `copy … from stdin`), in `trx` when given. Present for the pg
-   * engine; returns the number of rows.
-   */
-  readonly copy?: (
-    statement: string,
-    rows: readonly (readonly CopyValue[])[],
-    trx?: Kysely<unknown>,
-  ) => Promise<number>;
-  /**
-   * The text this engine's driver sends for a Date parameter, for paths that carry values in
-   * another form (createMany's JSON): the same Date must be stored the same way by every path.
-   */
-  readonly dateText: (date: Date) => string;
-}
-
-/**
- * Database contexts by the Kysely createDatabase made and by its adapter, which every copy of that
- * Kysely shares (its transactions, withPlugin and withSchema copies), and no other Kysely has.
- */
-const contexts = new WeakMap<object, DatabaseContext>();
-
-/** Registers `context` for `db` and for every copy of it. */
-function registerContext(db: Kysely<unknown>, context: DatabaseContext): void {
-  contexts.set(db, context);
-  contexts.set(db.getExecutor().adapter, context);
-}
 const dialects = new WeakMap<object, Dialect>();
 
 /** The dialect a Database made by createDatabase runs on (for createDialect). */
 export function databaseDialect(database: object): Dialect | undefined {
   return dialects.get(database);
-}
-
-/**
- * The Database behind a Kysely made by createDatabase or any copy of it (a transaction of it, say),
- * or undefined for any other Kysely.
- */
-export function databaseContext(db: Kysely<unknown>): DatabaseContext | undefined {
-  return contexts.get(db) ?? contexts.get(db.getExecutor().adapter);
 }
 
 const CLOSE_TIMEOUT_CAP_MS = 5_000;
@@ -336,7 +279,7 @@ class PooledDatabase<DB> implements Database<DB> {
     const onPrimary: Pick<DatabaseContext, 'executeIn' | 'copy'> = driver
       ? {
           executeIn: <R>(trx: Kysely<unknown>, query: CompiledQuery) => driver.executeIn<R>(trx, query),
-          copy: (statement, rows, trx) => driver.copy(statement, rows, trx),
+          copy: { accepts: copyable, into: (statement, rows, trx) => driver.copy(statement, rows, trx) },
         }
       : {};
     const router = this.#router;

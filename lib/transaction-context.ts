@@ -6,7 +6,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Kysely, KyselyPlugin, Transaction } from 'kysely';
-import type { DatabaseContext } from './database.js';
+import type { DatabaseContext } from './database-context.js';
 import type { IsolationLevel, TransactionHook } from './transaction.js';
 
 /**

@@ -6,7 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { databaseContext, type DatabaseContext } from './database.js';
+import { databaseContext, type DatabaseContext } from './database-context.js';
 import { DatabaseError, DeadlockError, PoolTimeoutError, SerializationError, ValidationError } from './errors.js';
 import {
   activeFrame,

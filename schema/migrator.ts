@@ -19,7 +19,7 @@ import {
 } from 'kysely/migration';
 import { sql } from 'kysely';
 import { requireKysely } from '../lib/arguments.js';
-import { databaseContext } from '../lib/database.js';
+import { databaseContext } from '../lib/database-context.js';
 import { DatabaseError, mapError } from '../lib/errors.js';
 import { migrations } from './migrations/index.js';
 

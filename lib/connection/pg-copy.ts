@@ -13,7 +13,7 @@ import { dateParameterText } from './pg-internals.js';
 export type CopyValue = string | number | bigint | boolean | Date | null | undefined;
 
 /** Whether every value of `rows` is one COPY's text format carries as the column would read it. */
-export function copyable(rows: readonly (readonly unknown[])[]): boolean {
+export function copyable(rows: readonly (readonly unknown[])[]): rows is readonly (readonly CopyValue[])[] {
   return rows.every((row) =>
     row.every(
       (v) =>

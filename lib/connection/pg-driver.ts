@@ -1,7 +1,7 @@
 /**
  * Kysely's Driver over a pg Pool, with the connection-layer duties in one place: every error is
  * mapped to the package's hierarchy, a connection that failed at the network level is discarded
- * rather than returned to the pool, statements marked by {@link preparedQuery} run as named
+ * rather than returned to the pool, statements marked by preparedQuery() run as named
  * prepared statements, and the counters of status() are kept.
  */
 import type {
@@ -19,6 +19,7 @@ import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { ConnectionError, DatabaseError, PoolTimeoutError, mapError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { isPreparedQuery } from '../prepared-query.js';
 import type { SetUpConnection } from './connection-setup.js';
 import { corkForTick } from './cork-for-tick.js';
 import { copyRows, type CopyValue } from './pg-copy.js';
@@ -27,25 +28,11 @@ import { PreparedStatementCache } from './prepared-statement-cache.js';
 import { FAST_TYPES } from './timestamp-parser.js';
 import type { ConnectionStats } from './connection-stats.js';
 
-const PREPARE = Symbol('kysely-repository.prepare');
-
 /** Where a transaction's statements run, as Kysely's executor for it told. */
 interface TransactionLink {
   readonly connection: PgConnection;
   /** The connection's check-out count when the link was made: a later check-out is someone else's. */
   readonly checkout: number;
-}
-
-/** A compiled query that may ask to run as a named prepared statement. */
-type PreparedCompiledQuery = CompiledQuery & { readonly [PREPARE]?: true };
-
-/**
- * Marks a compiled query to run as a named prepared statement (when the Database allows them):
- * parsed once per connection, then only bound, among the connection's DB_PREPARED_STATEMENTS_MAX
- * most recently used statements. Use it for a bounded set of query shapes, not for ad-hoc SQL.
- */
-export function preparedQuery<R>(query: CompiledQuery<R>): CompiledQuery<R> {
-  return Object.freeze({ ...query, [PREPARE]: true as const });
 }
 
 /** Options of PgDriver. */
@@ -802,7 +789,7 @@ class PgConnection implements DatabaseConnection {
 
   /** The prepared statement name a query runs under, if it asks for one and the driver allows them. */
   #statementName(compiledQuery: CompiledQuery): string | undefined {
-    if (!(compiledQuery as PreparedCompiledQuery)[PREPARE] || !this.options.preparedStatements) return undefined;
+    if (!isPreparedQuery(compiledQuery) || !this.options.preparedStatements) return undefined;
     if (this.#transactionPooled) return undefined;
     this.#statements ??= new PreparedStatementCache(this.options.preparedStatementsMax ?? DEFAULT_STATEMENTS_MAX);
     return this.#statements.nameFor(compiledQuery.sql);

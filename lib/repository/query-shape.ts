@@ -4,7 +4,7 @@
  * The SQL text of a shape never changes, so it can run as a named prepared statement.
  */
 import type { CompiledQuery, Compilable } from 'kysely';
-import { preparedQuery } from '../connection/pg-driver.js';
+import { preparedQuery } from '../prepared-query.js';
 
 /**
  * A placeholder for an argument while a shape is built. Recognised by identity, never by its

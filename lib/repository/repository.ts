@@ -17,13 +17,12 @@ import {
   type Transaction,
   type WhereInterface,
 } from 'kysely';
-import { databaseContext, type DatabaseContext, type StatementIntent } from '../database.js';
+import { databaseContext, type DatabaseContext, type StatementIntent } from '../database-context.js';
 import { DatabaseError, NotFoundError, OptimisticLockError, ValidationError } from '../errors.js';
 import { booleanOption, isPlainObject, readEntries, readOptions, requireKysely } from '../arguments.js';
 import { MIN_CURSOR_SECRET_LENGTH } from '../config.js';
 import { checkServedSchema } from '../system-schemas.js';
 import { currentTransaction, withTransaction } from '../transaction.js';
-import { copyable, type CopyValue } from '../connection/pg-copy.js';
 import { allRows } from './all-rows.js';
 import { checkColumnValue, isIntegerType, isNumericType } from './column-values.js';
 import { decodeCursor, encodeCursor, type CursorValue } from './cursor.js';
@@ -657,16 +656,15 @@ export class Repository<
             continue;
           }
           const copy = this.context?.copy;
-          if (copy && !returning && groupRows.length >= COPY_MIN_ROWS && copyable(groupRows)) {
+          if (copy && !returning && groupRows.length >= COPY_MIN_ROWS && copy.accepts(groupRows)) {
             // COPY: the fastest way in, one statement however many rows
             const statement =
               sql`copy ${sql.table(w.table)} (${sql.join(columns.map((c) => sql.id(w.col(c))))}) from stdin`.compile(
                 w.q,
               ).sql;
-            const values = groupRows as CopyValue[][];
             statements.push(async () => {
               const trx = (this.bound ?? currentTransaction(this.db)) as Kysely<unknown> | undefined;
-              return { rows: [], count: await copy(statement, values, trx) };
+              return { rows: [], count: await copy.into(statement, groupRows, trx) };
             });
             continue;
           }

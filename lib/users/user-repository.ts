@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { DB } from '../../schema/db.js';
 import { booleanOption, hasMethods, readOptions, requireKysely } from '../arguments.js';
-import { databaseContext } from '../database.js';
+import { databaseContext } from '../database-context.js';
 import { mapError, ValidationError } from '../errors.js';
 import { maskSecretColumns, type SecretColumns } from '../repository/secret-columns.js';
 import { redactingLogger, silentLogger, type Logger, type LogMeta } from '../logger.js';

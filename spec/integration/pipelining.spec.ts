@@ -13,7 +13,7 @@ import {
   withTransaction,
   type Database,
 } from '../../lib/index.js';
-import { databaseContext } from '../../lib/database.js';
+import { databaseContext } from '../../lib/database-context.js';
 import { testConfig } from '../support/test-config.js';
 import { queryServer, rejection } from '../support/spec-helpers.js';
 import { testDatabaseUrl } from '../support/test-server.js';
