@@ -943,3 +943,12 @@ function seal(config: DatabaseConfig): DatabaseConfig {
   sealedConfigs.add(config);
   return config;
 }
+
+/**
+ * The most connections a pool of `config` opens: DB_POOL_SIZE plus DB_MAX_OVERFLOW.
+ * @example
+ * poolCapacity(loadConfig({ DATABASE_URL, DB_POOL_SIZE: '5', DB_MAX_OVERFLOW: '10' }).pool); // 15
+ */
+export function poolCapacity(pool: DatabaseConfig['pool']): number {
+  return pool.size + (pool.maxOverflow ?? 0);
+}

@@ -19,6 +19,7 @@ import { sql } from 'kysely';
 import {
   checkDatabaseConfig,
   loadConfig,
+  poolCapacity,
   takeUnknownVariables,
   unknownVariableMessage,
   type ConnectionTarget,
@@ -31,7 +32,7 @@ import { PgDriver, type PgDriverOptions } from './connection/pg-driver.js';
 import { copyable } from './connection/pg-copy.js';
 import { registerContext, type DatabaseContext, type StatementIntent } from './database-context.js';
 import { createPGliteEngine, type PGliteEngine } from './connection/pglite-engine.js';
-import { createPgPool, poolCapacity } from './connection/pg-pool.js';
+import { createPgPool } from './connection/pg-pool.js';
 import { dateParameterText } from './connection/pg-internals.js';
 import { ReadYourWrites } from './connection/read-your-writes.js';
 import { ReplicaDriver } from './connection/replica-driver.js';

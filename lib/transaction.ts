@@ -22,7 +22,7 @@ import {
   type TransactionKey,
 } from './transaction-context.js';
 import { readOptions, requireFunction, requireKysely } from './arguments.js';
-import { poolCapacity } from './connection/pg-pool.js';
+import { poolCapacity } from './config.js';
 import { dropRolledBackHooks, handHooksToParent, hooksToRun, runHooks } from './transaction-hooks.js';
 
 /** Isolation level of a transaction, weakest first. */

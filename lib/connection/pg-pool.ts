@@ -5,7 +5,7 @@
  */
 import type { Duplex } from 'node:stream';
 import pg from 'pg';
-import type { ConnectionTarget, DatabaseConfig } from '../config.js';
+import { poolCapacity, type ConnectionTarget, type DatabaseConfig } from '../config.js';
 import type { Logger } from '../logger.js';
 import { startupStatementTimeout } from './connection-setup.js';
 
@@ -14,15 +14,6 @@ export interface PgPoolOptions {
   readonly logger: Logger;
   /** Called once per new connection to make its socket (the SSH tunnel's channel factory). */
   readonly stream?: () => Duplex;
-}
-
-/**
- * The most connections a pool of `config` opens: DB_POOL_SIZE plus DB_MAX_OVERFLOW.
- * @example
- * poolCapacity(loadConfig({ DATABASE_URL, DB_POOL_SIZE: '5', DB_MAX_OVERFLOW: '10' }).pool); // 15
- */
-export function poolCapacity(pool: DatabaseConfig['pool']): number {
-  return pool.size + (pool.maxOverflow ?? 0);
 }
 
 /**
