@@ -22,7 +22,7 @@ import { connect } from 'node:net';
 import { loadavg } from 'node:os';
 import pg from 'pg';
 import { loadConfig } from '../lib/config.js';
-import { SshTunnel } from '../lib/connection/ssh-tunnel.js';
+import { SshTunnel } from '../lib/connection/ssh/ssh-tunnel.js';
 import { silentLogger } from '../lib/logger.js';
 import { freePort } from '../spec/support/free-port.js';
 import { sshdMissingReason, sshEnv, startSshServer, type SshServer } from '../spec/support/ssh-server.js';

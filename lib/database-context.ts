@@ -1,52 +1,14 @@
 /**
  * What the layers above the connection know of the Database behind a Kysely: its settings, logger
- * and counters, and the {@link StatementEngine} its engine provides. createDatabase registers one
- * context per Kysely it makes; the transaction helper and repositories look it up and never import
- * an engine themselves.
+ * and counters, and the StatementEngine its engine implements (statement-engine.ts). createDatabase
+ * registers one context per Kysely it makes; the transaction helper and repositories look it up
+ * and never import an engine themselves.
  */
-import type { CompiledQuery, Kysely, QueryResult } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { DatabaseConfig } from './config.js';
 import type { ConnectionStats } from './connection/connection-stats.js';
-import type { CopyValue } from './connection/pg-copy.js';
 import type { Logger } from './logger.js';
-
-/** Whether a statement only reads, or writes. */
-export type StatementIntent = 'read' | 'write';
-
-/** COPY … FROM STDIN, as an engine that has it offers it. */
-export interface CopyIn {
-  /** Whether every value of `rows` is one COPY's text format carries as an INSERT would store it. */
-  accepts(rows: readonly (readonly unknown[])[]): rows is readonly (readonly CopyValue[])[];
-  /** Streams `rows` through `statement` (`copy … from stdin`), in `trx` when given; resolves to the row count. */
-  into(statement: string, rows: readonly (readonly CopyValue[])[], trx?: Kysely<unknown>): Promise<number>;
-}
-
-/**
- * The engine's side of the repository's fast paths: run a compiled statement past Kysely's
- * executor (a statement marked by preparedQuery() runs as a named prepared statement where the
- * engine has them), stream rows with COPY, and say how a Date travels. Every member but `dateText`
- * is optional: without it, the repository takes Kysely's public path.
- */
-export interface StatementEngine {
-  /**
-   * Runs a compiled statement on a pooled connection outside any transaction, past Kysely's
-   * executor and plugins (rows come back as the driver gives them). `intent` says whether it only
-   * reads (a replica may serve it) or writes.
-   */
-  readonly execute?: <R>(query: CompiledQuery, intent: StatementIntent) => Promise<QueryResult<R>>;
-  /**
-   * Runs a compiled statement in the transaction `trx` of this Database, straight on its
-   * connection once Kysely has shown which one that is (rows come back as the driver gives them).
-   */
-  readonly executeIn?: <R>(trx: Kysely<unknown>, query: CompiledQuery) => Promise<QueryResult<R>>;
-  /** COPY rows in, when the engine has it. */
-  readonly copy?: CopyIn;
-  /**
-   * The text this engine's driver sends for a Date parameter, for paths that carry values in
-   * another form (createMany's JSON): the same Date must be stored the same way by every path.
-   */
-  readonly dateText: (date: Date) => string;
-}
+import type { StatementEngine } from './statement-engine.js';
 
 /** What the transaction helper and repositories need to know about the Database behind a Kysely. */
 export interface DatabaseContext extends StatementEngine {

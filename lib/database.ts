@@ -25,27 +25,26 @@ import {
   type ConnectionTarget,
   type DatabaseConfig,
 } from './config.js';
-import { connectionSetup } from './connection/connection-setup.js';
+import { connectionSetup } from './connection/pg/connection-setup.js';
 import { createConnectionStats, type ConnectionStats } from './connection/connection-stats.js';
 import { within } from './connection/within.js';
-import { PgDriver, type PgDriverOptions } from './connection/pg-driver.js';
-import { copyable } from './connection/pg-copy.js';
-import { registerContext, type DatabaseContext, type StatementIntent } from './database-context.js';
-import { createPGliteEngine, type PGliteEngine } from './connection/pglite-engine.js';
-import { createPgPool } from './connection/pg-pool.js';
-import { dateParameterText } from './connection/pg-internals.js';
-import { ReadYourWrites } from './connection/read-your-writes.js';
-import { ReplicaDriver } from './connection/replica-driver.js';
-import { ReplicaRouter } from './connection/replica-router.js';
-import { ReplicaSet, type ReplicaState } from './connection/replica-set.js';
-import { SshTunnel, type TunnelStatus } from './connection/ssh-tunnel.js';
+import { PgDriver, type PgDriverOptions } from './connection/pg/pg-driver.js';
+import { registerContext } from './database-context.js';
+import type { StatementEngine, StatementIntent } from './statement-engine.js';
+import { createPGliteEngine, type PGliteEngine } from './connection/pglite/pglite-engine.js';
+import { createPgPool } from './connection/pg/pg-pool.js';
+import { ReadYourWrites } from './connection/replicas/read-your-writes.js';
+import { ReplicaDriver } from './connection/replicas/replica-driver.js';
+import { ReplicaRouter } from './connection/replicas/replica-router.js';
+import { ReplicaSet, type ReplicaState } from './connection/replicas/replica-set.js';
+import { SshTunnel, type TunnelStatus } from './connection/ssh/ssh-tunnel.js';
 import { hasMethods, readOptions } from './arguments.js';
 import { DatabaseError, IntegrityConstraintViolationError, mapError, ValidationError } from './errors.js';
 import { createLogger, redactingLogger, type Logger } from './logger.js';
 import { logParameters } from './redact.js';
 import { secretParameters } from './secret-parameters.js';
-// called only at run time, never while modules load: the cycle through transaction.ts is harmless
-import { currentTransaction, withTransaction } from './transaction.js';
+import { currentTransaction } from './transaction/current-transaction.js';
+import { withTransaction } from './transaction/with-transaction.js';
 
 /** Options of createDatabase. */
 export interface CreateDatabaseOptions {
@@ -267,22 +266,17 @@ class PooledDatabase<DB> implements Database<DB> {
     this.db = new Kysely<DB>({ dialect, plugins, log });
     dialects.set(this, dialect);
     this.primary = this.db;
-    const driver = this.#driver;
+    // the engine interface of whichever engine runs this Database (statement-engine.ts)
+    const engine: StatementEngine = this.#driver?.statementEngine() ?? this.#embedded!.statementEngine;
     const base = {
       config,
       logger,
       stats: this.#stats,
       camelCase: options.camelCase !== false,
-      // pg sends a Date as local time with its offset; PGlite as toISOString()
-      dateText: driver ? dateParameterText : (date: Date) => date.toISOString(),
+      dateText: engine.dateText,
     };
     // transactions and COPY always run on the primary
-    const onPrimary: Pick<DatabaseContext, 'executeIn' | 'copy'> = driver
-      ? {
-          executeIn: <R>(trx: Kysely<unknown>, query: CompiledQuery) => driver.executeIn<R>(trx, query),
-          copy: { accepts: copyable, into: (statement, rows, trx) => driver.copy(statement, rows, trx) },
-        }
-      : {};
+    const onPrimary: Pick<StatementEngine, 'executeIn' | 'copy'> = { executeIn: engine.executeIn, copy: engine.copy };
     const router = this.#router;
     if (router) {
       // repositories: reads to a replica unless this context wrote; on `replica`: always a replica
@@ -301,7 +295,7 @@ class PooledDatabase<DB> implements Database<DB> {
       registerContext(this.db as Kysely<unknown>, {
         ...base,
         ...onPrimary,
-        ...(driver ? { execute: <R>(query: CompiledQuery) => driver.run<R>(query) } : {}),
+        execute: engine.execute,
       });
     }
   }

@@ -56,7 +56,7 @@ export {
   type LogMeta,
   type Logger,
 } from './logger.js';
-export type { TunnelState, TunnelStatus } from './connection/ssh-tunnel.js';
+export type { TunnelState, TunnelStatus } from './connection/ssh/ssh-tunnel.js';
 export {
   migrateDown,
   migrateToLatest,
@@ -70,17 +70,16 @@ export {
   type MigrationStep,
 } from '../schema/migrator.js';
 export type { DB, Users } from '../schema/db.js';
-export {
-  afterCommit,
-  afterRollback,
-  currentTransaction,
-  withTransaction,
-  type AccessMode,
-  type IsolationLevel,
-  type Propagation,
-  type TransactionHook,
-  type TransactionOptions,
-} from './transaction.js';
+export { withTransaction } from './transaction/with-transaction.js';
+export { currentTransaction } from './transaction/current-transaction.js';
+export { afterCommit, afterRollback } from './transaction/transaction-hooks.js';
+export type {
+  AccessMode,
+  IsolationLevel,
+  Propagation,
+  TransactionHook,
+  TransactionOptions,
+} from './transaction/transaction-options.js';
 export { Repository } from './repository/repository.js';
 export { allRows, type AllRows } from './repository/all-rows.js';
 export type {
@@ -137,5 +136,5 @@ export {
   type TableInfo,
 } from './maintenance.js';
 export { type ReplicaStatus } from './database.js';
-export type { ReplicaState } from './connection/replica-set.js';
-export { UNSCOPED_READ_YOUR_WRITES_MS, withReadYourWrites } from './connection/read-your-writes.js';
+export type { ReplicaState } from './connection/replicas/replica-set.js';
+export { UNSCOPED_READ_YOUR_WRITES_MS, withReadYourWrites } from './connection/replicas/read-your-writes.js';

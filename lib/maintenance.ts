@@ -8,7 +8,7 @@ import { DatabaseError, NotFoundError, ValidationError } from './errors.js';
 import { readOptions, requireKysely } from './arguments.js';
 import { CAMEL_CASE_NAMING } from './repository/table-metadata.js';
 import { checkServedSchema } from './system-schemas.js';
-import { currentTransaction } from './transaction.js';
+import { currentTransaction } from './transaction/current-transaction.js';
 
 /** One column, in table order. */
 export interface ColumnInfo {

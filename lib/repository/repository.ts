@@ -17,12 +17,14 @@ import {
   type Transaction,
   type WhereInterface,
 } from 'kysely';
-import { databaseContext, type DatabaseContext, type StatementIntent } from '../database-context.js';
+import { databaseContext, type DatabaseContext } from '../database-context.js';
+import type { StatementIntent } from '../statement-engine.js';
 import { DatabaseError, NotFoundError, OptimisticLockError, ValidationError } from '../errors.js';
 import { booleanOption, isPlainObject, readEntries, readOptions, requireKysely } from '../arguments.js';
 import { MIN_CURSOR_SECRET_LENGTH } from '../config.js';
 import { checkServedSchema } from '../system-schemas.js';
-import { currentTransaction, withTransaction } from '../transaction.js';
+import { currentTransaction } from '../transaction/current-transaction.js';
+import { withTransaction } from '../transaction/with-transaction.js';
 import { allRows } from './all-rows.js';
 import { checkColumnValue, isIntegerType, isNumericType } from './column-values.js';
 import { decodeCursor, encodeCursor, type CursorValue } from './cursor.js';

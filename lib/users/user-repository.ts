@@ -14,7 +14,9 @@ import { maskSecretColumns, type SecretColumns } from '../repository/secret-colu
 import { redactingLogger, silentLogger, type Logger, type LogMeta } from '../logger.js';
 import { Repository } from '../repository/repository.js';
 import type { Id, OrderBy, Page, RowOf } from '../repository/repository-types.js';
-import { afterCommit, currentTransaction, withTransaction } from '../transaction.js';
+import { currentTransaction } from '../transaction/current-transaction.js';
+import { afterCommit } from '../transaction/transaction-hooks.js';
+import { withTransaction } from '../transaction/with-transaction.js';
 import { BcryptPasswordHasher } from './bcrypt-password-hasher.js';
 import type { PasswordHasher } from './password-hasher.js';
 import { toUser, type User } from './user.js';

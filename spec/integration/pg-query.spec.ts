@@ -7,7 +7,7 @@ import {
   pgInternalsReport,
   submitPgQuery,
   type PgQueryOptions,
-} from '../../lib/connection/pg-internals.js';
+} from '../../lib/connection/pg/pg-internals.js';
 import { rejection } from '../support/spec-helpers.js';
 import { testDatabaseUrl } from '../support/test-server.js';
 

@@ -21,7 +21,7 @@ import {
   type Database,
   type DB,
 } from '../../lib/index.js';
-import { connectionSetup } from '../../lib/connection/connection-setup.js';
+import { connectionSetup } from '../../lib/connection/pg/connection-setup.js';
 import { findPgBouncer, startPgBouncer, type PgBouncer } from '../support/pgbouncer.js';
 import { createScratchDatabase } from '../support/test-server.js';
 import { queryServer as onServer } from '../support/spec-helpers.js';

@@ -17,7 +17,7 @@ import {
   withTransaction,
   type Database,
 } from '../../lib/index.js';
-import { isWriteStatement } from '../../lib/connection/write-statement.js';
+import { isWriteStatement } from '../../lib/connection/replicas/write-statement.js';
 import { findServerBinaries, startThrowawayCluster, type ThrowawayCluster } from '../support/postgres-cluster.js';
 import { queryServer as query, spyLogger, type SpyLogger } from '../support/spec-helpers.js';
 

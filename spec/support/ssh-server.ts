@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import type { DatabaseConfig } from '../../lib/config.js';
-import type { SshTunnel } from '../../lib/connection/ssh-tunnel.js';
+import type { SshTunnel } from '../../lib/connection/ssh/ssh-tunnel.js';
 import { freePort } from './free-port.js';
 
 const run = promisify(execFile);

@@ -10,7 +10,7 @@ import sinon from 'sinon';
 import ssh2 from 'ssh2';
 import type { Client } from 'ssh2';
 import { loadConfig, type DatabaseConfig, type SshConfig } from '../../lib/config.js';
-import { SshTunnel } from '../../lib/connection/ssh-tunnel.js';
+import { SshTunnel } from '../../lib/connection/ssh/ssh-tunnel.js';
 import { ConfigError, ConnectionError, TunnelError } from '../../lib/errors.js';
 import { freePort } from '../support/free-port.js';
 import {

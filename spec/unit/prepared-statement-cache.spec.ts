@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { PreparedStatementCache } from '../../lib/connection/prepared-statement-cache.js';
+import { PreparedStatementCache } from '../../lib/connection/pg/prepared-statement-cache.js';
 
 describe('PreparedStatementCache', () => {
   it('names each text once, and never gives one name to two texts', () => {

@@ -1,6 +1,11 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { PacketPadding, paddingSelfTest, ssh2GcmPair, type GcmPair } from '../../lib/connection/ssh-packet-padding.js';
+import {
+  PacketPadding,
+  paddingSelfTest,
+  ssh2GcmPair,
+  type GcmPair,
+} from '../../lib/connection/ssh/ssh-packet-padding.js';
 
 /** A real ssh2 AES-GCM cipher and the decipher for its packets, on fresh keys (the binding is there: see before()). */
 function gcmPair(): GcmPair {

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import pg from 'pg';
-import { fastTypeParser, readTimestamptz } from '../../lib/connection/timestamp-parser.js';
+import { fastTypeParser, readTimestamptz } from '../../lib/connection/pg/timestamp-parser.js';
 
 const pgParse = pg.types.getTypeParser(1184, 'text') as (text: string) => unknown;
 

@@ -7,12 +7,12 @@
 import { connect, type Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { AnyAuthMethod, Client, ClientChannel, ConnectConfig, ParsedKey } from 'ssh2';
-import type { SshConfig } from '../config.js';
-import { TunnelError } from '../errors.js';
-import { redactingLogger, type Logger } from '../logger.js';
-import { redactText } from '../redact.js';
+import type { SshConfig } from '../../config.js';
+import { TunnelError } from '../../errors.js';
+import { redactingLogger, type Logger } from '../../logger.js';
+import { redactText } from '../../redact.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './ssh-backoff.js';
-import { corkForTick } from './cork-for-tick.js';
+import { corkForTick } from '../cork-for-tick.js';
 import { SshChannelSocket } from './ssh-channel-socket.js';
 import { PacketPadding } from './ssh-packet-padding.js';
 import { verifyHostKey, type HostKeyVerdict } from './ssh-host-key.js';

@@ -5,8 +5,8 @@
  */
 import type { Duplex } from 'node:stream';
 import pg from 'pg';
-import { poolCapacity, type ConnectionTarget, type DatabaseConfig } from '../config.js';
-import type { Logger } from '../logger.js';
+import { poolCapacity, type ConnectionTarget, type DatabaseConfig } from '../../config.js';
+import type { Logger } from '../../logger.js';
 import { startupStatementTimeout } from './connection-setup.js';
 
 /** Options of createPgPool. */

@@ -5,7 +5,7 @@
  */
 import { Duplex } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
-import { ConnectionError } from '../errors.js';
+import { ConnectionError } from '../../errors.js';
 
 /**
  * Opens the channel a socket carries. Resolves undefined when the socket was destroyed while it

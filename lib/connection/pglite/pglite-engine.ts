@@ -12,11 +12,12 @@ import {
   type DialectAdapter,
   type PGlite,
 } from 'kysely';
-import { CONFIG_VARIABLES, type DatabaseConfig } from '../config.js';
-import { ConfigError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import type { ConnectionStats } from './connection-stats.js';
-import { InstrumentedDriver } from './instrumented-driver.js';
+import { CONFIG_VARIABLES, type DatabaseConfig } from '../../config.js';
+import { ConfigError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { StatementEngine } from '../../statement-engine.js';
+import type { ConnectionStats } from '../connection-stats.js';
+import { InstrumentedDriver } from '../instrumented-driver.js';
 import { PGliteSessionDriver } from './pglite-driver.js';
 
 /** Options of createPGliteEngine. */
@@ -45,6 +46,8 @@ export interface PGliteEngine {
   poolStatus(): PGliteEnginePool;
   /** Closes PGlite (after a bounded wait for the connection in use). Idempotent. */
   close(): Promise<void>;
+  /** The engine interface the repository uses: no fast path and no COPY, so only how a Date is sent. */
+  readonly statementEngine: StatementEngine;
 }
 
 const PACKAGE = '@electric-sql/pglite';
@@ -135,5 +138,7 @@ export function createPGliteEngine(config: DatabaseConfig, options: PGliteEngine
       return { total, idle: open && !inUse ? 1 : 0, waiting, max: 1 };
     },
     close: () => driver.destroy(),
+    // PGlite sends a Date as toISOString(); everything else takes Kysely's public path
+    statementEngine: { dateText: (date: Date) => date.toISOString() },
   };
 }

@@ -6,11 +6,11 @@
  * check brings it back. Nothing runs on a timer: an idle Database checks nothing.
  */
 import { CompiledQuery } from 'kysely';
-import type { ConnectionTarget } from '../config.js';
-import { mapError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import type { PgDriver } from './pg-driver.js';
-import { within } from './within.js';
+import type { ConnectionTarget } from '../../config.js';
+import { mapError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { PgDriver } from '../pg/pg-driver.js';
+import { within } from '../within.js';
 
 /** Whether a replica takes reads. */
 export type ReplicaState = 'up' | 'down';

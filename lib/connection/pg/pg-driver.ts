@@ -17,16 +17,17 @@ import type {
 import { CompiledQuery as Compiled } from 'kysely';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
-import { ConnectionError, DatabaseError, PoolTimeoutError, mapError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import { isPreparedQuery } from '../prepared-query.js';
+import { ConnectionError, DatabaseError, PoolTimeoutError, mapError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import { isPreparedQuery } from '../../prepared-query.js';
 import type { SetUpConnection } from './connection-setup.js';
-import { corkForTick } from './cork-for-tick.js';
-import { copyRows, type CopyValue } from './pg-copy.js';
+import { corkForTick } from '../cork-for-tick.js';
+import type { CopyValue, StatementEngine } from '../../statement-engine.js';
+import { copyable, copyRows } from './pg-copy.js';
 import * as pgInternals from './pg-internals.js';
 import { PreparedStatementCache } from './prepared-statement-cache.js';
 import { FAST_TYPES } from './timestamp-parser.js';
-import type { ConnectionStats } from './connection-stats.js';
+import type { ConnectionStats } from '../connection-stats.js';
 
 /** Where a transaction's statements run, as Kysely's executor for it told. */
 interface TransactionLink {
@@ -292,6 +293,20 @@ export class PgDriver implements Driver {
     const link = connection.link();
     this.#links.set(trx, link);
     return link;
+  }
+
+  /**
+   * This driver as the engine interface the repository uses (statement-engine.ts): its fast path
+   * (`run`), statements in a transaction (`executeIn`), COPY, and how pg sends a Date (local time
+   * with its offset).
+   */
+  statementEngine(): Required<StatementEngine> {
+    return {
+      execute: <R>(query: CompiledQuery) => this.run<R>(query),
+      executeIn: <R>(trx: Kysely<unknown>, query: CompiledQuery) => this.executeIn<R>(trx, query),
+      copy: { accepts: copyable, into: (statement, rows, trx) => this.copy(statement, rows, trx) },
+      dateText: pgInternals.dateParameterText,
+    };
   }
 
   /**

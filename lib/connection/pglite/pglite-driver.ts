@@ -14,8 +14,8 @@ import {
   type PGliteDialectConfig,
   type TransactionSettings,
 } from 'kysely';
-import { ConnectionError, DatabaseError, PoolTimeoutError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { ConnectionError, DatabaseError, PoolTimeoutError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
 
 /** Options of PGliteSessionDriver. */
 export interface PGliteSessionDriverOptions {

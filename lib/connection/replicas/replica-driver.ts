@@ -4,8 +4,8 @@
  * connection (transactions, savepoints, release) is handled by the driver it came from.
  */
 import type { DatabaseConnection, Driver, QueryCompiler, TransactionSettings } from 'kysely';
-import { DatabaseError } from '../errors.js';
-import type { PgDriver } from './pg-driver.js';
+import { DatabaseError } from '../../errors.js';
+import type { PgDriver } from '../pg/pg-driver.js';
 import type { ReplicaRouter } from './replica-router.js';
 
 /**

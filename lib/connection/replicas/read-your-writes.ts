@@ -17,7 +17,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { CompiledQuery } from 'kysely';
-import { requireFunction } from '../arguments.js';
+import { requireFunction } from '../../arguments.js';
 import { isWriteStatement } from './write-statement.js';
 
 /** What one scope holds: per Database (its tracker), when the scope last wrote through it. */

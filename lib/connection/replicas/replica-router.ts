@@ -7,8 +7,8 @@
  * because a replica cannot have changed anything.
  */
 import type { CompiledQuery, DatabaseConnection, QueryResult } from 'kysely';
-import { ConnectionError, TransactionRollbackError } from '../errors.js';
-import type { PgDriver } from './pg-driver.js';
+import { ConnectionError, TransactionRollbackError } from '../../errors.js';
+import type { PgDriver } from '../pg/pg-driver.js';
 import type { ReadYourWrites } from './read-your-writes.js';
 import type { ReplicaSet } from './replica-set.js';
 

@@ -2,133 +2,34 @@
  * withTransaction(): a unit of work on Kysely's callback transactions —
  * isolation level and access mode, retries of serialization failures and deadlocks, nesting by
  * savepoint, an ambient transaction that repositories on the same Database join, per-transaction
- * timeouts, and afterCommit / afterRollback hooks.
+ * timeouts, and the afterCommit / afterRollback hooks registered inside (transaction-hooks.ts).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { databaseContext, type DatabaseContext } from './database-context.js';
-import { DatabaseError, DeadlockError, PoolTimeoutError, SerializationError, ValidationError } from './errors.js';
+import { databaseContext, type DatabaseContext } from '../database-context.js';
+import { DatabaseError, DeadlockError, PoolTimeoutError, SerializationError } from '../errors.js';
 import {
   activeFrame,
   connectionsHeld,
   createFrame,
   currentFrame,
   enter,
-  innermostActiveFrame,
   transactionFor,
   transactionKey,
   type ConnectionTransaction,
   type Frame,
   type TransactionKey,
 } from './transaction-context.js';
-import { readOptions, requireFunction, requireKysely } from './arguments.js';
-import { poolCapacity } from './config.js';
+import {
+  ISOLATION_RANK,
+  settingsOf,
+  type IsolationLevel,
+  type Settings,
+  type TransactionOptions,
+} from './transaction-options.js';
+import { requireFunction, requireKysely } from '../arguments.js';
+import { poolCapacity } from '../config.js';
 import { dropRolledBackHooks, handHooksToParent, hooksToRun, runHooks } from './transaction-hooks.js';
-
-/** Isolation level of a transaction, weakest first. */
-export type IsolationLevel = 'read committed' | 'repeatable read' | 'serializable';
-
-/** Access mode of a transaction. */
-export type AccessMode = 'read write' | 'read only';
-
-/**
- * What withTransaction does when a transaction of the same Database is already active in the
- * async context: `nested` makes a savepoint, `required` joins it, `requiresNew` runs a separate
- * transaction on its own pooled connection.
- */
-export type Propagation = 'nested' | 'required' | 'requiresNew';
-
-/** A function run once after the outermost transaction commits (afterCommit) or rolls back (afterRollback). */
-export type TransactionHook = () => void | Promise<void>;
-
-/** Options of withTransaction. */
-export interface TransactionOptions {
-  /**
-   * Isolation level of a new transaction. Inside an active one (`nested`, `required`) it cannot be
-   * raised: asking for a stronger level than the enclosing transaction's is a DatabaseError.
-   * (Default: the server's, normally read committed)
-   */
-  readonly isolationLevel?: IsolationLevel;
-  /**
-   * Access mode of a new transaction. Inside an active one, `read write` in a `read only`
-   * transaction is a DatabaseError; `read only` in a `read write` one is not enforced.
-   * (Default: the server's, normally read write)
-   */
-  readonly accessMode?: AccessMode;
-  /**
-   * How many times to run `fn` again, each time in a fresh transaction after a jittered
-   * exponential backoff, when it fails with SerializationError (40001) or DeadlockError (40P01).
-   * Only an outermost (or `requiresNew`) transaction retries; inside one it is ignored.
-   * (Default: 3 when isolationLevel is serializable, else 0)
-   */
-  readonly retries?: number;
-  /** (Default: nested) */
-  readonly propagation?: Propagation;
-  /**
-   * Bounds each statement (`statement_timeout`) and each pause between statements
-   * (`idle_in_transaction_session_timeout`) of a new transaction, set LOCAL so they end with it.
-   * A statement past it fails with QueryTimeoutError and the connection is reused; a transaction
-   * left idle past it is ended by the server closing the session: ConnectionError, and the
-   * connection is discarded. Ignored inside an active transaction (the enclosing one's applies).
-   * (Default: none; the Database's DB_STATEMENT_TIMEOUT still applies to each statement)
-   */
-  readonly timeoutMs?: number;
-}
-
-const ISOLATION_RANK: Readonly<Record<IsolationLevel, number>> = {
-  'read committed': 0,
-  'repeatable read': 1,
-  serializable: 2,
-};
-const ACCESS_MODES: readonly AccessMode[] = ['read write', 'read only'];
-const PROPAGATIONS: readonly Propagation[] = ['nested', 'required', 'requiresNew'];
-const DEFAULT_SERIALIZABLE_RETRIES = 3;
-const MAX_RETRIES = 100;
-const MAX_TIMEOUT_MS = 2_147_483_647;
-const BACKOFF_BASE_MS = 20;
-const BACKOFF_CAP_MS = 1_000;
-
-/** Options with defaults applied and values checked. */
-interface Settings {
-  readonly isolationLevel: IsolationLevel | undefined;
-  readonly accessMode: AccessMode | undefined;
-  readonly retries: number;
-  readonly propagation: Propagation;
-  readonly timeoutMs: number | undefined;
-}
-
-function settingsOf(given: TransactionOptions | undefined): Settings {
-  const { isolationLevel, accessMode, retries, propagation = 'nested', timeoutMs } = readOptions(given, 'options');
-  if (
-    isolationLevel !== undefined &&
-    (typeof isolationLevel !== 'string' || !Object.hasOwn(ISOLATION_RANK, isolationLevel))
-  ) {
-    throw new ValidationError(
-      'isolationLevel',
-      'oneOf',
-      `isolationLevel must be one of ${Object.keys(ISOLATION_RANK).join(', ')}`,
-    );
-  }
-  if (accessMode !== undefined && !ACCESS_MODES.includes(accessMode)) {
-    throw new ValidationError('accessMode', 'oneOf', `accessMode must be one of ${ACCESS_MODES.join(', ')}`);
-  }
-  if (!PROPAGATIONS.includes(propagation)) {
-    throw new ValidationError('propagation', 'oneOf', `propagation must be one of ${PROPAGATIONS.join(', ')}`);
-  }
-  if (retries !== undefined && !(Number.isInteger(retries) && retries >= 0 && retries <= MAX_RETRIES)) {
-    throw new ValidationError('retries', 'range', `retries must be an integer from 0 to ${MAX_RETRIES}`);
-  }
-  if (timeoutMs !== undefined && !(Number.isInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= MAX_TIMEOUT_MS)) {
-    throw new ValidationError('timeoutMs', 'range', `timeoutMs must be an integer from 1 to ${MAX_TIMEOUT_MS}`);
-  }
-  return {
-    isolationLevel,
-    accessMode,
-    retries: retries ?? (isolationLevel === 'serializable' ? DEFAULT_SERIALIZABLE_RETRIES : 0),
-    propagation,
-    timeoutMs,
-  };
-}
 
 /** Errors that end a transaction because a 'required' call that joined it failed. */
 const doomedErrors = new WeakSet<DatabaseError>();
@@ -148,6 +49,9 @@ function isRetryable(error: unknown): error is SerializationError | DeadlockErro
   const reason = error instanceof DatabaseError && doomedErrors.has(error) ? error.cause : error;
   return reason instanceof SerializationError || reason instanceof DeadlockError;
 }
+
+const BACKOFF_BASE_MS = 20;
+const BACKOFF_CAP_MS = 1_000;
 
 /** Exponential, capped, with "equal jitter": half fixed, half random. */
 function backoffMs(retry: number): number {
@@ -243,73 +147,6 @@ export async function withTransaction<DB, T>(
   await assertFits(enclosing, settings);
   if (settings.propagation === 'required') return await join(enclosing, kysely, run);
   return await nest(enclosing, kysely, run);
-}
-
-/**
- * The transaction active for `db` in the current async context, or undefined outside one. For a
- * Kysely it is the innermost active withTransaction() of its Database (a savepoint's, a
- * requiresNew's); for a Transaction, the innermost one on that Transaction's connection. A
- * Kysely copy with other plugins (`db.withSchema('x')`) gets the transaction with its plugins.
- * Repositories call it on every query to pick their executor:
- * `currentTransaction(db) ?? db`. Cheap: one AsyncLocalStorage read and a map lookup.
- *
- * @example
- * const executor = currentTransaction(db) ?? db;
- * await executor.insertInto('audit').values(entry).execute();
- * @throws ValidationError when `db` is not a Kysely.
- */
-export function currentTransaction<DB>(db: Transaction<DB>): Transaction<DB> | undefined;
-/** {@inheritDoc currentTransaction:0} */
-export function currentTransaction<DB>(db: Kysely<DB>): Transaction<DB> | undefined;
-export function currentTransaction<DB>(db: Kysely<DB>): Transaction<DB> | undefined {
-  requireKysely(db, 'db');
-  const kysely = db as Kysely<unknown>;
-  const frame = activeFrame(kysely, transactionKey(kysely));
-  return frame && (transactionFor(frame, kysely) as Transaction<DB>);
-}
-
-/**
- * Registers `hook` to run once after the outermost transaction commits, for example to send an
- * e-mail only once the row it announces is durable. Registered inside a savepoint that is later
- * rolled back, it is dropped. It runs after COMMIT, outside the transaction; if it fails, the
- * failure is logged and the commit stands.
- *
- * @example
- * await withTransaction(db, async (trx) => {
- *   await trx.insertInto('users').values(values).execute();
- *   afterCommit(() => mailer.sendWelcome(values.email));
- * });
- * @throws DatabaseError when called outside withTransaction(); ValidationError when `hook` is not a function.
- */
-export function afterCommit(hook: TransactionHook): void {
-  hookFrame('afterCommit', hook).commitHooks.push(hook);
-}
-
-/**
- * Registers `hook` to run once after the outermost transaction rolls back (for example to
- * release something reserved outside the database). Registered inside a savepoint that is rolled
- * back, it runs when the outermost transaction ends, whatever its outcome, since its work was
- * undone. A failing hook is logged.
- *
- * @example
- * await withTransaction(db, async () => {
- *   const hold = await inventory.reserve(item);
- *   afterRollback(() => inventory.release(hold));
- *   await orders.create(order);
- * });
- * @throws DatabaseError when called outside withTransaction(); ValidationError when `hook` is not a function.
- */
-export function afterRollback(hook: TransactionHook): void {
-  hookFrame('afterRollback', hook).rollbackHooks.push(hook);
-}
-
-function hookFrame(name: string, hook: unknown): Frame {
-  if (typeof hook !== 'function') throw new ValidationError('hook', 'type', `${name}() takes a function`);
-  const frame = innermostActiveFrame();
-  if (frame === undefined) {
-    throw new DatabaseError(`${name}() was called outside withTransaction(); there is no transaction to attach it to`);
-  }
-  return frame;
 }
 
 /** Refuses what an enclosing transaction cannot give: a stronger isolation level, or writes when it is read only. */

@@ -7,10 +7,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import type { CopyValue } from '../../statement-engine.js';
 import { dateParameterText } from './pg-internals.js';
-
-/** Values COPY's text format carries here: anything else goes through INSERT. */
-export type CopyValue = string | number | bigint | boolean | Date | null | undefined;
 
 /** Whether every value of `rows` is one COPY's text format carries as the column would read it. */
 export function copyable(rows: readonly (readonly unknown[])[]): rows is readonly (readonly CopyValue[])[] {

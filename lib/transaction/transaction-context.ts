@@ -2,12 +2,12 @@
  * The ambient transaction: which transaction is active, per Database, in the current async
  * context. One AsyncLocalStorage holds an immutable snapshot of frames; entering a transaction
  * runs its callback with a new snapshot, so parallel callers never see each other's frames.
- * Internal to the transaction helper: the public face is currentTransaction() in transaction.ts.
+ * Internal to the transaction helper: the public face is currentTransaction() in current-transaction.ts.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Kysely, KyselyPlugin, Transaction } from 'kysely';
-import type { DatabaseContext } from './database-context.js';
-import type { IsolationLevel, TransactionHook } from './transaction.js';
+import type { DatabaseContext } from '../database-context.js';
+import type { IsolationLevel, TransactionHook } from './transaction-options.js';
 
 /**
  * Identifies the Database behind a Kysely: its dialect adapter, which Kysely creates once per

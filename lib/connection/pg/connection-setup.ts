@@ -17,7 +17,7 @@
  *   sets the timeout for the session.
  */
 import type pg from 'pg';
-import type { DatabaseConfig } from '../config.js';
+import type { DatabaseConfig } from '../../config.js';
 import { backendPid } from './pg-internals.js';
 
 /** What a new connection turned out to be. */
