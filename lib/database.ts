@@ -417,13 +417,13 @@ class PooledDatabase<DB> implements Database<DB> {
   }
 
   status(): DatabaseStatus {
-    const s = this.#stats;
+    const stats = this.#stats;
     return {
       engine: this.config.engine,
       pool: this.#poolStatus(),
-      queries: { succeeded: s.succeeded, failed: s.failed },
-      transactions: { committed: s.committed, rolledBack: s.rolledBack, retried: s.retried },
-      logFailures: s.logFailures,
+      queries: { succeeded: stats.succeeded, failed: stats.failed },
+      transactions: { committed: stats.committed, rolledBack: stats.rolledBack, retried: stats.retried },
+      logFailures: stats.logFailures,
       ...(this.#tunnel ? { tunnel: this.#tunnel.status() } : {}),
       ...(this.#replicas ? { replicas: this.#replicaStatuses() } : {}),
     };

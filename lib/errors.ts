@@ -396,24 +396,24 @@ function connectHint(e: PgErrorLike, code: string | undefined, message: string, 
 
 function mapKnown(error: unknown, variable: string): DatabaseError {
   if (error instanceof DatabaseError) return error;
-  const e = (typeof error === 'object' && error !== null ? error : {}) as PgErrorLike;
-  const code = str(e.code);
-  const rawMessage = str(e.message) ?? fallbackMessage(e, error, code);
+  const pgError = (typeof error === 'object' && error !== null ? error : {}) as PgErrorLike;
+  const code = str(pgError.code);
+  const rawMessage = str(pgError.message) ?? fallbackMessage(pgError, error, code);
   const noPassword = NO_PASSWORD.some((re) => re.test(rawMessage));
   const message = noPassword ? 'the server asks for a password and none was given' : redactText(rawMessage);
-  const detail = str(e.detail) === undefined ? undefined : redactText(String(e.detail));
+  const detail = str(pgError.detail) === undefined ? undefined : redactText(String(pgError.detail));
   // the original stays as `cause`, and inspecting an error shows its cause: clean it there too
-  if (detail !== undefined && detail !== e.detail) e.detail = detail;
-  const isServerError = code !== undefined && /^[0-9A-Z]{5}$/.test(code) && e.severity !== undefined;
+  if (detail !== undefined && detail !== pgError.detail) pgError.detail = detail;
+  const isServerError = code !== undefined && /^[0-9A-Z]{5}$/.test(code) && pgError.severity !== undefined;
   const options: DatabaseErrorOptions = {
     cause: error,
     code,
-    constraint: str(e.constraint),
-    table: str(e.table),
-    column: str(e.column),
+    constraint: str(pgError.constraint),
+    table: str(pgError.table),
+    column: str(pgError.column),
     detail,
   };
-  const hint = connectHint(e, code, rawMessage, variable);
+  const hint = connectHint(pgError, code, rawMessage, variable);
   if (isServerError) {
     if (code === '23505') {
       const columns = uniqueColumns(detail);

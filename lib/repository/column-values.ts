@@ -3,9 +3,11 @@
  * wrong kind (an object where text belongs, a fraction where an integer belongs) or text
  * PostgreSQL cannot store as given (a NUL byte, a lone UTF-16 surrogate that it would silently
  * replace) is a ValidationError naming the field, never a server error or a silently changed value.
+ * Also the reading of a caller's objects (read once, Symbol keys refused where they would be lost).
  */
+import { readEntries } from '../arguments.js';
 import { ValidationError } from '../errors.js';
-import type { ColumnMeta } from './table-metadata.js';
+import type { ColumnMeta, TableMeta } from './table-metadata.js';
 
 /** NUL, or a UTF-16 surrogate that is not half of a pair. */
 const UNSTORABLE = /[\0\p{Cs}]/u;
@@ -130,5 +132,42 @@ export function checkColumnValue(column: ColumnMeta, value: unknown, field: stri
     if (!isStorableText(text)) {
       throw new ValidationError(field, 'format', `${field} contains a NUL byte or a lone UTF-16 surrogate`);
     }
+  }
+}
+
+/**
+ * The column `column` names.
+ * @throws ValidationError (naming `field`, or the column when `field` is 'column') when it is not a column of the table.
+ */
+export function checkColumn(table: string, column: unknown, meta: TableMeta, field: string): ColumnMeta {
+  const info = typeof column === 'string' ? meta.columns.get(column) : undefined;
+  if (!info) {
+    const name = typeof column === 'string' ? column : `a ${typeof column}`;
+    throw new ValidationError(field === 'column' ? name : field, 'column', `${name} is not a column of ${table}`);
+  }
+  return info;
+}
+
+/**
+ * The own string keys of a plain object and their values, read once (a getter or a Proxy is asked
+ * once, so what is checked is what is written), sorted by key.
+ * @throws ValidationError (naming `field`) for something other than a plain object, a Symbol key
+ * when `symbols` is 'refuse' (a where: a condition that is not a column), or an object that throws
+ * while it is read.
+ */
+export function readObject(value: unknown, field: string, symbols: 'refuse' | 'ignore'): [string, unknown][] {
+  const entries = readEntries(value, field);
+  if (symbols === 'refuse' && hasSymbolKey(value as object, field)) {
+    throw new ValidationError(field, 'column', `${field} has a Symbol key: keys must be column names`);
+  }
+  return entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** Whether `value` has a Symbol key. @throws ValidationError naming `field` when asking throws. */
+function hasSymbolKey(value: object, field: string): boolean {
+  try {
+    return Object.getOwnPropertySymbols(value).length > 0;
+  } catch (cause) {
+    throw new ValidationError(field, 'type', `${field} could not be read`, { cause });
   }
 }

@@ -66,3 +66,22 @@ export function maskSecretColumns(error: unknown, table: SecretColumns): void {
     current = holder.cause;
   }
 }
+
+/** No secret values (shared, so the common case allocates nothing). */
+export const NO_SECRETS: readonly string[] = [];
+
+/** The values of `args` bound to the `secret` columns (`columns[i]` holds `args[i]`), strings and string arrays. */
+export function secretValues(
+  secret: ReadonlySet<string>,
+  columns: readonly string[],
+  args: readonly unknown[],
+): readonly string[] {
+  const found: string[] = [];
+  columns.forEach((column, i) => {
+    if (!secret.has(column)) return;
+    const value = args[i];
+    if (typeof value === 'string') found.push(value);
+    else if (Array.isArray(value)) for (const item of value) if (typeof item === 'string') found.push(item);
+  });
+  return found;
+}

@@ -1,0 +1,188 @@
+/**
+ * Repository.paginate: keyset pages on the sort columns plus the key (the cursor carries the last
+ * row's sort values, dates and times as text in a fixed form), or offset pages; optionally with
+ * the total, counted beside the page.
+ */
+import { sql, type Expression, type RawBuilder, type SqlBool } from 'kysely';
+import { readOptions } from '../arguments.js';
+import { DatabaseError, ValidationError } from '../errors.js';
+import { checkColumnValue } from './column-values.js';
+import { decodeCursor, encodeCursor, type CursorValue } from './cursor.js';
+import { deletedMode } from './deleted-filter.js';
+import { arg } from './query-shape.js';
+import { checkLimit, checkOffset, numberArg } from './query-limits.js';
+import type { Page } from './repository-types.js';
+import type { LooseQuery, SelfCalls } from './read-rows.js';
+import { applyOrder, cursorText, orderColumns, type SortColumn } from './sort-order.js';
+import { selectRows, type Row, type StatementNames } from './sql-names.js';
+import type { TableAccess } from './table-access.js';
+import type { TableMeta } from './table-metadata.js';
+
+/** A page request as the runtime reads it. */
+export interface LoosePageRequest extends LooseQuery {
+  readonly cursor?: string | null;
+  readonly withTotal?: boolean;
+}
+
+/** The alias of a sort column's text form in a keyset page. */
+function cursorAlias(column: string): string {
+  return `krCursor${column.charAt(0).toUpperCase()}${column.slice(1)}`;
+}
+
+/** Repository.paginate: a keyset or offset page of rows. */
+export async function paginate(
+  access: TableAccess,
+  repository: SelfCalls,
+  given: LoosePageRequest | undefined,
+): Promise<Page<Row>> {
+  const request = readOptions(given, 'request');
+  const limit = checkLimit(request.limit);
+  return access.guarded(async (loaded) => {
+    const { meta } = loaded;
+    const order = orderColumns(access.table, request.orderBy, loaded);
+    const mode = deletedMode(request);
+    const offset = request.offset === undefined ? undefined : checkOffset(request.offset);
+    // without a key, ties in the order would let a keyset page skip or repeat rows
+    if (offset === undefined) access.requireKey(loaded, 'paginate (keyset; give an offset to page without a key)');
+    if (offset !== undefined && request.cursor !== undefined && request.cursor !== null) {
+      throw new ValidationError('cursor', 'exclusive', 'give either cursor or offset, not both');
+    }
+    const scope = `${access.table}|${order.key}`;
+    const after =
+      offset !== undefined || request.cursor === undefined || request.cursor === null
+        ? undefined
+        : checkCursor(
+            decodeCursor(scope, request.cursor, order.columns.length, access.cursorSecret()),
+            order.columns,
+            meta,
+          );
+    const totalPromise = request.withTotal ? repository.count(request.where, request) : undefined;
+    // awaited below; when the page's own query fails first, its failure is the one reported
+    totalPromise?.catch(() => undefined);
+
+    let rows: Row[];
+    try {
+      if (offset !== undefined) {
+        rows = await access.select(request.where, mode, `pageOffset|${order.key}`, {
+          extend: (names, q, base) =>
+            applyOrder(names, q, order.columns)
+              .limit(numberArg(base))
+              .offset(numberArg(base + 1)),
+          args: [limit + 1, offset],
+        });
+      } else {
+        // the cursor's NULLs change the condition's form; its other values are the arguments
+        const nulls = after?.map((value) => (value === null ? 'n' : 'v')).join('') ?? 'first';
+        const values = after?.filter((value) => value !== null) ?? [];
+        rows = await access.select(request.where, mode, `pageKeyset|${order.key}|${nulls}`, {
+          // dates and times go into the cursor as PostgreSQL's text in a fixed form: a JS Date
+          // loses microseconds, and the session's DateStyle changes the text the row carries
+          columns: (names, q) => {
+            let selected = selectRows(names, q);
+            for (const [column, , kind] of order.columns) {
+              if (kind) selected = selected.select(cursorText(names.col(column), kind).as(cursorAlias(column)));
+            }
+            return selected;
+          },
+          extend: (names, q, base) => {
+            const from = after ? q.where(keysetCondition(names, order.columns, after, base)) : q;
+            return applyOrder(names, from, order.columns).limit(numberArg(base + values.length));
+          },
+          args: [...values, limit + 1],
+        });
+      }
+    } catch (error) {
+      throw await firstFailure(error, totalPromise);
+    }
+    const hasMore = rows.length > limit;
+    const page = hasMore ? rows.slice(0, limit) : rows;
+    const last = page[page.length - 1];
+    const nextCursor =
+      offset === undefined && hasMore && last
+        ? encodeCursor(
+            scope,
+            order.columns.map(([c, , kind]) => (kind ? last[cursorAlias(c)] : last[c])),
+            access.cursorSecret(),
+          )
+        : null;
+    if (offset === undefined) {
+      for (const [column, , kind] of order.columns) if (kind) for (const row of page) delete row[cursorAlias(column)];
+    }
+    return { items: page, nextCursor, hasMore, ...(totalPromise ? { total: await totalPromise } : {}) };
+  });
+}
+
+/** A decoded cursor whose every value fits its sort column; else a ValidationError (field `cursor`). */
+function checkCursor(values: CursorValue[], columns: readonly SortColumn[], meta: TableMeta): CursorValue[] {
+  values.forEach((value, i) => {
+    const column = meta.columns.get(columns[i]![0])!;
+    try {
+      checkColumnValue(column, value, 'cursor');
+    } catch (cause) {
+      throw new ValidationError('cursor', 'format', 'Invalid cursor: its values do not fit the sort columns', {
+        cause,
+      });
+    }
+  });
+  return values;
+}
+
+/**
+ * Rows after the cursor `after` in the order of `columns` (PostgreSQL's: NULLs last ascending,
+ * first descending): a row comparison when all directions agree and no column can be NULL (index
+ * friendly), else the expanded OR of prefixes, NULL-aware. The cursor's non-NULL values are the
+ * arguments from `base` on, in order.
+ */
+function keysetCondition(
+  names: StatementNames,
+  columns: readonly SortColumn[],
+  after: readonly CursorValue[],
+  base: number,
+): Expression<SqlBool> {
+  const direction = columns[0]![1];
+  if (columns.every(([, d, , nullable]) => d === direction && !nullable) && after.every((v) => v !== null)) {
+    const op = direction === 'asc' ? sql`>` : sql`<`;
+    const left = sql.join(columns.map(([c]) => sql.ref(names.col(c))));
+    const right = sql.join(columns.map((_, i) => sql`${arg(base + i)}`));
+    return sql<SqlBool>`(${left}) ${op} (${right})`;
+  }
+  const argIndex: (number | undefined)[] = [];
+  let next = base;
+  for (const value of after) argIndex.push(value === null ? undefined : next++);
+  const equal = (i: number) => {
+    const ref = sql.ref(names.col(columns[i]![0]));
+    const index = argIndex[i];
+    return index === undefined ? sql`${ref} is null` : sql`${ref} = ${arg(index)}`;
+  };
+  const branches: RawBuilder<unknown>[] = [];
+  columns.forEach(([column, dir, , nullable], i) => {
+    const ref = sql.ref(names.col(column));
+    const index = argIndex[i];
+    let later: RawBuilder<unknown> | undefined;
+    if (index === undefined) {
+      // after a NULL: nothing ascending (NULLs come last), every non-NULL descending (NULLs come first)
+      later = dir === 'desc' ? sql`${ref} is not null` : undefined;
+    } else if (dir === 'asc') {
+      later = nullable ? sql`(${ref} > ${arg(index)} or ${ref} is null)` : sql`${ref} > ${arg(index)}`;
+    } else {
+      later = sql`${ref} < ${arg(index)}`;
+    }
+    if (later) branches.push(sql`(${sql.join([...columns.slice(0, i).map((_, j) => equal(j)), later], sql` and `)})`);
+  });
+  return branches.length === 0 ? sql<SqlBool>`false` : sql<SqlBool>`(${sql.join(branches, sql` or `)})`;
+}
+
+/**
+ * The error to report when a page's query failed while its count ran beside it: in a transaction
+ * both share one connection, so when the count (sent first) failed, the page only saw the
+ * transaction aborted (25P02); the count's own failure is then the one that says why.
+ */
+async function firstFailure(pageError: unknown, total: Promise<number> | undefined): Promise<unknown> {
+  if (total === undefined || !(pageError instanceof DatabaseError) || pageError.code !== '25P02') return pageError;
+  try {
+    await total;
+    return pageError;
+  } catch (countError) {
+    return countError;
+  }
+}
