@@ -268,35 +268,25 @@ class PooledDatabase<DB> implements Database<DB> {
     this.primary = this.db;
     // the engine interface of whichever engine runs this Database (statement-engine.ts)
     const engine: StatementEngine = this.#driver?.statementEngine() ?? this.#embedded!.statementEngine;
-    const base = {
-      config,
-      logger,
-      stats: this.#stats,
-      camelCase: options.camelCase !== false,
-      dateText: engine.dateText,
-    };
-    // transactions and COPY always run on the primary
-    const onPrimary: Pick<StatementEngine, 'executeIn' | 'copy'> = { executeIn: engine.executeIn, copy: engine.copy };
+    const base = { config, logger, stats: this.#stats, camelCase: options.camelCase !== false };
     const router = this.#router;
     if (router) {
-      // repositories: reads to a replica unless this context wrote; on `replica`: always a replica
+      // repositories: reads to a replica unless this context wrote; on `replica`: always a replica.
+      // Transactions and COPY always run on the primary.
       this.replica = new Kysely<DB>({ dialect: postgresDialect(new ReplicaDriver(router)), plugins, log });
       registerContext(this.db as Kysely<unknown>, {
         ...base,
-        ...onPrimary,
+        ...engine,
         execute: <R>(query: CompiledQuery, intent: StatementIntent) => router.run<R>(query, intent),
       });
       registerContext(this.replica as Kysely<unknown>, {
         ...base,
+        dateText: engine.dateText,
         execute: <R>(query: CompiledQuery) => router.read<R>(query),
       });
     } else {
       this.replica = this.db;
-      registerContext(this.db as Kysely<unknown>, {
-        ...base,
-        ...onPrimary,
-        execute: engine.execute,
-      });
+      registerContext(this.db as Kysely<unknown>, { ...base, ...engine });
     }
   }
 

@@ -13,7 +13,7 @@ import { arg } from './query-shape.js';
 import { checkLimit, checkOffset, numberArg } from './query-limits.js';
 import type { Page } from './repository-types.js';
 import type { LooseQuery, SelfCalls } from './read-rows.js';
-import { applyOrder, cursorText, orderColumns, type SortColumn } from './sort-order.js';
+import { applyOrder, orderColumns, type SortColumn, type TemporalKind } from './sort-order.js';
 import { selectRows, type Row, type StatementNames } from './sql-names.js';
 import type { TableAccess } from './table-access.js';
 import type { TableMeta } from './table-metadata.js';
@@ -185,4 +185,24 @@ async function firstFailure(pageError: unknown, total: Promise<number> | undefin
   } catch (countError) {
     return countError;
   }
+}
+
+/**
+ * A date or time column as text in one fixed form, whatever the session's DateStyle and TimeZone:
+ * timestamps in ISO order with microseconds and the era, timestamptz in UTC; dates as Julian day
+ * numbers; infinity as PostgreSQL prints it (the same in every style). `time` prints the same in
+ * every style.
+ */
+function cursorText(column: string, kind: TemporalKind): RawBuilder<string> {
+  const ref = sql.ref(column);
+  if (kind === 'time') return sql<string>`${ref}::text`;
+  // a date as its Julian day number (PostgreSQL reads `J2451545` back as 2000-01-01): to_char would
+  // cast it to a timestamp, whose range ends 5.5 million years before the date's
+  const format =
+    kind === 'timestamptz'
+      ? sql`to_char(${ref} at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US"+00" BC')`
+      : kind === 'timestamp'
+        ? sql`to_char(${ref}, 'YYYY-MM-DD HH24:MI:SS.US BC')`
+        : sql`'J' || (${ref} - date '2000-01-01' + 2451545)::text`;
+  return sql<string>`case when isfinite(${ref}) then ${format} else ${ref}::text end`;
 }

@@ -2,7 +2,6 @@
  * The order of a listing: the caller's sort columns, checked, plus the key's columns as
  * tie-breakers so the order is total (and a keyset page exact).
  */
-import { sql, type RawBuilder } from 'kysely';
 import { ValidationError } from '../errors.js';
 import { checkColumn } from './column-values.js';
 import type { SelectBuilder, StatementNames } from './sql-names.js';
@@ -90,24 +89,4 @@ export function temporalKind(type: string): TemporalKind | undefined {
   if (type === 'date') return 'date';
   if (type.startsWith('time')) return 'time';
   return undefined;
-}
-
-/**
- * A date or time column as text in one fixed form, whatever the session's DateStyle and TimeZone:
- * timestamps in ISO order with microseconds and the era, timestamptz in UTC; dates as Julian day
- * numbers; infinity as PostgreSQL prints it (the same in every style). `time` prints the same in
- * every style.
- */
-export function cursorText(column: string, kind: TemporalKind): RawBuilder<string> {
-  const ref = sql.ref(column);
-  if (kind === 'time') return sql<string>`${ref}::text`;
-  // a date as its Julian day number (PostgreSQL reads `J2451545` back as 2000-01-01): to_char would
-  // cast it to a timestamp, whose range ends 5.5 million years before the date's
-  const format =
-    kind === 'timestamptz'
-      ? sql`to_char(${ref} at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US"+00" BC')`
-      : kind === 'timestamp'
-        ? sql`to_char(${ref}, 'YYYY-MM-DD HH24:MI:SS.US BC')`
-        : sql`'J' || (${ref} - date '2000-01-01' + 2451545)::text`;
-  return sql<string>`case when isfinite(${ref}) then ${format} else ${ref}::text end`;
 }

@@ -36,7 +36,7 @@ import {
   type Naming,
   type TableMeta,
 } from './table-metadata.js';
-import { applyWhere, fromCallback, planWhere, type LooseWhere } from './where-plan.js';
+import { applyWhere, fromCallback, planWhere } from './where-plan.js';
 
 /** Compiled shapes of every repository, per description of a table and options. */
 const shapes = new ShapeCache();
@@ -297,7 +297,7 @@ export class TableAccess {
    * (order, limit…): a cached shape, unless `where` is a callback (then written with TypeScript
    * names through the plugins). `args` are the arguments `extend` uses after the where values.
    */
-  async select(where: LooseWhere, mode: DeletedMode, key: string, parts: SelectParts): Promise<Row[]> {
+  async select(where: unknown, mode: DeletedMode, key: string, parts: SelectParts): Promise<Row[]> {
     const { meta, sqlNames } = this.current() ?? (await this.load());
     const columns = parts.columns ?? selectRows;
     const extend = parts.extend ?? ((_names: StatementNames, q: SelectBuilder) => q);

@@ -11,9 +11,6 @@ import { NO_SECRETS, secretValues } from './secret-columns.js';
 import type { Filterable, StatementNames } from './sql-names.js';
 import type { TableMeta } from './table-metadata.js';
 
-/** A where as the runtime reads it (its form is checked here): columns to values, a callback, allRows, or none. */
-export type LooseWhere = unknown;
-
 /** A where object, split into its shape (columns and kinds) and its values. */
 export interface WherePlan {
   readonly key: string;
@@ -29,7 +26,7 @@ export interface WherePlan {
  */
 export function planWhere(
   table: string,
-  where: LooseWhere,
+  where: unknown,
   meta: TableMeta,
   secretColumns: ReadonlySet<string>,
 ): WherePlan {
