@@ -17,6 +17,7 @@ import { applyOrder, orderColumns, type SortColumn, type TemporalKind } from './
 import { selectRows, type Row, type StatementNames } from './sql-names.js';
 import type { TableAccess } from './table-access.js';
 import type { TableMeta } from './table-metadata.js';
+import { withoutColumns } from './without-columns.js';
 
 /** A page request as the runtime reads it. */
 export interface LoosePageRequest extends LooseQuery {
@@ -95,7 +96,7 @@ export async function paginate(
       throw await firstFailure(error, totalPromise);
     }
     const hasMore = rows.length > limit;
-    const page = hasMore ? rows.slice(0, limit) : rows;
+    let page = hasMore ? rows.slice(0, limit) : rows;
     const last = page[page.length - 1];
     const nextCursor =
       offset === undefined && hasMore && last
@@ -106,7 +107,8 @@ export async function paginate(
           )
         : null;
     if (offset === undefined) {
-      for (const [column, , kind] of order.columns) if (kind) for (const row of page) delete row[cursorAlias(column)];
+      const aliases = order.columns.filter(([, , kind]) => kind).map(([column]) => cursorAlias(column));
+      if (aliases.length > 0) page = withoutColumns(page, aliases);
     }
     return { items: page, nextCursor, hasMore, ...(totalPromise ? { total: await totalPromise } : {}) };
   });

@@ -12,6 +12,7 @@ import { selectRows, whereKey, type Row } from './sql-names.js';
 import type { TableAccess } from './table-access.js';
 import { keyArguments } from './table-key.js';
 import { requireWhere } from './where-plan.js';
+import { withoutColumns } from './without-columns.js';
 
 /** A listing query as the runtime reads it (each part is checked where it is used). */
 export interface LooseQuery extends DeletedFilter {
@@ -96,8 +97,7 @@ export async function findAndCount(
     });
     if (rows.length === 0) return { items: [], total: offset === 0 ? 0 : await repository.count(query.where, query) };
     const total = Number(rows[0]![TOTAL]);
-    for (const row of rows) delete row[TOTAL];
-    return { items: rows, total };
+    return { items: withoutColumns(rows, [TOTAL]), total };
   });
 }
 

@@ -13,6 +13,7 @@ import { checkServedSchema } from '../system-schemas.js';
 import { currentTransaction } from '../transaction/current-transaction.js';
 import { deletedFilter, type DeletedMode } from './deleted-filter.js';
 import { bindCompiled, bindShape, compileShape, ShapeCache, type QueryShape } from './query-shape.js';
+import { preparedWhenRecurring } from './recurring-statements.js';
 import { checkOptionColumns, type LooseOptions } from './repository-options.js';
 import { maskSecretColumns, NO_SECRETS, secretValues, type SecretColumns } from './secret-columns.js';
 import {
@@ -270,11 +271,12 @@ export class TableAccess {
 
   /**
    * Runs a statement compiled through the Kysely instance's plugins (a where callback speaks
-   * TypeScript names), as runCompiled does; renames the columns of its rows to TypeScript names,
+   * TypeScript names), as runCompiled does, as a named prepared statement once its text recurs; renames the columns of its rows to TypeScript names,
    * at the top level only, as the CamelCasePlugin would without touching json values.
    */
   async runTyped(compiled: CompiledQuery<Row>, intent: StatementIntent): Promise<QueryResult<Row>> {
-    const result = await this.runCompiled(compiled, intent);
+    const query = this.prepare ? preparedWhenRecurring(this.db, compiled) : compiled;
+    const result = await this.runCompiled(query, intent);
     if (this.naming === IDENTITY_NAMING || result.rows.length === 0) return result;
     const names = this.state.tsNames;
     const rows = result.rows.map((row) => {

@@ -3,6 +3,7 @@
  * PostgresDialect over pg) does, on a real PostgreSQL.
  */
 import { expect } from 'chai';
+import { setFlagsFromString } from 'node:v8';
 import pg from 'pg';
 import sinon from 'sinon';
 import { CamelCasePlugin, Kysely, sql, type Generated, type LogEvent } from 'kysely';
@@ -353,6 +354,85 @@ describe('the fast path behaves as the stock path (real PostgreSQL)', function (
         }
       }
       expect(Math.max(...counts)).to.be.at.most(5);
+    });
+  });
+
+  describe('9b. where callbacks', () => {
+    /** The named statements the only pooled connection holds whose text starts as `prefix`. */
+    async function named(db: Kysely<Schema>, prefix: string): Promise<number> {
+      const { rows } = await sql<{ n: string }>`select count(*) as n from pg_prepared_statements
+        where starts_with(statement, ${prefix})`.execute(db);
+      return Number(rows[0]!.n);
+    }
+
+    it('run as a named statement once their text recurs, with the answers of the stock path', async () => {
+      const database = open({ DB_POOL_SIZE: '1' });
+      const items = new Repository(database.db, 'fastItems');
+      await items.createMany([
+        { name: 'a', extra: 1 },
+        { name: 'b', extra: 2 },
+        { name: 'c', extra: null },
+      ]);
+      const stock = new Kysely<Schema>({
+        dialect: createDialect({ config: testConfig() }),
+        plugins: [new CamelCasePlugin()],
+      });
+      try {
+        for (let call = 0; call < 4; call++) {
+          const found = await items.findMany({
+            where: (eb) => eb.or([eb('extra', '>', call), eb('extra', 'is', null)]),
+          });
+          const expected = await stock
+            .selectFrom('fastItems')
+            .selectAll()
+            .where((eb) => eb.or([eb('extra', '>', call), eb('extra', 'is', null)]))
+            .orderBy('id')
+            .execute();
+          expect(found).to.deep.equal(expected);
+          // the first call runs unnamed, every later one under the name its second call prepared
+          expect(await named(database.db, 'select * from "fast_items" where')).to.equal(call === 0 ? 0 : 1);
+        }
+      } finally {
+        await stock.destroy();
+      }
+    });
+
+    it('without parameters are never named: they keep the simple protocol, as on the stock path', async () => {
+      const database = open({ DB_POOL_SIZE: '1' });
+      const items = new Repository(database.db, 'fastItems');
+      await items.create({ name: 'only' });
+      for (let call = 0; call < 3; call++) {
+        expect(await items.count(() => sql<boolean>`true`)).to.equal(1);
+      }
+      expect(await named(database.db, 'select count(*)')).to.equal(0);
+    });
+
+    it('with DB_PREPARED_STATEMENTS=false never run as named statements', async () => {
+      const database = open({ DB_POOL_SIZE: '1', DB_PREPARED_STATEMENTS: 'false' });
+      const items = new Repository(database.db, 'fastItems');
+      for (let call = 0; call < 3; call++) await items.findMany({ where: (eb) => eb('extra', '>', call) });
+      expect(await named(database.db, 'select')).to.equal(0);
+    });
+  });
+
+  describe('9c. rows handed to the application', () => {
+    it('keep fast properties after the repository drops the cursor text and the total it selected', async () => {
+      setFlagsFromString('--allow-natives-syntax');
+      // eslint-disable-next-line @typescript-eslint/no-implied-eval -- V8's natives reach only code compiled after the flag
+      const hasFastProperties = new Function('o', 'return %HasFastProperties(o)') as (o: object) => boolean;
+      const database = open();
+      const items = new Repository(database.db, 'fastNullable');
+      await items.createMany([
+        { seenAt: new Date(), rank: 1 },
+        { seenAt: new Date(), rank: 2 },
+        { seenAt: null, rank: 3 },
+      ]);
+      const page = await items.paginate({ orderBy: [['seenAt', 'desc']], limit: 2 });
+      const counted = await items.findAndCount({ limit: 2 });
+      for (const row of [...page.items, ...counted.items]) {
+        expect(Object.keys(row)).to.deep.equal(['id', 'seenAt', 'rank']);
+        expect(hasFastProperties(row)).to.equal(true);
+      }
     });
   });
 
