@@ -145,6 +145,8 @@ export class UserRepository implements UserStore {
   readonly policy: UserPolicy;
   readonly #db: Kysely<DB>;
   readonly #users: Repository<DB, 'users'>;
+  /** The same table with no soft-delete filter: updateUser changes inactive users too. */
+  readonly #anyUsers: Repository<DB, 'users'>;
   readonly #hasher: PasswordHasher;
   readonly #logger: Logger;
 
@@ -179,6 +181,7 @@ export class UserRepository implements UserStore {
       softDelete: { column: 'isActive', kind: 'boolean' },
       secretColumns: ['passwordHash'],
     });
+    this.#anyUsers = new Repository(db, 'users', { secretColumns: ['passwordHash'] });
     this.#hasher = hasher ?? new BcryptPasswordHasher({ cost: this.policy.bcryptCost });
     const context = databaseContext(db as Kysely<unknown>);
     // a logger that throws never turns a done write into a failure: its errors are counted, not thrown
@@ -275,15 +278,8 @@ export class UserRepository implements UserStore {
     if (fields.length === 0) return this.getUserById(key);
     let row: UserRow | undefined;
     try {
-      // not Repository.update(): that changes active rows only, and updateUser also reactivates
-      row = await this.#write(() =>
-        this.#executor()
-          .updateTable('users')
-          .set((eb) => ({ ...valid, updatedAt: eb.fn<Date>('now') }))
-          .where('id', '=', key)
-          .returningAll()
-          .executeTakeFirst(),
-      );
+      // through the table without its soft-delete filter: updateUser also reactivates
+      row = await this.#write(() => this.#anyUsers.update(key, valid));
     } catch (error) {
       throw userConflict(error, valid);
     }
