@@ -118,6 +118,32 @@ describe('pipelining on a full pool (real PostgreSQL)', function () {
     await slow;
   });
 
+  it('does not queue behind a statement that has run for more than a few milliseconds: waits for a free connection', async () => {
+    const { db, items } = await open();
+    const slow = runShared(db, 'select pg_sleep(0.4)');
+    await sleep(30);
+    // queued behind it, the read would wait the 370 ms it has left; in the pool it gives up at 150
+    const error = await rejection(items.getById('1'));
+    expect(error).to.be.instanceOf(PoolTimeoutError);
+    await slow;
+  });
+
+  it('never queues behind a statement whose text ran slowly before, even just sent', async () => {
+    const { db, items } = await open();
+    await runShared(db, 'select pg_sleep(0.3)'); // alone on the connection: it is known to be slow
+    const slow = runShared(db, 'select pg_sleep(0.3)');
+    await tick();
+    const error = await rejection(items.getById('1'));
+    expect(error).to.be.instanceOf(PoolTimeoutError);
+    await slow;
+    // a statement that ran fast again is no longer held to be slow: one just sent takes company
+    await runShared(db, 'select pg_sleep(0.001)');
+    const again = runShared(db, 'select pg_sleep(0.001)');
+    await tick();
+    expect((await items.getById('1')).name).to.equal('one');
+    await again;
+  });
+
   it('fails only the statement that failed; the ones around it on the connection succeed', async () => {
     const { db, items } = await open();
     const slow = runShared(db, 'select pg_sleep(0.2)');

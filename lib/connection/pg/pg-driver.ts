@@ -26,6 +26,7 @@ import type { CopyValue, StatementEngine } from '../../statement-engine.js';
 import { copyable, copyRows } from './pg-copy.js';
 import * as pgInternals from './pg-internals.js';
 import { PreparedStatementCache } from './prepared-statement-cache.js';
+import { SlowStatements } from './slow-statements.js';
 import { FAST_TYPES } from './timestamp-parser.js';
 import type { ConnectionStats } from '../connection-stats.js';
 
@@ -88,6 +89,9 @@ const DEFAULT_STATEMENTS_MAX = 100;
 /** How many single statements may be in flight on one connection when they share it. */
 const PIPELINE_DEPTH = 8;
 
+/** Nothing more is queued on a connection whose oldest statement in flight has run this long. */
+const STALLED_MS = 3;
+
 const POOL_WAIT_TIMEOUT = /^timeout exceeded when trying to connect/;
 /** A named statement whose plan no longer fits the table (0A000), or that the server no longer has (26000). */
 const STALE_STATEMENT = /^(?:cached plan must not change result type|prepared statement "kr_\d+" does not exist)$/;
@@ -112,6 +116,8 @@ export class PgDriver implements Driver {
   readonly #shared: PgConnection[] = [];
   /** run() calls waiting for a connection of their own (so the pool's other waiters can be told apart). */
   #sharedWaiting = 0;
+  /** Statement texts that ran slowly: none shares a busy connection, nor is queued behind. */
+  readonly #slow = new SlowStatements();
 
   #internalsChecked = false;
 
@@ -193,9 +199,11 @@ export class PgDriver implements Driver {
    * @throws as acquireConnection, and the mapped error of the statement.
    */
   async run<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    const connection = this.#shareBusy() ?? (await this.#checkOutShared());
+    const slow = this.#slow.has(compiledQuery.sql);
+    const connection = (slow ? undefined : this.#shareBusy()) ?? (await this.#checkOutShared());
     if (this.#pipelines(connection)) connection.coalesceWrites();
     const started = performance.now();
+    const first = connection.began(started, slow);
     try {
       const result = await connection.run<R>(compiledQuery);
       this.options.log?.({ level: 'query', query: compiledQuery, queryDurationMillis: performance.now() - started });
@@ -205,6 +213,9 @@ export class PgDriver implements Driver {
       this.options.log?.({ level: 'error', error, query: compiledQuery, queryDurationMillis });
       throw error;
     } finally {
+      connection.ended(slow);
+      // only a run that waited behind no other statement tells how long the statement itself takes
+      if (first) this.#slow.learn(compiledQuery.sql, performance.now() - started);
       this.#giveBack(connection);
     }
   }
@@ -225,9 +236,14 @@ export class PgDriver implements Driver {
     if (this.#shared.length === 0 || pool === undefined) return undefined;
     if (pool.idleCount > 0 || pool.totalCount < (pool.options.max ?? 10)) return undefined;
     if (pool.waitingCount > this.#sharedWaiting) return undefined;
+    // never behind a statement known to be slow, or one that has been running a while: the
+    // statement would wait for it (and count the wait in its own latency) instead of for a free
+    // connection, which comes sooner
+    const stalledBefore = performance.now() - STALLED_MS;
     let least: PgConnection | undefined;
     for (const connection of this.#shared) {
       if (connection.statements >= PIPELINE_DEPTH || connection.discarded) continue;
+      if (connection.slowInFlight > 0 || connection.oldestStarted < stalledBefore) continue;
       if (least === undefined || connection.statements < least.statements) least = connection;
     }
     if (least) least.statements++;
@@ -514,6 +530,31 @@ class PgConnection implements DatabaseConnection {
   inTransaction = false;
   /** Statements of the driver's run() in flight on this connection (kept by the driver). */
   statements = 0;
+  /** When each run() statement in flight began, oldest first (they complete in order). */
+  readonly #started: number[] = [];
+  /** Statements known to be slow among those in flight. */
+  slowInFlight = 0;
+
+  /**
+   * Counts a run() statement in flight that began at `at`; true when it is the only one, so its
+   * time is its own. Never throws.
+   */
+  began(at: number, slow: boolean): boolean {
+    if (slow) this.slowInFlight++;
+    this.#started.push(at);
+    return this.#started.length === 1;
+  }
+
+  /** Counts the oldest run() statement in flight as done. Never throws. */
+  ended(slow: boolean): void {
+    if (slow) this.slowInFlight--;
+    this.#started.shift();
+  }
+
+  /** When the oldest run() statement in flight began (Infinity when none is). */
+  get oldestStarted(): number {
+    return this.#started[0] ?? Infinity;
+  }
 
   /**
    * Holds this connection's socket corked until the current tick's work is done, so the
