@@ -39,8 +39,13 @@ import {
 } from './table-metadata.js';
 import { applyWhere, fromCallback, planWhere } from './where-plan.js';
 
-/** Compiled shapes of every repository, per description of a table and options. */
-const shapes = new ShapeCache();
+/**
+ * Compiled shapes of every repository, per description of a table and options. Input can make
+ * new shapes at will (a where key, a sort column), so both caches are bounded: the shared one keeps
+ * the 5,000 most recently used per table, a repository's own map (a faster first look) 500.
+ */
+const shapes = new ShapeCache(5_000);
+const REPOSITORY_SHAPES = 500;
 
 /** A repository reads a table's catalog again after a ValidationError at most this often. */
 const REFRESH_INTERVAL_MS = 1_000;
@@ -236,6 +241,7 @@ export class TableAccess {
       shape = shapes.get(this.state.loaded!.meta, `${this.scope}|${key}`, () =>
         compileShape(build, arity, this.prepare),
       );
+      if (this.state.shapes.size >= REPOSITORY_SHAPES) this.state.shapes.clear();
       this.state.shapes.set(key, shape);
     }
     return shape;
