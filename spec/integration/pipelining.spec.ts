@@ -14,6 +14,7 @@ import {
   type Database,
 } from '../../lib/index.js';
 import { databaseContext } from '../../lib/database-context.js';
+import { preparedQuery } from '../../lib/prepared-query.js';
 import { testConfig } from '../support/test-config.js';
 import { queryServer, rejection } from '../support/spec-helpers.js';
 import { testDatabaseUrl } from '../support/test-server.js';
@@ -142,6 +143,26 @@ describe('pipelining on a full pool (real PostgreSQL)', function () {
     await tick();
     expect((await items.getById('1')).name).to.equal('one');
     await again;
+  });
+
+  it('runs a text known to be slow unnamed, planned for its own arguments each time', async () => {
+    const { db } = await open();
+    const context = databaseContext(db as Kysely<unknown>)!;
+    const named = (text: string) => preparedQuery(CompiledQuery.raw(text, [1]));
+    /** How often the server ran the named statement of `text`. */
+    const runsOf = async (text: string) => {
+      const { rows } = await sql<{ runs: number }>`select (generic_plans + custom_plans)::int as runs
+        from pg_prepared_statements where statement = ${text}`.execute(db);
+      return rows[0]?.runs ?? 0;
+    };
+    const slow = 'select pg_sleep(0.02), $1::int as one';
+    const fast = 'select $1::int as one';
+    for (let i = 0; i < 4; i++) {
+      await context.execute!(named(slow), 'read');
+      await context.execute!(named(fast), 'read');
+    }
+    expect(await runsOf(fast)).to.equal(4);
+    expect(await runsOf(slow), 'only its first run, before it was known to be slow').to.equal(1);
   });
 
   it('fails only the statement that failed; the ones around it on the connection succeed', async () => {
