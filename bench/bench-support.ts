@@ -3,6 +3,7 @@
  * N concurrent workers that reports ops/s and client CPU per operation, medians, and a table.
  */
 import { randomBytes } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { dropDatabase } from '../spec/support/drop-database.js';
 import { startThrowawayCluster, type ThrowawayCluster } from '../spec/support/postgres-cluster.js';
@@ -12,6 +13,18 @@ export const NEWEST_FIRST = [
   ['createdAt', 'desc'],
   ['id', 'desc'],
 ] as const satisfies readonly (readonly [string, 'asc' | 'desc'])[];
+
+/**
+ * Fills the users table with `rows` users, one a second up to now, every tenth inactive, all with
+ * the same cost-4 bcrypt-shaped hash, and analyzes it.
+ */
+export async function seedUsers(db: Kysely<unknown>, rows: number): Promise<void> {
+  await sql`insert into users (username, email, password_hash, is_active, created_at)
+    select 'user' || g, 'user' || g || '@example.com', '$2b$04$' || repeat('a', 53), g % 10 <> 0,
+           now() - make_interval(secs => ${rows} - g)
+      from generate_series(1, ${rows}) g`.execute(db);
+  await sql`vacuum analyze users`.execute(db);
+}
 
 /** A database made for one benchmark run. */
 export interface BenchDatabase {
@@ -81,6 +94,17 @@ export async function createBenchDatabase(prefix: string): Promise<BenchDatabase
       await cluster?.destroy();
     },
   };
+}
+
+/** The contenders of the repository and every-path benchmarks, in their first round's order. */
+export type Contender = 'raw pg' | 'raw pg prepared' | 'Kysely' | 'Repository';
+export const CONTENDERS: readonly Contender[] = ['raw pg', 'raw pg prepared', 'Kysely', 'Repository'];
+
+const PICKED = process.env['BENCH_WORKLOADS']?.split(',').map((w) => w.trim().toLowerCase());
+
+/** Whether BENCH_WORKLOADS (unset: all) names a prefix of the workload `name`. */
+export function picked(name: string): boolean {
+  return PICKED === undefined || PICKED.some((w) => name.toLowerCase().startsWith(w));
 }
 
 /** One measured window. */

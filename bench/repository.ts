@@ -11,7 +11,7 @@
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import {
@@ -28,9 +28,13 @@ import {
   measure,
   median,
   printTable,
+  seedUsers,
   turnOrder,
   type Sample,
   NEWEST_FIRST,
+  CONTENDERS,
+  picked,
+  type Contender,
 } from './bench-support.js';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 2);
@@ -39,11 +43,6 @@ const WORKERS = 32;
 const POOL = 10;
 const ROWS = 100_000;
 const BULK = 100_000;
-const PICKED = process.env['BENCH_WORKLOADS']?.split(',').map((w) => w.trim().toLowerCase());
-const picked = (name: string) => PICKED === undefined || PICKED.some((w) => name.toLowerCase().startsWith(w));
-
-type Contender = 'raw pg' | 'raw pg prepared' | 'Kysely' | 'Repository';
-const CONTENDERS: readonly Contender[] = ['raw pg', 'raw pg prepared', 'Kysely', 'Repository'];
 
 interface Workload {
   readonly name: string;
@@ -63,11 +62,7 @@ export async function benchRepository(): Promise<void> {
   const pool = new pg.Pool({ connectionString: bench.url, max: POOL });
   try {
     await migrateToLatest(db);
-    await sql`insert into users (username, email, password_hash, is_active, created_at)
-      select 'user' || g, 'user' || g || '@example.com', '$2b$04$' || repeat('a', 53), g % 10 <> 0,
-             now() - make_interval(secs => ${ROWS} - g)
-        from generate_series(1, ${ROWS}) g`.execute(db);
-    await sql`vacuum analyze users`.execute(db);
+    await seedUsers(db as Kysely<unknown>, ROWS);
 
     const users = new Repository(db, 'users');
     const unprepared = new Repository(db, 'users', { prepare: false });

@@ -1,18 +1,27 @@
 /**
- * `npm run bench`: every benchmark in one run — the Repository against raw pg, the user store's
- * bcrypt costs, the SSH tunnel against direct and `ssh -L`, and reads over replicas. A benchmark
- * whose program is missing (sshd, the PostgreSQL server binaries) says so and is left out.
- * BENCH_ONLY=repository,users,tunnel,replicas picks some.
+ * `npm run bench`: every benchmark in one run — the Repository against raw pg, every public path,
+ * the tail under an open-loop load, findById against pgbench, memory after many query shapes, the
+ * user store's bcrypt costs, the SSH tunnel against direct and `ssh -L`, and reads over replicas.
+ * A benchmark whose program is missing (sshd, pgbench, the PostgreSQL server binaries) says so
+ * and is left out. BENCH_ONLY=repository,paths,tail,limit,shapes,users,tunnel,replicas picks some.
  */
 import { existsSync } from 'node:fs';
+import { benchLimit } from './limit.js';
+import { benchPaths } from './paths.js';
 import { benchReplicas } from './replicas.js';
 import { benchRepository } from './repository.js';
+import { benchShapes } from './shapes.js';
+import { benchTail } from './tail.js';
 import { benchTunnel } from './tunnel.js';
 import { benchUsers } from './users.js';
 
-const only = (process.env['BENCH_ONLY'] ?? 'repository,users,tunnel,replicas').split(',');
+const only = (process.env['BENCH_ONLY'] ?? 'repository,paths,tail,limit,shapes,users,tunnel,replicas').split(',');
 const benches: [string, () => Promise<void>, string | undefined][] = [
   ['repository', benchRepository, undefined],
+  ['paths', benchPaths, undefined],
+  ['tail', benchTail, undefined],
+  ['limit', benchLimit, undefined],
+  ['shapes', benchShapes, undefined],
   ['users', benchUsers, undefined],
   [
     'tunnel',
