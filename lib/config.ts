@@ -114,7 +114,8 @@ export interface DatabaseConfig {
   readonly preparedStatementsMax: number;
   /**
    * DB_PIPELINING: when every pooled connection is busy, single statements outside transactions
-   * queue on a busy connection (pipelined, up to 8 deep) instead of waiting for a free one, and a
+   * queue on a busy connection (pipelined, up to 8 deep, never behind a statement that has run 3 ms
+   * or is known to be slow) instead of waiting for a free one, and a
    * transaction's BEGIN travels with its first statement. (Default: true)
    */
   readonly pipelining: boolean;
