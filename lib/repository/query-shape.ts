@@ -5,6 +5,7 @@
  */
 import type { CompiledQuery, Compilable, RootOperationNode } from 'kysely';
 import { preparedQuery } from '../prepared-query.js';
+import { RecentlyUsed } from '../recently-used.js';
 
 /**
  * A placeholder for an argument while a shape is built. Recognised by identity, never by its
@@ -72,9 +73,9 @@ export function bindShape<R>(shape: QueryShape, args: readonly unknown[]): Compi
   return { ...shape.query, parameters };
 }
 
-/** Compiled shapes, per owner (the Database's Kysely) and key; the least recently used go first past `max` per owner. */
+/** Compiled shapes, per owner (a table's description) and key; past `max` per owner the least recently used go first. */
 export class ShapeCache {
-  readonly #byOwner = new WeakMap<object, Map<string, QueryShape>>();
+  readonly #byOwner = new WeakMap<object, RecentlyUsed<string, QueryShape>>();
 
   /** @param max shapes kept per owner. */
   constructor(readonly max: number) {}
@@ -82,18 +83,12 @@ export class ShapeCache {
   /** The shape for `key`, compiled by `compile` the first time (or again after it was evicted). */
   get(owner: object, key: string, compile: () => QueryShape): QueryShape {
     let shapes = this.#byOwner.get(owner);
-    if (!shapes) {
-      shapes = new Map();
-      this.#byOwner.set(owner, shapes);
-    }
+    if (!shapes) this.#byOwner.set(owner, (shapes = new RecentlyUsed(this.max)));
     let shape = shapes.get(key);
-    if (shape) {
-      shapes.delete(key);
-    } else {
+    if (!shape) {
       shape = compile();
-      if (shapes.size >= this.max) shapes.delete(shapes.keys().next().value!);
+      shapes.set(key, shape);
     }
-    shapes.set(key, shape);
     return shape;
   }
 }

@@ -6,26 +6,12 @@
  */
 import type { CompiledQuery } from 'kysely';
 import { preparedQuery } from '../prepared-query.js';
+import { RecentlyUsed } from '../recently-used.js';
 
 /** Texts remembered per Database, least recently seen forgotten first. */
 const REMEMBERED = 500;
 
-/** A bounded set of recently seen statement texts, in the order they were last seen. */
-class SeenTexts {
-  readonly #texts = new Set<string>();
-
-  /** Whether `text` was seen among the last REMEMBERED texts; remembers it either way. */
-  seenBefore(text: string): boolean {
-    const seen = this.#texts.delete(text);
-    this.#texts.add(text);
-    if (!seen && this.#texts.size > REMEMBERED) {
-      this.#texts.delete(this.#texts.values().next().value!);
-    }
-    return seen;
-  }
-}
-
-const byOwner = new WeakMap<object, SeenTexts>();
+const byOwner = new WeakMap<object, RecentlyUsed<string, true>>();
 
 /**
  * `compiled`, marked to run as a named prepared statement when its text was compiled before for
@@ -36,6 +22,8 @@ const byOwner = new WeakMap<object, SeenTexts>();
 export function preparedWhenRecurring<R>(owner: object, compiled: CompiledQuery<R>): CompiledQuery<R> {
   if (compiled.parameters.length === 0) return compiled;
   let seen = byOwner.get(owner);
-  if (!seen) byOwner.set(owner, (seen = new SeenTexts()));
-  return seen.seenBefore(compiled.sql) ? preparedQuery(compiled) : compiled;
+  if (!seen) byOwner.set(owner, (seen = new RecentlyUsed(REMEMBERED)));
+  const recurs = seen.get(compiled.sql) !== undefined;
+  if (!recurs) seen.set(compiled.sql, true);
+  return recurs ? preparedQuery(compiled) : compiled;
 }
