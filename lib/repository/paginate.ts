@@ -8,6 +8,7 @@ import { readOptions } from '../arguments.js';
 import { DatabaseError, ValidationError } from '../errors.js';
 import { checkColumnValue } from './column-values.js';
 import { decodeCursor, encodeCursor, type CursorValue } from './cursor.js';
+import { TemporalTexts } from '../temporal-texts.js';
 import { deletedMode } from './deleted-filter.js';
 import { arg } from './query-shape.js';
 import { checkLimit, checkOffset, numberArg } from './query-limits.js';
@@ -62,6 +63,8 @@ export async function paginate(
     totalPromise?.catch(() => undefined);
 
     let rows: Row[];
+    // the cursor row's timestamps, as the text they arrived as
+    let read: Map<string, string> | undefined;
     try {
       if (offset !== undefined) {
         rows = await access.select(request.where, mode, `pageOffset|${order.key}`, {
@@ -75,22 +78,41 @@ export async function paginate(
         // the cursor's NULLs change the condition's form; its other values are the arguments
         const nulls = after?.map((value) => (value === null ? 'n' : 'v')).join('') ?? 'first';
         const values = after?.filter((value) => value !== null) ?? [];
-        rows = await access.select(request.where, mode, `pageKeyset|${order.key}|${nulls}`, {
-          // dates and times go into the cursor as PostgreSQL's text in a fixed form: a JS Date
-          // loses microseconds, and the session's DateStyle changes the text the row carries
-          columns: (names, q) => {
-            let selected = selectRows(names, q);
-            for (const [column, , kind] of order.columns) {
-              if (kind) selected = selected.select(cursorText(names.col(column), kind).as(cursorAlias(column)));
-            }
-            return selected;
-          },
-          extend: (names, q, base) => {
-            const from = after ? q.where(keysetCondition(names, order.columns, after, base)) : q;
-            return applyOrder(names, from, order.columns).limit(numberArg(base + values.length));
-          },
-          args: [...values, limit + 1],
-        });
+        const keyset = (texts: TemporalTexts | undefined): Promise<Row[]> =>
+          access.select(request.where, mode, `pageKeyset|${order.key}|${nulls}|${texts ? 'read' : 'printed'}`, {
+            // dates and times go into the cursor as PostgreSQL's text in a fixed form: a JS Date
+            // loses microseconds, and the session's DateStyle changes the text the row carries.
+            // Timestamps are read from the text they arrived as, when the engine keeps it
+            columns: (names, q) => {
+              let selected = selectRows(names, q);
+              for (const [column, , kind] of order.columns) {
+                if (kind && !(texts && isTimestamp(kind))) {
+                  selected = selected.select(cursorText(names.col(column), kind).as(cursorAlias(column)));
+                }
+              }
+              return selected;
+            },
+            extend: (names, q, base) => {
+              const from = after ? q.where(keysetCondition(names, order.columns, after, base)) : q;
+              return applyOrder(names, from, order.columns).limit(numberArg(base + values.length));
+            },
+            args: [...values, limit + 1],
+            ...(texts ? { texts } : {}),
+          });
+        const texts =
+          order.columns.some(([, , kind]) => isTimestamp(kind)) && !printsTimestamps.has(access.db)
+            ? new TemporalTexts()
+            : undefined;
+        rows = await keyset(texts);
+        if (texts && rows.length > limit) {
+          read = readTimestamps(rows[limit - 1]!, order.columns, texts);
+          if (!read) {
+            // another DateStyle, another engine or a parser of the application's: from now on
+            // this Database's pages have the server print their timestamps, starting with this one
+            printsTimestamps.add(access.db);
+            rows = await keyset(undefined);
+          }
+        }
       }
     } catch (error) {
       throw await firstFailure(error, totalPromise);
@@ -102,16 +124,59 @@ export async function paginate(
       offset === undefined && hasMore && last
         ? encodeCursor(
             scope,
-            order.columns.map(([c, , kind]) => (kind ? last[cursorAlias(c)] : last[c])),
+            order.columns.map(([c, , kind]) =>
+              read && isTimestamp(kind) ? (read.get(c) ?? null) : kind ? last[cursorAlias(c)] : last[c],
+            ),
             access.cursorSecret(),
           )
         : null;
     if (offset === undefined) {
-      const aliases = order.columns.filter(([, , kind]) => kind).map(([column]) => cursorAlias(column));
+      const aliases = order.columns
+        .filter(([, , kind]) => kind && !(read && isTimestamp(kind)))
+        .map(([column]) => cursorAlias(column));
       if (aliases.length > 0) page = withoutColumns(page, aliases);
     }
     return { items: page, nextCursor, hasMore, ...(totalPromise ? { total: await totalPromise } : {}) };
   });
+}
+
+/** Databases whose keyset pages have the server print their timestamps (see readTimestamps). */
+const printsTimestamps = new WeakSet<object>();
+
+/** A timestamp sort column's ISO text as PostgreSQL prints it (DateStyle ISO, any order), ±infinity. */
+const ISO_TIMESTAMP = /^(?:\d{4,}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?: BC)?|-?infinity)$/;
+const ISO_TIMESTAMPTZ =
+  /^(?:\d{4,}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d{1,6})?[+-]\d{2}(?::\d{2}){0,2}(?: BC)?|-?infinity)$/;
+
+/** Whether the cursor reads this kind of sort column from the text it arrived as. */
+function isTimestamp(kind: TemporalKind | undefined): boolean {
+  return kind === 'timestamp' || kind === 'timestamptz';
+}
+
+/**
+ * The texts `row`'s timestamp sort values arrived as, by column, when every one of them is
+ * known and in ISO form (which PostgreSQL reads back the same in every DateStyle, and for
+ * timestamptz in every time zone: it carries the offset); else undefined.
+ */
+function readTimestamps(
+  row: Row,
+  columns: readonly SortColumn[],
+  texts: TemporalTexts,
+): Map<string, string> | undefined {
+  const read = new Map<string, string>();
+  for (const [column, , kind] of columns) {
+    if (!isTimestamp(kind)) continue;
+    const value = row[column];
+    if (value === null || value === undefined) {
+      // NULL in SQL needs no text; pg's parser also makes null of text it cannot read (DateStyle German, say)
+      if (texts.made(value)) return undefined;
+      continue;
+    }
+    const text = texts.textOf(value);
+    if (text === undefined || !(kind === 'timestamptz' ? ISO_TIMESTAMPTZ : ISO_TIMESTAMP).test(text)) return undefined;
+    read.set(column, text);
+  }
+  return read;
 }
 
 /** A decoded cursor whose every value fits its sort column; else a ValidationError (field `cursor`). */

@@ -9,6 +9,7 @@ import { databaseContext, type DatabaseContext } from '../database-context.js';
 import { DatabaseError, ValidationError } from '../errors.js';
 import { markSecretParameters } from '../secret-parameters.js';
 import type { StatementIntent } from '../statement-engine.js';
+import { withTemporalTexts, type TemporalTexts } from '../temporal-texts.js';
 import { checkServedSchema } from '../system-schemas.js';
 import { currentTransaction } from '../transaction/current-transaction.js';
 import { deletedFilter, type DeletedMode } from './deleted-filter.js';
@@ -65,6 +66,8 @@ export interface SelectParts {
   readonly columns?: (names: StatementNames, q: FromBuilder) => SelectBuilder;
   readonly extend?: (names: StatementNames, q: SelectBuilder, base: number) => SelectBuilder;
   readonly args?: readonly unknown[];
+  /** Carried by the statement, for an engine that parses its timestamp fields through it. */
+  readonly texts?: TemporalTexts;
 }
 
 /** One repository's access to its table; a copy bound to a transaction shares everything but `bound`. */
@@ -326,7 +329,7 @@ export class TableAccess {
         ).compile(),
       );
       const bound = bindCompiled(compiled, args);
-      return (await this.runTyped(bound, 'read')).rows;
+      return (await this.runTyped(parts.texts ? withTemporalTexts(bound, parts.texts) : bound, 'read')).rows;
     }
     const plan = planWhere(this.table, where, meta, this.secretColumns);
     const arity = plan.values.length + args.length;
@@ -341,7 +344,7 @@ export class TableAccess {
     });
     const bound = bindShape<Row>(shape, [...plan.values, ...args]);
     markSecretParameters(bound.parameters, plan.secrets);
-    return (await this.runCompiled(bound, 'read')).rows;
+    return (await this.runCompiled(parts.texts ? withTemporalTexts(bound, parts.texts) : bound, 'read')).rows;
   }
 }
 

@@ -27,6 +27,7 @@ import { copyable, copyRows } from './pg-copy.js';
 import * as pgInternals from './pg-internals.js';
 import { PreparedStatementCache } from './prepared-statement-cache.js';
 import { SlowStatements } from './slow-statements.js';
+import { temporalTextsOf } from '../../temporal-texts.js';
 import { FAST_TYPES } from './timestamp-parser.js';
 import type { ConnectionStats } from '../connection-stats.js';
 
@@ -813,7 +814,8 @@ class PgConnection implements DatabaseConnection {
    * of rows cost more client CPU than building the query.
    */
   #send(compiledQuery: CompiledQuery, name: string | undefined, extended = false): Promise<pg.QueryResult> {
-    const options = { name, extended, types: FAST_TYPES };
+    const texts = temporalTextsOf(compiledQuery);
+    const options = { name, extended, types: texts ? texts.over(FAST_TYPES) : FAST_TYPES };
     return new Promise((resolve, reject) => {
       pgInternals.submitPgQuery(this.client, compiledQuery.sql, compiledQuery.parameters, options, (error, result) => {
         if (error) reject(error);
