@@ -1,8 +1,9 @@
 /**
  * Every public path, not only the fast ones: each Repository and UserRepository method in each
  * form its options allow (equality and expression filters, orderBy lists, offset and keyset pages
- * with and without total, findAndCount, counts, exists, upsert, updateMany, increment, createMany
- * with and without returning, soft-delete filters), each against the same statements written
+ * with and without total, findAndCount, counts, exists, upsert, updateMany with both filters,
+ * increment, decrement, createMany with and without returning, soft and hard delete, soft-delete
+ * filters), each against the same statements written
  * for raw pg (parameterized, and named prepared) and against plain Kysely, in one run on the same
  * pool and data. Prints ops/s, client CPU per operation and the ratios to raw pg and to Kysely,
  * medians of the rounds; contenders take turns in a rotating order.
@@ -103,6 +104,8 @@ export async function benchPaths(): Promise<void> {
 
     const users = new Repository(db, 'users');
     const items = new Repository(db, 'items', { softDelete: { column: 'deletedAt', kind: 'timestamp' } });
+    // the same table without soft delete: its delete removes the row
+    const hardItems = new Repository(db, 'items');
     const store = new UserRepository(db, { hasher: freeHasher });
     let serial = 0;
     const unique = () => `${process.pid}_${++serial}_${Math.random().toString(36).slice(2, 8)}`;
@@ -408,6 +411,25 @@ export async function benchPaths(): Promise<void> {
         repository: (i) => users.updateMany({ username: `user${userId(i)}` }, { email: `um${unique()}@example.com` }),
       },
       {
+        name: 'updateMany (expression)',
+        raw: (q, i) =>
+          q('update users set email = $1, updated_at = now() where (username = $2 and is_active = $3)', [
+            `ue${unique()}@example.com`,
+            `user${userId(i)}`,
+            true,
+          ]),
+        kysely: (i) =>
+          db
+            .updateTable('users')
+            .set({ email: `ue${unique()}@example.com`, updatedAt: sql`now()` })
+            .where((eb) => eb.and([eb('username', '=', `user${userId(i)}`), eb('isActive', '=', true)]))
+            .executeTakeFirst(),
+        repository: (i) =>
+          users.updateMany((eb) => eb.and([eb('username', '=', `user${userId(i)}`), eb('isActive', '=', true)]), {
+            email: `ue${unique()}@example.com`,
+          }),
+      },
+      {
         name: 'increment',
         raw: (q, i) =>
           q('update items set hits = hits + $1 where id = $2 and deleted_at is null returning *', [1, itemId(i)]),
@@ -420,6 +442,42 @@ export async function benchPaths(): Promise<void> {
             .returningAll()
             .executeTakeFirst(),
         repository: (i) => items.increment(itemId(i), 'hits', 1),
+      },
+      {
+        name: 'decrement',
+        raw: (q, i) =>
+          q('update items set hits = hits - $1 where id = $2 and deleted_at is null returning *', [1, itemId(i)]),
+        kysely: (i) =>
+          db
+            .updateTable('items')
+            .set((eb) => ({ hits: eb('hits', '-', 1) }))
+            .where('id', '=', String(itemId(i)))
+            .where('deletedAt', 'is', null)
+            .returningAll()
+            .executeTakeFirst(),
+        repository: (i) => items.decrement(itemId(i), 'hits', 1),
+      },
+      {
+        name: 'create + hard delete',
+        raw: async (q, i) => {
+          const { rows } = await q('insert into items (owner_id, name) values ($1, $2) returning *', [
+            owner(i),
+            `hd${unique()}`,
+          ]);
+          await q('delete from items where id = $1', [(rows[0] as { id: string }).id]);
+        },
+        kysely: async (i) => {
+          const row = await db
+            .insertInto('items')
+            .values({ ownerId: owner(i), name: `hd${unique()}` })
+            .returningAll()
+            .executeTakeFirstOrThrow();
+          await db.deleteFrom('items').where('id', '=', row.id).execute();
+        },
+        repository: async (i) => {
+          const row = await hardItems.create({ ownerId: owner(i), name: `hd${unique()}` });
+          await hardItems.delete(row.id);
+        },
       },
       {
         name: `createMany (${BATCH}, returning)`,
