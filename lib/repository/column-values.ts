@@ -46,10 +46,24 @@ const TIME_TEXT =
 const INT8_MIN = -(2n ** 63n);
 const INT8_MAX = 2n ** 63n - 1n;
 
-/** What kind of value a column of this (catalog) type takes; undefined: not checked. */
-function kindOf(
-  type: string,
-): 'integer' | 'number' | 'text' | 'uuid' | 'boolean' | 'time' | 'bytea' | 'array' | undefined {
+/** What kind of value a column takes; undefined: not checked. */
+type ValueKind = 'integer' | 'number' | 'text' | 'uuid' | 'boolean' | 'time' | 'bytea' | 'array' | undefined;
+
+/** Kinds by catalog type, worked out once per type (a value is checked for every row written). */
+const kinds = new Map<string, ValueKind>();
+
+/** What kind of value a column of this (catalog) type takes. */
+function kindOf(type: string): ValueKind {
+  let kind = kinds.get(type);
+  if (kind === undefined && !kinds.has(type)) {
+    kind = kindOfType(type);
+    kinds.set(type, kind);
+  }
+  return kind;
+}
+
+/** kindOf, worked out. */
+function kindOfType(type: string): ValueKind {
   if (type.endsWith('[]')) return 'array';
   if (type === 'uuid') return 'uuid';
   if (INTEGER_TYPES.has(type)) return 'integer';
@@ -61,7 +75,7 @@ function kindOf(
   return undefined;
 }
 
-function fits(kind: ReturnType<typeof kindOf>, value: unknown): boolean {
+function fits(kind: ValueKind, value: unknown): boolean {
   switch (kind) {
     case 'integer':
       if (typeof value === 'number') return Number.isSafeInteger(value);

@@ -184,11 +184,17 @@ async function insertJson(
 ): Promise<Inserted> {
   const sqlColumns = columns.map((c) => names.col(c));
   const dateText = access.context?.dateText ?? ((date: Date) => date.toISOString());
-  const json = JSON.stringify(
-    rows.map((row) =>
-      Object.fromEntries(row.map((value, i): [string, unknown] => [sqlColumns[i]!, jsonValue(value, dateText)])),
-    ),
-  );
+  // written key by key (half the time of objects made for JSON.stringify); a missing value is
+  // null, as a key left out would be; the values are scalars (see jsonPathAllowed)
+  const keys = sqlColumns.map((column, i) => `${i === 0 ? '{' : ','}${JSON.stringify(column)}:`);
+  let json = '[';
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r]!;
+    if (r > 0) json += ',';
+    for (let i = 0; i < keys.length; i++) json += keys[i]! + JSON.stringify(jsonValue(row[i], dateText) ?? null);
+    json += '}';
+  }
+  json += ']';
   const shape = access.shape(`createManyJson|${columns.join(',')}|${returning}`, 1, () => {
     const source = sql`json_populate_recordset(null::${sql.table(names.table)}, ${arg(0)}::json)`;
     const insert = names.kysely
