@@ -63,8 +63,9 @@ export async function paginate(
     totalPromise?.catch(() => undefined);
 
     let rows: Row[];
-    // the cursor row's timestamps, as the text they arrived as
+    // the cursor row's timestamps, as the text they arrived as, when the server did not print them
     let read: Map<string, string> | undefined;
+    let printed = true;
     try {
       if (offset !== undefined) {
         rows = await access.select(request.where, mode, `pageOffset|${order.key}`, {
@@ -104,9 +105,11 @@ export async function paginate(
             ? new TemporalTexts()
             : undefined;
         rows = await keyset(texts);
+        printed = texts === undefined;
         if (texts && rows.length > limit) {
           read = readTimestamps(rows[limit - 1]!, order.columns, texts);
           if (!read) {
+            printed = true;
             // another DateStyle, another engine or a parser of the application's: from now on
             // this Database's pages have the server print their timestamps, starting with this one
             printsTimestamps.add(access.db);
@@ -125,14 +128,14 @@ export async function paginate(
         ? encodeCursor(
             scope,
             order.columns.map(([c, , kind]) =>
-              read && isTimestamp(kind) ? (read.get(c) ?? null) : kind ? last[cursorAlias(c)] : last[c],
+              !printed && isTimestamp(kind) ? (read?.get(c) ?? null) : kind ? last[cursorAlias(c)] : last[c],
             ),
             access.cursorSecret(),
           )
         : null;
     if (offset === undefined) {
       const aliases = order.columns
-        .filter(([, , kind]) => kind && !(read && isTimestamp(kind)))
+        .filter(([, , kind]) => kind && (printed || !isTimestamp(kind)))
         .map(([column]) => cursorAlias(column));
       if (aliases.length > 0) page = withoutColumns(page, aliases);
     }
