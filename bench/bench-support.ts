@@ -8,6 +8,12 @@ import pg from 'pg';
 import { dropDatabase } from '../spec/support/drop-database.js';
 import { startThrowawayCluster, type ThrowawayCluster } from '../spec/support/postgres-cluster.js';
 
+/** The load every table shares: 32 concurrent workers on a pool of 10 connections. */
+export const WORKERS = 32;
+export const POOL = 10;
+/** Rounds per contender (BENCH_ROUNDS; default 3), of which each table shows the median. */
+export const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
+
 /** Newest users first, id as the tie-breaker: the order the partial index on active users serves. */
 export const NEWEST_FIRST = [
   ['createdAt', 'desc'],

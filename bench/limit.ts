@@ -20,12 +20,19 @@ import { promisify } from 'node:util';
 import type { Kysely } from 'kysely';
 import pg from 'pg';
 import { createDatabase, loadConfig, migrateToLatest, Repository, silentLogger, type DB } from '../lib/index.js';
-import { createBenchDatabase, measure, median, printTable, seedUsers, turnOrder } from './bench-support.js';
+import {
+  createBenchDatabase,
+  measure,
+  median,
+  printTable,
+  seedUsers,
+  turnOrder,
+  POOL,
+  ROUNDS,
+  WORKERS,
+} from './bench-support.js';
 
 const SECONDS = Number(process.env['BENCH_LIMIT_SECONDS'] ?? 10);
-const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
-const POOL = 10;
-const WORKERS = 32;
 const ROWS = 100_000;
 const FIND = 'select * from users where id = $1';
 const SCRIPT = `\\set id random(1, ${ROWS})\nselect * from users where id = :id;\n`;

@@ -37,12 +37,12 @@ import {
   CONTENDERS,
   picked,
   type Contender,
+  POOL,
+  ROUNDS,
+  WORKERS,
 } from './bench-support.js';
 
 const SECONDS = Number(process.env['BENCH_PATHS_SECONDS'] ?? 1);
-const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
-const WORKERS = 32;
-const POOL = 10;
 const USERS = 100_000;
 const ITEMS = 100_000;
 const OWNERS = 1_000;

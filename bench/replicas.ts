@@ -12,12 +12,9 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { createDatabase, loadConfig, migrateToLatest, Repository, silentLogger, type DB } from '../lib/index.js';
 import { startThrowawayCluster, type ThrowawayCluster } from '../spec/support/postgres-cluster.js';
-import { measure, median, printTable, type Sample, NEWEST_FIRST } from './bench-support.js';
+import { measure, median, printTable, type Sample, NEWEST_FIRST, POOL, ROUNDS, WORKERS } from './bench-support.js';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 2);
-const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
-const WORKERS = 32;
-const POOL = 10;
 const ROWS = 50_000;
 
 const random = (n: number) => 1 + Math.floor(Math.random() * n);

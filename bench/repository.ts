@@ -35,12 +35,12 @@ import {
   CONTENDERS,
   picked,
   type Contender,
+  POOL,
+  ROUNDS,
+  WORKERS,
 } from './bench-support.js';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 2);
-const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
-const WORKERS = 32;
-const POOL = 10;
 const ROWS = 100_000;
 const BULK = 100_000;
 

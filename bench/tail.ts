@@ -26,16 +26,23 @@ import * as hdr from 'hdr-histogram-js';
 import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { createDatabase, loadConfig, migrateToLatest, Repository, silentLogger, type DB } from '../lib/index.js';
-import { createBenchDatabase, measure, median, printTable, seedUsers, turnOrder } from './bench-support.js';
+import {
+  createBenchDatabase,
+  measure,
+  median,
+  printTable,
+  seedUsers,
+  turnOrder,
+  POOL,
+  ROUNDS,
+  WORKERS,
+} from './bench-support.js';
 
 const SECONDS = Number(process.env['BENCH_TAIL_SECONDS'] ?? 10);
-const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const SATURATION_SECONDS = Number(process.env['BENCH_TAIL_SATURATION_SECONDS'] ?? 5);
 const WARM_UP_SECONDS = 1;
 /** A request due within this many ms is waited for with setImmediate, a later one with setTimeout. */
 const SPIN_MS = Number(process.env['BENCH_TAIL_SPIN_MS'] ?? 0);
-const WORKERS = 32;
-const POOL = 10;
 const ROWS = 100_000;
 const LOADS = [0.5, 0.8] as const;
 /** Every SLOW_EVERY-th request (1%) is the slow statement, the same requests for every contender. */

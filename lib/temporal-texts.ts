@@ -28,11 +28,12 @@ interface Field {
 }
 
 /**
- * Remembers, per timestamp field of one statement's result, the text of the last two values
- * parsed (a page's cursor row is its last or next-to-last row). One per statement run.
+ * Remembers, per timestamp field of one statement's result, the last two values parsed and their
+ * texts (a page's cursor row is its last or next-to-last row). One per statement run.
  */
 export class TemporalTexts {
   readonly #fields: Field[] = [];
+  #lost = false;
 
   /** `parsers` with every text timestamp field's parser wrapped to remember its texts. */
   over(parsers: FieldParsers): FieldParsers {
@@ -44,6 +45,9 @@ export class TemporalTexts {
         this.#fields.push(field);
         return (text) => {
           const value = parser(text);
+          // pg's parser makes null of text it cannot read (DateStyle German, say): a null in a row
+          // then no longer tells a NULL in SQL
+          if (value === null || value === undefined) this.#lost = true;
           field.older = field.newer;
           field.olderText = field.newerText;
           field.newer = value;
@@ -54,13 +58,9 @@ export class TemporalTexts {
     };
   }
 
-  /** Whether one of the remembered values is `value` (a parser may make null of a text it cannot read). */
-  made(value: unknown): boolean {
-    return this.#fields.some(
-      (field) =>
-        (field.newerText !== undefined && field.newer === value) ||
-        (field.olderText !== undefined && field.older === value),
-    );
+  /** Whether a parser made null (or undefined) of a text, so a null in a row may not be a NULL in SQL. */
+  get lost(): boolean {
+    return this.#lost;
   }
 
   /**
@@ -71,12 +71,9 @@ export class TemporalTexts {
    */
   textOf(value: unknown): string | undefined {
     let found: string | undefined;
-    for (const field of this.#fields) {
-      for (const [seen, text] of [
-        [field.newer, field.newerText],
-        [field.older, field.olderText],
-      ] as const) {
-        if (text === undefined || seen !== value) continue;
+    for (const { older, olderText, newer, newerText } of this.#fields) {
+      for (const text of [newer === value ? newerText : undefined, older === value ? olderText : undefined]) {
+        if (text === undefined) continue;
         if (found !== undefined && found !== text) return undefined;
         found = text;
       }

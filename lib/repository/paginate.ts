@@ -171,8 +171,8 @@ function readTimestamps(
     if (!isTimestamp(kind)) continue;
     const value = row[column];
     if (value === null || value === undefined) {
-      // NULL in SQL needs no text; pg's parser also makes null of text it cannot read (DateStyle German, say)
-      if (texts.made(value)) return undefined;
+      // NULL in SQL needs no text, unless a parser made null of a text too
+      if (texts.lost) return undefined;
       continue;
     }
     const text = texts.textOf(value);
