@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
-import ssh2 from 'ssh2';
+import { ed25519KeyPair } from '../support/ssh-key-pair.js';
 import {
   CONFIG_VARIABLES,
   ConfigError,
@@ -16,7 +16,7 @@ import {
 
 const URL = 'postgres://app:pw-Secret-123@db.internal:6543/appdb';
 /** A real private key (loadConfig parses it), made for this run. */
-const KEY = `${ssh2.utils.generateKeyPairSync('ed25519').private.trim()}\n`;
+const KEY = `${ed25519KeyPair().private.trim()}\n`;
 /** The key's base64 lines, none of which may be shown. */
 const KEY_LINES = KEY.split('\n').filter((line) => line.length > 20 && !line.startsWith('-----'));
 
