@@ -51,10 +51,10 @@ export interface Frame {
   readonly rollbackHooks: TransactionHook[];
   /** Set when a 'required' call that joined this frame failed: the frame can only roll back. */
   rollbackOnly: { readonly error: unknown } | undefined;
-  /** Serializes savepoints made directly inside this frame. */
-  tail: Promise<unknown>;
-  /** Copies of `trx` with another Kysely's plugins, by that Kysely's plugin list. */
-  readonly copies: WeakMap<readonly KyselyPlugin[], Transaction<unknown>>;
+  /** Serializes savepoints made directly inside this frame (made with the first one). */
+  tail: Promise<unknown> | undefined;
+  /** Copies of `trx` with another Kysely's plugins, by that Kysely's plugin list (made with the first). */
+  copies: WeakMap<readonly KyselyPlugin[], Transaction<unknown>> | undefined;
 }
 
 /** What the AsyncLocalStorage holds: never mutated, replaced on each enter(). */
@@ -90,8 +90,8 @@ export function createFrame(
     commitHooks: [],
     rollbackHooks: [],
     rollbackOnly: undefined,
-    tail: Promise.resolve(),
-    copies: new WeakMap(),
+    tail: undefined,
+    copies: undefined,
   };
   framesByTransaction.set(trx, frame);
   return frame;
@@ -150,6 +150,7 @@ function samePlugins(a: readonly KyselyPlugin[], b: readonly KyselyPlugin[]): bo
 export function transactionFor(frame: Frame, db: Kysely<unknown>): Transaction<unknown> {
   const plugins = db.getExecutor().plugins;
   if (samePlugins(plugins, frame.connection.plugins)) return frame.trx;
+  frame.copies ??= new WeakMap();
   let copy = frame.copies.get(plugins);
   if (copy === undefined) {
     copy = frame.trx.withoutPlugins();

@@ -76,11 +76,21 @@ export interface Settings {
   readonly timeoutMs: number | undefined;
 }
 
+/** What no options mean: the server's isolation level and access mode, no retries, 'nested'. */
+const DEFAULT_SETTINGS: Settings = Object.freeze({
+  isolationLevel: undefined,
+  accessMode: undefined,
+  retries: 0,
+  propagation: 'nested',
+  timeoutMs: undefined,
+});
+
 /**
  * The options with defaults applied.
  * @throws ValidationError naming the option that is out of range or not one of its values.
  */
 export function settingsOf(given: TransactionOptions | undefined): Settings {
+  if (given === undefined) return DEFAULT_SETTINGS;
   const { isolationLevel, accessMode, retries, propagation = 'nested', timeoutMs } = readOptions(given, 'options');
   if (
     isolationLevel !== undefined &&

@@ -195,7 +195,7 @@ async function join<T>(frame: Frame, db: Kysely<unknown>, fn: (trx: Transaction<
 
 /** Runs `task` after the tasks queued before it on `frame` have settled. */
 function serialized<T>(frame: Frame, task: () => Promise<T>): Promise<T> {
-  const result = frame.tail.then(task);
+  const result = (frame.tail ?? Promise.resolve()).then(task);
   frame.tail = result.catch(() => undefined);
   return result;
 }
@@ -264,7 +264,8 @@ async function runOutermost<T>(
   for (let retry = 0; ; retry++) {
     const attempt = await runOnce(from, key, parent, fn, settings, context);
     if (attempt.committed) {
-      await runHooks(hooksToRun(attempt.frame, 'commit'), 'commit', logger);
+      const hooks = hooksToRun(attempt.frame, 'commit');
+      if (hooks.length > 0) await runHooks(hooks, 'commit', logger);
       return attempt.value;
     }
     const { error, frame } = attempt;
