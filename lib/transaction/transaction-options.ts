@@ -76,14 +76,8 @@ export interface Settings {
   readonly timeoutMs: number | undefined;
 }
 
-/** What no options mean: the server's isolation level and access mode, no retries, 'nested'. */
-const DEFAULT_SETTINGS: Settings = Object.freeze({
-  isolationLevel: undefined,
-  accessMode: undefined,
-  retries: 0,
-  propagation: 'nested',
-  timeoutMs: undefined,
-});
+/** What no options mean, worked out once (every withTransaction() without options gets this object). */
+const DEFAULT_SETTINGS: Settings = Object.freeze(settingsOf({}));
 
 /**
  * The options with defaults applied.
