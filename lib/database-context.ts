@@ -4,7 +4,7 @@
  * registers one context per Kysely it makes; the transaction helper and repositories look it up
  * and never import an engine themselves.
  */
-import type { Kysely } from 'kysely';
+import type { Kysely, LogEvent } from 'kysely';
 import type { DatabaseConfig } from './config.js';
 import type { ConnectionStats } from './connection/connection-stats.js';
 import type { Logger } from './logger.js';
@@ -17,6 +17,11 @@ export interface DatabaseContext extends StatementEngine {
   readonly stats: ConnectionStats;
   /** Whether the CamelCasePlugin maps snake_case SQL names to camelCase TypeScript names. */
   readonly camelCase: boolean;
+  /**
+   * Called with every statement's log event, after the Database's own logging (the testing kit's
+   * statement recorder adds itself here). Empty unless something observes.
+   */
+  readonly observers: Set<(event: LogEvent) => void>;
 }
 
 /**

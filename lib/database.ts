@@ -44,6 +44,8 @@ import { createLogger, redactingLogger, type Logger } from './logger.js';
 import { logParameters } from './redact.js';
 import { secretParameters } from './secret-parameters.js';
 import { currentTransaction } from './transaction/current-transaction.js';
+import { currentSandbox, isOpeningSandbox, transactionKey } from './transaction/transaction-context.js';
+import { sandboxAwareEngine, SandboxRoutingDriver, type SandboxRoute } from './connection/sandbox-routing-driver.js';
 import { withTransaction } from './transaction/with-transaction.js';
 
 /** Options of createDatabase. */
@@ -216,6 +218,16 @@ function queryLogger(config: DatabaseConfig, logger: Logger): (event: LogEvent) 
   };
 }
 
+/** The methods of a dialect, bound, to build another dialect from. */
+function dialectMethods(dialect: Dialect): Dialect {
+  return {
+    createAdapter: () => dialect.createAdapter(),
+    createDriver: () => dialect.createDriver(),
+    createIntrospector: (db) => dialect.createIntrospector(db),
+    createQueryCompiler: () => dialect.createQueryCompiler(),
+  };
+}
+
 /** A Kysely dialect for PostgreSQL over `driver`. */
 function postgresDialect(driver: Driver): Dialect {
   return {
@@ -249,9 +261,11 @@ class PooledDatabase<DB> implements Database<DB> {
     this.#stats = stats;
     const ours = queryLogger(config, logger);
     const theirs = options.log;
+    const observers = new Set<(event: LogEvent) => void>();
     // a log hook that throws never fails the statement it reports on
     const log = (event: LogEvent): void => {
       ours(event);
+      if (observers.size > 0) for (const observe of observers) observe(event);
       if (theirs) {
         try {
           theirs(event);
@@ -263,12 +277,24 @@ class PooledDatabase<DB> implements Database<DB> {
     const dialect =
       config.engine === 'pglite' ? this.#embeddedDialect(config, logger) : this.#postgresDialect(config, logger, log);
     const plugins = [...(options.camelCase === false ? [] : [new CamelCasePlugin()]), ...(options.plugins ?? [])];
-    this.db = new Kysely<DB>({ dialect, plugins, log });
+    // test sandboxes (kysely-repository/testing) lend their connection to statements on `db`
+    let key: object | undefined;
+    const route: SandboxRoute = {
+      current: () => currentSandbox((key ??= transactionKey(this.db as Kysely<unknown>))),
+      opening: isOpeningSandbox,
+    };
+    const routed: Dialect = {
+      ...dialectMethods(dialect),
+      createDriver: () => new SandboxRoutingDriver(dialect.createDriver(), route, logger),
+    };
+    this.db = new Kysely<DB>({ dialect: routed, plugins, log });
     dialects.set(this, dialect);
     this.primary = this.db;
     // the engine interface of whichever engine runs this Database (statement-engine.ts)
     const engine: StatementEngine = this.#driver?.statementEngine() ?? this.#embedded!.statementEngine;
-    const base = { config, logger, stats: this.#stats, camelCase: options.camelCase !== false };
+    const sandboxed = (own: StatementEngine): StatementEngine =>
+      sandboxAwareEngine(own, () => this.db as Kysely<unknown>, route);
+    const base = { config, logger, stats: this.#stats, camelCase: options.camelCase !== false, observers };
     const router = this.#router;
     if (router) {
       // repositories: reads to a replica unless this context wrote; on `replica`: always a replica.
@@ -276,8 +302,10 @@ class PooledDatabase<DB> implements Database<DB> {
       this.replica = new Kysely<DB>({ dialect: postgresDialect(new ReplicaDriver(router)), plugins, log });
       registerContext(this.db as Kysely<unknown>, {
         ...base,
-        ...engine,
-        execute: <R>(query: CompiledQuery, intent: StatementIntent) => router.run<R>(query, intent),
+        ...sandboxed({
+          ...engine,
+          execute: <R>(query: CompiledQuery, intent: StatementIntent) => router.run<R>(query, intent),
+        }),
       });
       registerContext(this.replica as Kysely<unknown>, {
         ...base,
@@ -286,7 +314,7 @@ class PooledDatabase<DB> implements Database<DB> {
       });
     } else {
       this.replica = this.db;
-      registerContext(this.db as Kysely<unknown>, { ...base, ...engine });
+      registerContext(this.db as Kysely<unknown>, { ...base, ...sandboxed(engine) });
     }
   }
 

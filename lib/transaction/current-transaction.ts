@@ -4,7 +4,7 @@
  */
 import type { Kysely, Transaction } from 'kysely';
 import { requireKysely } from '../arguments.js';
-import { activeFrame, transactionFor, transactionKey } from './transaction-context.js';
+import { activeFrame, isSandboxRoot, transactionFor, transactionKey } from './transaction-context.js';
 
 /**
  * The transaction active for `db` in the current async context, or undefined outside one. For a
@@ -26,5 +26,7 @@ export function currentTransaction<DB>(db: Kysely<DB>): Transaction<DB> | undefi
   requireKysely(db, 'db');
   const kysely = db as Kysely<unknown>;
   const frame = activeFrame(kysely, transactionKey(kysely));
-  return frame && (transactionFor(frame, kysely) as Transaction<DB>);
+  // a test sandbox's own transaction is not one the code under test is in
+  if (frame === undefined || isSandboxRoot(frame)) return undefined;
+  return transactionFor(frame, kysely) as Transaction<DB>;
 }

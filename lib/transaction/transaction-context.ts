@@ -6,7 +6,11 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Kysely, KyselyPlugin, Transaction } from 'kysely';
+import type { SandboxState } from '../connection/sandbox-routing-driver.js';
 import type { DatabaseContext } from '../database-context.js';
+import { DatabaseError } from '../errors.js';
+
+export type { SandboxState };
 import type { IsolationLevel, TransactionHook } from './transaction-options.js';
 
 /**
@@ -35,6 +39,8 @@ export interface ConnectionTransaction {
   readonly rolledBackHooks: TransactionHook[];
   /** The isolation level the server reported, once asked (when none was asked for at BEGIN). */
   serverIsolationLevel?: IsolationLevel;
+  /** The test sandbox this transaction runs in (its own, or the one it was begun inside). */
+  readonly sandbox?: SandboxState;
 }
 
 /** One withTransaction() call that runs a callback: outermost, requiresNew or savepoint. */
@@ -65,6 +71,43 @@ interface Snapshot {
 }
 
 const storage = new AsyncLocalStorage<Snapshot>();
+
+/**
+ * Sandbox frames that serve statements from every async context, by Database (mocha's sandbox
+ * in its default shared mode: a server the test talks to runs its statements in the test's
+ * sandbox). Empty outside test runs.
+ */
+const sharedFrames = new Map<TransactionKey, Frame>();
+
+/** Makes `frame` (a sandbox's) the frame of `key` in every async context that has none. */
+export function shareFrame(key: TransactionKey, frame: Frame): void {
+  sharedFrames.set(key, frame);
+}
+
+/** Stops sharing `frame`, if it is still the one shared for `key`. */
+export function unshareFrame(key: TransactionKey, frame: Frame): void {
+  if (sharedFrames.get(key) === frame) sharedFrames.delete(key);
+}
+
+/** Whether a sandbox was ever opened in this process: until then nothing looks for one. */
+let sandboxesOpened = false;
+
+/** Marks the async context of a sandbox being opened: the connection it asks for becomes the sandbox's. */
+const opening = new AsyncLocalStorage<true>();
+
+/**
+ * Runs `fn` (which begins a sandbox's transaction) so that the Database's driver makes the
+ * connection it hands out a sandbox connection; from then on the driver looks for sandboxes.
+ */
+export function openingSandbox<T>(fn: () => Promise<T>): Promise<T> {
+  sandboxesOpened = true;
+  return opening.run(true, fn);
+}
+
+/** Whether the caller is opening a sandbox (see openingSandbox). */
+export function isOpeningSandbox(): boolean {
+  return sandboxesOpened && opening.getStore() === true;
+}
 
 /** Frames by the transaction object handed to their callback. */
 const framesByTransaction = new WeakMap<object, Frame>();
@@ -98,7 +141,7 @@ export function createFrame(
 }
 
 /** Runs `fn` with `frame` as the current frame of its Database (and the innermost of all). */
-export function enter<T>(frame: Frame, fn: () => Promise<T>): Promise<T> {
+export function enter<T>(frame: Frame, fn: () => T): T {
   const previous = storage.getStore();
   const frames = new Map(previous?.frames);
   frames.set(frame.key, frame);
@@ -107,7 +150,28 @@ export function enter<T>(frame: Frame, fn: () => Promise<T>): Promise<T> {
 
 /** The frame current for `key` in this async context, active or not. */
 export function currentFrame(key: TransactionKey): Frame | undefined {
-  return storage.getStore()?.frames.get(key);
+  const own = storage.getStore()?.frames.get(key);
+  return own ?? (sharedFrames.size === 0 ? undefined : sharedFrames.get(key));
+}
+
+/**
+ * The sandbox the statements of `key` run in from this async context, if any: what the driver
+ * lends a plain statement. Free when no sandbox was ever opened.
+ * @throws DatabaseError when that sandbox's test has ended.
+ */
+export function currentSandbox(key: TransactionKey): SandboxState | undefined {
+  if (!sandboxesOpened) return undefined;
+  const sandbox = currentFrame(key)?.connection.sandbox;
+  if (sandbox?.ended) throw sandboxEnded(sandbox);
+  return sandbox;
+}
+
+/** The refusal of a statement made after its test's sandbox was rolled back. */
+function sandboxEnded(sandbox: SandboxState): DatabaseError {
+  return new DatabaseError(
+    `a statement was made after its test ended (${sandbox.label}): the test timed out or did not await ` +
+      'everything it started. It was refused, so that nothing escapes the rollback of the test sandbox',
+  );
 }
 
 /** The nearest active frame from `frame` up its parents, optionally on one connection only. */
@@ -125,16 +189,26 @@ function nearestActive(frame: Frame | undefined, connection?: ConnectionTransact
  * Transaction's connection (even when a 'requiresNew' transaction is current).
  */
 export function activeFrame(db: Kysely<unknown>, key: TransactionKey): Frame | undefined {
-  const current = storage.getStore()?.frames.get(key);
+  const current = currentFrame(key);
+  if (current?.connection.sandbox?.ended) throw sandboxEnded(current.connection.sandbox);
   if (!db.isTransaction) return nearestActive(current);
   const own = framesByTransaction.get(db);
   if (own === undefined) return nearestActive(current);
   return nearestActive(current, own.connection) ?? nearestActive(own, own.connection);
 }
 
-/** The innermost active frame of any Database in this async context (for afterCommit()). */
+/**
+ * The innermost active frame of any Database in this async context (for afterCommit()); a test
+ * sandbox's own transaction is not one the application began, so it does not count.
+ */
 export function innermostActiveFrame(): Frame | undefined {
-  return nearestActive(storage.getStore()?.innermost);
+  const frame = nearestActive(storage.getStore()?.innermost);
+  return frame && isSandboxRoot(frame) ? undefined : frame;
+}
+
+/** Whether `frame` is a test sandbox's own transaction (not one the code under test began). */
+export function isSandboxRoot(frame: Frame): boolean {
+  return frame.parent === undefined && frame.connection.sandbox !== undefined;
 }
 
 /** Whether two plugin lists hold the same plugins in the same order. */

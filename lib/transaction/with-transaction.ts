@@ -14,6 +14,7 @@ import {
   createFrame,
   currentFrame,
   enter,
+  isSandboxRoot,
   transactionFor,
   transactionKey,
   type ConnectionTransaction,
@@ -140,6 +141,13 @@ export async function withTransaction<DB, T>(
     }
     return await runOutermost(kysely, key, undefined, run, settings);
   }
+  if (enclosing.connection.sandbox !== undefined) {
+    if (settings.propagation === 'requiresNew') throw requiresNewInSandbox();
+    if (isSandboxRoot(enclosing)) {
+      // the application's outermost transaction: a savepoint of the test's, begun through the driver
+      return await runOutermost(enclosing.connection.db, key, enclosing, run, settings);
+    }
+  }
   if (settings.propagation === 'requiresNew') {
     const from = kysely.isTransaction ? enclosing.connection.db : kysely;
     return await runOutermost(from, key, currentFrame(key) ?? enclosing, run, settings);
@@ -147,6 +155,15 @@ export async function withTransaction<DB, T>(
   await assertFits(enclosing, settings);
   if (settings.propagation === 'required') return await join(enclosing, kysely, run);
   return await nest(enclosing, kysely, run);
+}
+
+/** 'requiresNew' inside a test sandbox: its own connection would commit past the test's rollback. */
+function requiresNewInSandbox(): DatabaseError {
+  return new DatabaseError(
+    "propagation 'requiresNew' needs a connection of its own, which would commit outside the test sandbox's " +
+      'rollback; run this test without the sandbox (withoutSandbox() from kysely-repository/testing) and clean up ' +
+      'what it commits',
+  );
 }
 
 /** Refuses what an enclosing transaction cannot give: a stronger isolation level, or writes when it is read only. */
@@ -260,7 +277,7 @@ async function runOutermost<T>(
 ): Promise<T> {
   const context = databaseContext(from);
   const logger = context?.logger;
-  if (parent !== undefined) assertPoolCanServe(context, parent);
+  if (parent !== undefined && parent.connection.sandbox === undefined) assertPoolCanServe(context, parent);
   for (let retry = 0; ; retry++) {
     const attempt = await runOnce(from, key, parent, fn, settings, context);
     if (attempt.committed) {
@@ -321,13 +338,17 @@ async function runOnce<T>(
         active: true,
         savepoints: 0,
         rolledBackHooks: [],
+        ...(parent?.connection.sandbox ? { sandbox: parent.connection.sandbox } : {}),
       };
       const entered = createFrame(key, connection, parent, trx);
       frame = entered;
       try {
-        if (settings.timeoutMs !== undefined) await setLocalTimeouts(trx, settings.timeoutMs);
+        let restore: (() => Promise<void>) | undefined;
+        if (settings.timeoutMs !== undefined) restore = await setLocalTimeouts(trx, settings.timeoutMs);
         const result = await enter(entered, () => fn(trx));
         if (entered.rollbackOnly) throw doomed(entered.rollbackOnly.error);
+        // in a test sandbox the transaction is a savepoint, whose RELEASE keeps SET LOCAL values
+        if (restore !== undefined && connection.sandbox !== undefined) await restore();
         return result;
       } catch (error) {
         failure = { error };
@@ -355,12 +376,27 @@ async function runOnce<T>(
   }
 }
 
-/** SET LOCAL statement_timeout and idle_in_transaction_session_timeout, as one parameterized statement. */
-async function setLocalTimeouts(trx: Transaction<unknown>, timeoutMs: number): Promise<void> {
+/**
+ * SET LOCAL statement_timeout and idle_in_transaction_session_timeout, as one parameterized
+ * statement; returns what sets them back to the values they had.
+ */
+async function setLocalTimeouts(trx: Transaction<unknown>, timeoutMs: number): Promise<() => Promise<void>> {
   const ms = String(timeoutMs);
-  await sql`select set_config('statement_timeout', ${ms}, true), set_config('idle_in_transaction_session_timeout', ${ms}, true)`.execute(
+  const { rows } = await sql<{
+    statement: string;
+    idle: string;
+  }>`select current_setting('statement_timeout') as statement,
+    current_setting('idle_in_transaction_session_timeout') as idle,
+    set_config('statement_timeout', ${ms}, true), set_config('idle_in_transaction_session_timeout', ${ms}, true)`.execute(
     trx,
   );
+  const before = rows[0];
+  return async () => {
+    if (before === undefined) return;
+    await sql`select set_config('statement_timeout', ${before.statement}, true), set_config('idle_in_transaction_session_timeout', ${before.idle}, true)`.execute(
+      trx,
+    );
+  };
 }
 
 /**

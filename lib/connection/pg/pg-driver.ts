@@ -22,6 +22,7 @@ import type { Logger } from '../../logger.js';
 import { isPreparedQuery } from '../../prepared-query.js';
 import type { SetUpConnection } from './connection-setup.js';
 import { corkForTick } from '../cork-for-tick.js';
+import { unwrapConnection } from '../sandbox-routing-driver.js';
 import type { CopyValue, StatementEngine } from '../../statement-engine.js';
 import { copyable, copyRows } from './pg-copy.js';
 import * as pgInternals from './pg-internals.js';
@@ -302,7 +303,8 @@ export class PgDriver implements Driver {
    * @throws what Kysely throws for a transaction that has ended.
    */
   async #link(trx: Kysely<unknown>): Promise<TransactionLink | undefined> {
-    const connection = await trx.getExecutor().provideConnection((c) => Promise.resolve(c));
+    // a test sandbox's connection stands for one of this driver's
+    const connection = unwrapConnection(await trx.getExecutor().provideConnection((c) => Promise.resolve(c)));
     if (!(connection instanceof PgConnection) || !connection.inTransaction) {
       this.#links.delete(trx);
       return undefined;
