@@ -1,4 +1,7 @@
-// The public surface of kysely-repository: named re-exports only.
+/**
+ * The public surface of kysely-repository: named re-exports only.
+ * @module kysely-repository
+ */
 export {
   loadConfig,
   sealConfig,
