@@ -367,7 +367,7 @@ export function sandboxAwareEngine(
     ...(copy
       ? {
           copy: {
-            accepts: copy.accepts,
+            accepts: copy.accepts.bind(copy),
             into: (statement, rows, trx) =>
               trx !== undefined || route.current() === undefined
                 ? copy.into(statement, rows, trx)

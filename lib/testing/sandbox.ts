@@ -63,8 +63,8 @@ export interface Sandbox {
  * when no connection can be had.
  */
 export async function openSandbox<DB>(database: Database<DB>, options: SandboxOptions = {}): Promise<Sandbox> {
+  requireKysely((database as Partial<Database<DB>> | undefined)?.db, 'database.db');
   const db = database.db as Kysely<unknown>;
-  requireKysely(db, 'database.db');
   const trx = await openingSandbox(() => db.startTransaction().execute());
   const connection = await trx.getExecutor().provideConnection((c) => Promise.resolve(c));
   const state: SandboxState = {

@@ -9,6 +9,7 @@ import {
   currentTransaction,
   DatabaseError,
   ReadOnlyTransactionError,
+  ValidationError,
   Repository,
   silentLogger,
   withTransaction,
@@ -276,6 +277,15 @@ describe('testing kit: the sandbox (real PostgreSQL)', () => {
       expect(await committedStock()).to.equal(0);
     } finally {
       server.close();
+    }
+  });
+
+  it('refuses what is not a Database with a ValidationError naming database.db', async () => {
+    for (const bad of [undefined, null, {}, { db: 'postgres://u:p@h/d' }]) {
+      const error = await rejection(openSandbox(bad as never));
+      expect(error).to.be.instanceOf(ValidationError);
+      expect(error).to.have.property('field', 'database.db');
+      expect(() => recordQueries(bad as never)).to.throw(ValidationError);
     }
   });
 

@@ -35,19 +35,11 @@ const graph = new Map(files.map((file) => [file, importsOf(file)]));
 /**
  * The layer a file belongs to, in the order data flows. Leaves (errors, logger, the engine
  * interface, …) have none, and neither have the roots that assemble the layers: database.ts
- * (createDatabase), index.ts, create-dialect.ts, maintenance.ts and cli/. testing/ (the kit, its own
- * entry) comes last: it may use everything, and nothing of the layers may use it.
+ * (createDatabase), index.ts, create-dialect.ts, maintenance.ts, cli/ and testing/ (the testing kit's
+ * own entry, which nothing else imports: see spec/testing/test-database.spec.ts).
  */
 function layer(file: string): number | undefined {
-  const order = [
-    'config.ts',
-    'connection/',
-    'database-context.ts',
-    'transaction/',
-    'repository/',
-    'users/',
-    'testing/',
-  ];
+  const order = ['config.ts', 'connection/', 'database-context.ts', 'transaction/', 'repository/', 'users/'];
   const index = order.findIndex((prefix) => file.startsWith(prefix));
   return index < 0 ? undefined : index;
 }
