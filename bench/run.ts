@@ -3,7 +3,8 @@
  * the tail under an open-loop load, findById against pgbench, memory after many query shapes, the
  * user store's bcrypt costs, the SSH tunnel against direct and `ssh -L`, and reads over replicas.
  * A benchmark whose program is missing (sshd, pgbench, the PostgreSQL server binaries) says so
- * and is left out. BENCH_ONLY=repository,paths,tail,limit,shapes,users,tunnel,replicas picks some.
+ * and is left out. The testing kit's suite (sandbox against truncation) comes last.
+ * BENCH_ONLY=repository,paths,tail,limit,shapes,users,tunnel,replicas,testing-kit picks some.
  */
 import { existsSync } from 'node:fs';
 import { benchLimit } from './limit.js';
@@ -12,10 +13,13 @@ import { benchReplicas } from './replicas.js';
 import { benchRepository } from './repository.js';
 import { benchShapes } from './shapes.js';
 import { benchTail } from './tail.js';
+import { benchTestingKit } from './testing-kit.js';
 import { benchTunnel } from './tunnel.js';
 import { benchUsers } from './users.js';
 
-const only = (process.env['BENCH_ONLY'] ?? 'repository,paths,tail,limit,shapes,users,tunnel,replicas').split(',');
+const only = (
+  process.env['BENCH_ONLY'] ?? 'repository,paths,tail,limit,shapes,users,tunnel,replicas,testing-kit'
+).split(',');
 const benches: [string, () => Promise<void>, string | undefined][] = [
   ['repository', benchRepository, undefined],
   ['paths', benchPaths, undefined],
@@ -29,6 +33,7 @@ const benches: [string, () => Promise<void>, string | undefined][] = [
     existsSync('/usr/sbin/sshd') ? undefined : 'needs OpenSSH sshd (apt-get install openssh-server)',
   ],
   ['replicas', benchReplicas, undefined],
+  ['testing-kit', benchTestingKit, undefined],
 ];
 for (const [name, bench, missing] of benches) {
   if (!only.includes(name)) continue;
