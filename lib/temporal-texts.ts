@@ -58,9 +58,13 @@ export class TemporalTexts {
     };
   }
 
-  /** Whether a parser made null (or undefined) of a text, so a null in a row may not be a NULL in SQL. */
+  /**
+   * Whether a null in a row may not be a NULL in SQL: a parser made null (or undefined) of a
+   * text, or the engine parsed no timestamp field through this object (it ignores it: the
+   * embedded engine), so nothing tells.
+   */
   get lost(): boolean {
-    return this.#lost;
+    return this.#lost || this.#fields.length === 0;
   }
 
   /**

@@ -28,6 +28,11 @@ export interface InstrumentedDriverOptions {
    * errors carry). (Default: the error as it is)
    */
   readonly prepareError?: (error: unknown) => unknown;
+  /**
+   * Called with each statement before the inner connection runs it; returns what runs (the
+   * embedded engine sends Date parameters as pg does). (Default: the statement as it is)
+   */
+  readonly prepareQuery?: (query: CompiledQuery) => CompiledQuery;
 }
 
 const CLOSED_MESSAGE = 'the Database is closed; create a new one to reconnect';
@@ -236,6 +241,12 @@ export class InstrumentedDriver implements Driver {
     const { prepareError } = this.#options;
     return mapError(prepareError ? prepareError(error) : error);
   }
+
+  /** The statement as the inner connection runs it (see prepareQuery). */
+  prepare(query: CompiledQuery): CompiledQuery {
+    const prepareQuery = this.#options.prepareQuery;
+    return prepareQuery ? prepareQuery(query) : query;
+  }
 }
 
 /** One connection of the inner driver, instrumented. */
@@ -254,7 +265,8 @@ class InstrumentedConnection implements DatabaseConnection {
    */
   async executeQuery<R>(compiledQuery: CompiledQuery, options?: AbortableOperationOptions): Promise<QueryResult<R>> {
     if (this.#driver.closed) throw new ConnectionError(CLOSED_MESSAGE);
-    return await this.#driver.statement(() => this.inner.executeQuery<R>(compiledQuery, options));
+    const query = this.#driver.prepare(compiledQuery);
+    return await this.#driver.statement(() => this.inner.executeQuery<R>(query, options));
   }
 
   /**
@@ -268,7 +280,8 @@ class InstrumentedConnection implements DatabaseConnection {
   ): AsyncIterableIterator<QueryResult<R>> {
     if (this.#driver.closed) throw new ConnectionError(CLOSED_MESSAGE);
     try {
-      for await (const chunk of this.inner.streamQuery<R>(compiledQuery, chunkSize, options)) yield chunk;
+      const query = this.#driver.prepare(compiledQuery);
+      for await (const chunk of this.inner.streamQuery<R>(query, chunkSize, options)) yield chunk;
     } catch (error) {
       throw this.#driver.failed(error);
     }

@@ -209,6 +209,37 @@ export function dateParameterText(date: Date): string {
   return ownDateText(date);
 }
 
+/**
+ * The text pg sends for an array parameter: PostgreSQL's array literal (`{"1","2"}`), its elements
+ * as pg sends them (Dates in pg's format, objects as JSON, bytes as `\\x` hex). The embedded engine
+ * sends arrays this way too, so an array bound to a jsonb column fails there as it does on pg.
+ */
+export function arrayParameterText(array: readonly unknown[]): string {
+  if (report.prepareValue) return pgPrepareValue!(array) as string;
+  return ownArrayText(array);
+}
+
+/** pg 8's arrayString, for a pg whose prepareValue is not used (see arrayParameterText). */
+function ownArrayText(array: readonly unknown[]): string {
+  const items = array.map((item): string => {
+    if (item === null || item === undefined) return 'NULL';
+    if (Array.isArray(item)) return ownArrayText(item as unknown[]);
+    if (ArrayBuffer.isView(item)) {
+      return '\\\\x' + Buffer.from(item.buffer, item.byteOffset, item.byteLength).toString('hex');
+    }
+    const text =
+      item instanceof Date
+        ? dateParameterText(item)
+        : typeof item === 'string'
+          ? item
+          : typeof item === 'number' || typeof item === 'bigint' || typeof item === 'boolean'
+            ? String(item)
+            : (JSON.stringify(item) ?? '');
+    return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  });
+  return `{${items.join(',')}}`;
+}
+
 type PrepareValue = (value: unknown) => unknown;
 const pgPrepareValue = (pg as unknown as { utils?: { prepareValue?: PrepareValue } }).utils?.prepareValue;
 

@@ -4,8 +4,10 @@
  * when this engine is used, and PGlite starts on the first query.
  */
 import { mkdir } from 'node:fs/promises';
+import pg from 'pg';
 import {
   PGliteAdapter,
+  type CompiledQuery,
   PostgresIntrospector,
   PostgresQueryCompiler,
   type Dialect,
@@ -18,6 +20,7 @@ import type { Logger } from '../../logger.js';
 import type { StatementEngine } from '../../statement-engine.js';
 import type { ConnectionStats } from '../connection-stats.js';
 import { InstrumentedDriver } from '../instrumented-driver.js';
+import { arrayParameterText, dateParameterText } from '../pg/pg-internals.js';
 import { PGliteSessionDriver } from './pglite-driver.js';
 
 /** Options of createPGliteEngine. */
@@ -52,6 +55,11 @@ export interface PGliteEngine {
 
 const PACKAGE = '@electric-sql/pglite';
 const INT8_OID = 20;
+/** pg's parser of a type's text (pg-types, public; its typings list fewer OIDs than it parses). */
+const pgTextParser = pg.types.getTypeParser as (oid: number, format: 'text') => (text: string) => unknown;
+
+/** date, timestamp, timestamptz and their arrays: read into Dates by pg's own parsers, as on the pg path. */
+const DATE_OIDS = [1082, 1114, 1184, 1182, 1115, 1185] as const;
 
 /**
  * PGliteAdapter, but telling Kysely not to serialise connections itself: PGliteSessionDriver does,
@@ -88,8 +96,30 @@ async function openPGlite(config: DatabaseConfig): Promise<PGlite> {
   if (dataDir !== undefined) await mkdir(dataDir, { recursive: true });
   return new module.PGlite({
     ...(dataDir === undefined ? {} : { dataDir }),
-    parsers: { [INT8_OID]: (value: string) => value },
+    parsers: {
+      [INT8_OID]: (value: string) => value,
+      ...Object.fromEntries(DATE_OIDS.map((oid) => [oid, pgTextParser(oid, 'text')])),
+    },
   });
+}
+
+/**
+ * `query` with its Date and array parameters as the text pg sends for them. PGlite would send a
+ * Date as toISOString(), which stores another wall clock in a `timestamp` column whenever the
+ * process is not in UTC and which the server cannot read for years past 9999, and it would send
+ * an array bound to a jsonb column as JSON, which pg sends as an array literal (and the server
+ * refuses): either way a spec passing on the embedded engine could fail on a server.
+ */
+function withPgParameters(query: CompiledQuery): CompiledQuery {
+  const { parameters } = query;
+  if (!parameters.some((value) => value instanceof Date || Array.isArray(value))) return query;
+  const asPg = (value: unknown): unknown =>
+    value instanceof Date
+      ? dateParameterText(value)
+      : Array.isArray(value)
+        ? arrayParameterText(value as unknown[])
+        : value;
+  return { ...query, parameters: parameters.map(asPg) };
 }
 
 /** PGlite attaches the statement's parameter values to its errors; they may hold secrets. */
@@ -123,7 +153,12 @@ export function createPGliteEngine(config: DatabaseConfig, options: PGliteEngine
     { pglite: () => openPGlite(config) },
     { acquireTimeoutMs: config.pool.acquireTimeoutMs, closeTimeoutMs, logger },
   );
-  const driver = new InstrumentedDriver(session, { stats, logger, prepareError: withoutParameters });
+  const driver = new InstrumentedDriver(session, {
+    stats,
+    logger,
+    prepareError: withoutParameters,
+    prepareQuery: withPgParameters,
+  });
   const dialect: Dialect = {
     createAdapter: (): DialectAdapter => new GatedPGliteAdapter(),
     createDriver: () => driver,
@@ -138,7 +173,7 @@ export function createPGliteEngine(config: DatabaseConfig, options: PGliteEngine
       return { total, idle: open && !inUse ? 1 : 0, waiting, max: 1 };
     },
     close: () => driver.destroy(),
-    // PGlite sends a Date as toISOString(); everything else takes Kysely's public path
-    statementEngine: { dateText: (date: Date) => date.toISOString() },
+    // a Date goes as pg sends it (see withPgParameters); everything else takes Kysely's public path
+    statementEngine: { dateText: dateParameterText },
   };
 }
