@@ -57,7 +57,7 @@
  * - Order is compared wherever it is specified, createMany's returned rows included (given order).
  */
 import { expect } from 'chai';
-import { CI_MATRIX, configurationId, uncoveredPairs } from './support/matrix.js';
+import { CI_MATRIX, configurationId, FACTORS, uncoveredPairs, type Configuration } from './support/matrix.js';
 import { runConfiguration } from './support/runner.js';
 import { Features } from './support/values.js';
 import { createScratchDatabase } from '../support/test-server.js';
@@ -74,6 +74,7 @@ const CI_MAX_OPS = Number(process.env['DIFF_OPS'] ?? 100);
 const BASE_SEED = 20_251_207;
 
 const matrix = CI_MATRIX;
+const only = process.env['FUZZ_CONFIG'];
 
 describe('differential: Repository against stock Kysely', function () {
   let scratch: { url: string; drop(): Promise<void> } | undefined;
@@ -92,7 +93,6 @@ describe('differential: Repository against stock Kysely', function () {
     expect(uncoveredPairs(matrix)).to.deep.equal([]);
   });
 
-  const only = process.env['FUZZ_CONFIG'];
   for (const [index, configuration] of matrix.entries()) {
     const id = configurationId(configuration);
     if (only !== undefined && only !== id) continue;
@@ -114,6 +114,64 @@ describe('differential: Repository against stock Kysely', function () {
           replayCommand: "npx mocha 'spec/differential/differential.spec.ts'",
         },
         scratch!.url,
+      );
+      if (report.failed) expect.fail(report.message);
+    });
+  }
+});
+
+/**
+ * The same property with the package on the embedded engine (pglite://) and the reference on the
+ * server: an application's specs that pass on PGlite must mean the same on PostgreSQL. One
+ * configuration per time zone, each with another DateStyle; pipelining, prepared statements, pool
+ * size and faults do not apply to the embedded engine, and neither does a second session (the
+ * serializable operation's outside update). Fewer runs than on the server: PGlite is slower.
+ */
+const EMBEDDED_RUNS = Number(process.env['DIFF_EMBEDDED_RUNS'] ?? 15);
+const EMBEDDED_MATRIX: readonly Configuration[] = FACTORS.tz.map((tz, i) => ({
+  tz,
+  dateStyle: FACTORS.dateStyle[i]!,
+  pipelining: false,
+  prepared: false,
+  poolSize: 1,
+  faults: false,
+}));
+
+describe('differential: Repository on the embedded engine against stock Kysely on PostgreSQL', function () {
+  let scratch: { url: string; drop(): Promise<void> } | undefined;
+
+  before(async function () {
+    this.timeout(60_000);
+    scratch = await createScratchDatabase('kr_diff_embedded');
+  });
+
+  after(async function () {
+    this.timeout(60_000);
+    await scratch?.drop();
+  });
+
+  for (const [index, configuration] of EMBEDDED_MATRIX.entries()) {
+    const id = `pglite ${configurationId(configuration).split(' ').slice(0, 2).join(' ')}`;
+    if (only !== undefined && only !== id) continue;
+    it(id, async function () {
+      this.timeout(10 * 60_000);
+      const seed = process.env['FUZZ_SEED'] !== undefined ? Number(process.env['FUZZ_SEED']) : BASE_SEED + 100 + index;
+      const path = process.env['FUZZ_PATH'];
+      const disabled = [process.env['FUZZ_DISABLE'], 'outside-session'].filter((s) => s !== undefined).join(',');
+      const report = await runConfiguration(
+        configuration,
+        index,
+        {
+          runs: EMBEDDED_RUNS,
+          maxOps: CI_MAX_OPS,
+          seed,
+          ...(path !== undefined ? { path } : {}),
+          shrinkMs: 20_000,
+          features: Features.parse(disabled),
+          replayCommand: "npx mocha 'spec/differential/differential.spec.ts'",
+        },
+        scratch!.url,
+        'pglite',
       );
       if (report.failed) expect.fail(report.message);
     });

@@ -808,8 +808,8 @@ export function opsArbitrary(
   const items: { weight: number; arbitrary: fc.Arbitrary<Op> }[] = [
     { weight: 100, arbitrary: simpleOps(spec, features, false) },
     { weight: 6, arbitrary: transactionOp(spec, features) },
-    { weight: 2, arbitrary: serializableOp(spec, features) },
   ];
+  if (features.on('outside-session')) items.push({ weight: 2, arbitrary: serializableOp(spec, features) });
   if (features.on('first-statement-failure')) items.push({ weight: 3, arbitrary: firstStatementFails(spec, features) });
   if (features.on('parallel')) {
     items.push({

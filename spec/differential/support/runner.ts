@@ -7,7 +7,14 @@
 import fc from 'fast-check';
 import { CamelCasePlugin, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
-import { createDatabase, loadConfig, Repository, silentLogger } from '../../../lib/index.js';
+import {
+  createDatabase,
+  loadConfig,
+  Repository,
+  silentLogger,
+  withTransaction,
+  type Database,
+} from '../../../lib/index.js';
 import type { RepositoryOptionsOf } from '../../../lib/repository/repository-types.js';
 import { configurationId, type Configuration } from './matrix.js';
 import {
@@ -183,6 +190,11 @@ interface ConfigurationContext {
   readonly index: number;
   readonly url: string;
   readonly admin: pg.Client;
+  /**
+   * The package on the embedded engine (one Database for every run of the configuration), its
+   * table there; undefined when the package runs on the server beside the reference.
+   */
+  readonly embedded: Database<DynDB> | undefined;
   readonly reference: Kysely<DynDB>;
   /** Promise rejections nobody handled, since the last look. */
   readonly rejections: unknown[];
@@ -237,23 +249,25 @@ class Run {
     const shape = this.#spec.key.length === 0 ? 'none' : this.#spec.key.length === 1 ? 'one column' : 'composite';
     stats.keys.set(shape, (stats.keys.get(shape) ?? 0) + 1);
     await stats.timed('set up', async () => {
-      await admin.query(createTableSql(this.#spec, this.#pkgTable));
+      await this.#packageQuery(createTableSql(this.#spec, this.#pkgTable));
       await admin.query(createTableSql(this.#spec, this.#refTable));
     });
-    const database = createDatabase<DynDB>({
-      config: loadConfig(
-        {
-          DATABASE_URL: this.#ctx.url,
-          DB_PIPELINING: String(configuration.pipelining),
-          DB_PREPARED_STATEMENTS: String(configuration.prepared),
-          DB_POOL_SIZE: String(configuration.poolSize),
-          DB_APPLICATION_NAME: this.#applicationName,
-          DB_POOL_TIMEOUT: '20000',
-        },
-        { envFile: '/dev/null' },
-      ),
-      logger: silentLogger,
-    });
+    const database =
+      this.#ctx.embedded ??
+      createDatabase<DynDB>({
+        config: loadConfig(
+          {
+            DATABASE_URL: this.#ctx.url,
+            DB_PIPELINING: String(configuration.pipelining),
+            DB_PREPARED_STATEMENTS: String(configuration.prepared),
+            DB_POOL_SIZE: String(configuration.poolSize),
+            DB_APPLICATION_NAME: this.#applicationName,
+            DB_POOL_TIMEOUT: '20000',
+          },
+          { envFile: '/dev/null' },
+        ),
+        logger: silentLogger,
+      });
     try {
       // a generated schema: its columns are only known at run time, so the options are loosely typed
       const options = repositoryOptions(this.#spec) as RepositoryOptionsOf<DynDB, string>;
@@ -273,10 +287,27 @@ class Run {
       await this.#compareContents(this.#ops.length, 'at the end');
     } finally {
       await stats.timed('tear down', async () => {
-        await database.close();
-        await admin.query(`drop table if exists ${quote(this.#pkgTable)}, ${quote(this.#refTable)}`);
+        if (this.#ctx.embedded === undefined) await database.close();
+        await this.#packageQuery(`drop table if exists ${quote(this.#pkgTable)}`);
+        await admin.query(`drop table if exists ${quote(this.#refTable)}`);
       });
     }
+  }
+
+  /**
+   * Runs an administrative statement on the package's table where it lives: on the server (the
+   * admin session), or on the embedded engine, in a transaction with the admin session's settings.
+   */
+  async #packageQuery<R extends object>(text: string, values: unknown[] = []): Promise<R[]> {
+    const embedded = this.#ctx.embedded;
+    if (embedded === undefined) return (await this.#ctx.admin.query<R & pg.QueryResultRow>(text, values)).rows;
+    return withTransaction(embedded.db, async () => {
+      await embedded.query(
+        "select set_config('DateStyle', 'ISO, YMD', true), set_config('TimeZone', 'UTC', true), " +
+          "set_config('extra_float_digits', '1', true)",
+      );
+      return embedded.query<R>(text, values);
+    });
   }
 
   #fail(index: number, op: Op | undefined, detail: string, signature: string): never {
@@ -500,7 +531,8 @@ class Run {
       return value instanceof Date ? value : String(value);
     });
     const where = key.map((k, i) => `${quote(k.sql)} = $${i + 1}`).join(' and ');
-    await this.#ctx.admin.query(`update ${quote(table)} set ${set} where ${where}`, values);
+    if (table === this.#pkgTable) await this.#packageQuery(`update ${quote(table)} set ${set} where ${where}`, values);
+    else await this.#ctx.admin.query(`update ${quote(table)} set ${set} where ${where}`, values);
   }
 
   /** A result as compared; the package's is kept for the reference's LoosePages to settle against. */
@@ -907,10 +939,17 @@ class Run {
       `from ${quote(table)})`;
     const tuple = `json_build_array(${this.#spec.key.map((k) => `${quote(k.sql)}::text`).join(', ')})`;
     const keys = `(select coalesce(json_agg(${tuple} order by ${order}), '[]') from ${quote(this.#refTable)})`;
-    const { rows } = await this.#ctx.admin.query<{ pkg: string; ref: string; keys: string[][] }>(
-      `select ${digest(this.#pkgTable)} as pkg, ${digest(this.#refTable)} as ref, ${keys} as keys`,
+    if (this.#ctx.embedded === undefined) {
+      const { rows } = await this.#ctx.admin.query<{ pkg: string; ref: string; keys: string[][] }>(
+        `select ${digest(this.#pkgTable)} as pkg, ${digest(this.#refTable)} as ref, ${keys} as keys`,
+      );
+      return rows[0]!;
+    }
+    const [pkg] = await this.#packageQuery<{ pkg: string }>(`select ${digest(this.#pkgTable)} as pkg`);
+    const { rows } = await this.#ctx.admin.query<{ ref: string; keys: string[][] }>(
+      `select ${digest(this.#refTable)} as ref, ${keys} as keys`,
     );
-    return rows[0]!;
+    return { pkg: pkg!.pkg, ...rows[0]! };
   }
 
   async #contentsEqual(): Promise<boolean> {
@@ -927,9 +966,11 @@ class Run {
       : this.#spec.key.length === 1
         ? `${quote(this.#spec.key[0]!.sql)}::text`
         : `json_build_array(${this.#spec.key.map((k) => `${quote(k.sql)}::text`).join(', ')})::text`;
-    const { rows } = await this.#ctx.admin.query<{ k: string; r: string }>(
-      `select ${key} as k, ${this.#rowText()} as r from ${quote(table)} order by ${this.#rowOrder()}`,
-    );
+    const statement = `select ${key} as k, ${this.#rowText()} as r from ${quote(table)} order by ${this.#rowOrder()}`;
+    const rows =
+      table === this.#pkgTable
+        ? await this.#packageQuery<{ k: string; r: string }>(statement)
+        : (await this.#ctx.admin.query<{ k: string; r: string }>(statement)).rows;
     const copies = new Map<string, number>();
     return new Map(
       rows.map((r) => {
@@ -966,16 +1007,13 @@ class Run {
   async #syncSequence(): Promise<void> {
     const key = this.#spec.key.find((k) => k.kind === 'identity always' || k.kind === 'identity by default');
     if (key === undefined) return;
-    const seq = async (table: string): Promise<string> => {
-      const { rows } = await this.#ctx.admin.query<{ s: string }>('select pg_get_serial_sequence($1, $2) as s', [
-        quote(table),
-        key.sql,
-      ]);
-      return rows[0]!.s;
-    };
-    const from = await seq(this.#pkgTable);
-    const to = await seq(this.#refTable);
-    await this.#ctx.admin.query(`select setval($1, s.last_value, s.is_called) from ${from} s`, [to]);
+    const sequenceOf = 'select pg_get_serial_sequence($1, $2) as s';
+    const [from] = await this.#packageQuery<{ s: string }>(sequenceOf, [quote(this.#pkgTable), key.sql]);
+    const to = (await this.#ctx.admin.query<{ s: string }>(sequenceOf, [quote(this.#refTable), key.sql])).rows[0]!.s;
+    const [state] = await this.#packageQuery<{ last: string; called: boolean }>(
+      `select last_value::text as last, is_called as called from ${from!.s}`,
+    );
+    await this.#ctx.admin.query('select setval($1, $2::bigint, $3)', [to, state!.last, state!.called]);
   }
 
   /**
@@ -1115,13 +1153,17 @@ function databaseName(url: string): string {
 
 /**
  * Runs the property for one configuration on the scratch database at `url`: sets the process
- * time zone and the database's DateStyle first (restored after), new pools for both sides.
+ * time zone and the database's DateStyle first (restored after), new pools for both sides. With
+ * engine `pglite` the package runs on a fresh embedded engine instead (its session given the
+ * configuration's DateStyle), against the same reference on the server; pipelining, prepared
+ * statements, pool size and faults do not apply there.
  */
 export async function runConfiguration(
   configuration: Configuration,
   index: number,
   budget: Budget,
   url: string,
+  engine: 'postgres' | 'pglite' = 'postgres',
 ): Promise<ConfigurationReport> {
   const started = Date.now();
   const id = configurationId(configuration);
@@ -1134,6 +1176,7 @@ export async function runConfiguration(
   admin.on('error', () => undefined);
   await admin.connect();
   let reference: Kysely<DynDB> | undefined;
+  let embedded: Database<DynDB> | undefined;
   // unhandled rejections are differences (see Run): collected here instead of crashing the process
   // (or failing whichever mocha test runs when they surface)
   const rejections: unknown[] = [];
@@ -1153,8 +1196,26 @@ export async function runConfiguration(
       // maintainNestedObjectKeys: stock Kysely would otherwise rewrite the keys inside jsonb values
       plugins: [new CamelCasePlugin({ maintainNestedObjectKeys: true })],
     });
+    if (engine === 'pglite') {
+      embedded = createDatabase<DynDB>({
+        config: loadConfig({ DATABASE_URL: 'pglite://', DB_POOL_TIMEOUT: '20000' }, { envFile: '/dev/null' }),
+        logger: silentLogger,
+      });
+      // one of FACTORS.dateStyle, never input
+      await embedded.query(`set datestyle = '${configuration.dateStyle}'`);
+    }
     const stats = new RunStats();
-    const ctx: ConfigurationContext = { configuration, index, url, admin, reference, rejections, stats, operations: 0 };
+    const ctx: ConfigurationContext = {
+      configuration,
+      index,
+      url,
+      admin,
+      embedded,
+      reference,
+      rejections,
+      stats,
+      operations: 0,
+    };
     let firstFailureAt: number | undefined;
     let shrinkStopped = false;
     // once a run failed at its n-th operation, smaller candidates need run no further than that:
@@ -1247,6 +1308,7 @@ export async function runConfiguration(
     if (previousTz === undefined) delete process.env['TZ'];
     else process.env['TZ'] = previousTz;
     await reference?.destroy();
+    await embedded?.close();
     await admin.query(`alter database ${quote(databaseName(url))} reset datestyle`).catch(() => undefined);
     await admin.end();
   }

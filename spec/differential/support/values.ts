@@ -56,6 +56,11 @@ export const FEATURES = [
   'with-total',
   /** Reads sent at the same time (pipelining). */
   'parallel',
+  /**
+   * Another session updating a row while a serializable transaction is open (the embedded engine
+   * has one session, so it runs without).
+   */
+  'outside-session',
 ] as const;
 export type Feature = (typeof FEATURES)[number];
 
