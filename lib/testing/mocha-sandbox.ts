@@ -145,8 +145,9 @@ export function mochaSandbox<DB>(options: MochaSandboxOptions<DB> = {}): MochaSa
       process.env[TEMPLATE_VARIABLE] = template.name;
     },
     async mochaGlobalTeardown() {
-      await template?.drop();
+      const dropping = template?.drop();
       template = undefined;
+      await dropping; // a failure is mocha's "global teardown failed", never silent
     },
     database: () => {
       if (database === undefined) {

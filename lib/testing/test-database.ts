@@ -214,7 +214,10 @@ function testDatabase<DB>(
 export interface TemplateDatabase {
   /** Its name, for createTestDatabase's `template`. */
   readonly name: string;
-  /** Drops it. Never throws (a failure is left to the server's admin). */
+  /**
+   * Drops it (ending any session still on it).
+   * @throws the mapped error when the server refuses, so a template left behind is never silent.
+   */
   drop(): Promise<void>;
 }
 
@@ -235,5 +238,5 @@ export async function createTemplateDatabase(
   const name = made.name!;
   // close the pool only: the template stays, without sessions
   await made.db.destroy();
-  return { name, drop: () => dropDatabase(url, name).catch(() => undefined) };
+  return { name, drop: () => dropDatabase(url, name) };
 }
