@@ -218,16 +218,6 @@ function queryLogger(config: DatabaseConfig, logger: Logger): (event: LogEvent) 
   };
 }
 
-/** The methods of a dialect, bound, to build another dialect from. */
-function dialectMethods(dialect: Dialect): Dialect {
-  return {
-    createAdapter: () => dialect.createAdapter(),
-    createDriver: () => dialect.createDriver(),
-    createIntrospector: (db) => dialect.createIntrospector(db),
-    createQueryCompiler: () => dialect.createQueryCompiler(),
-  };
-}
-
 /** A Kysely dialect for PostgreSQL over `driver`. */
 function postgresDialect(driver: Driver): Dialect {
   return {
@@ -284,8 +274,10 @@ class PooledDatabase<DB> implements Database<DB> {
       opening: isOpeningSandbox,
     };
     const routed: Dialect = {
-      ...dialectMethods(dialect),
+      createAdapter: () => dialect.createAdapter(),
       createDriver: () => new SandboxRoutingDriver(dialect.createDriver(), route, logger),
+      createIntrospector: (db) => dialect.createIntrospector(db),
+      createQueryCompiler: () => dialect.createQueryCompiler(),
     };
     this.db = new Kysely<DB>({ dialect: routed, plugins, log });
     dialects.set(this, dialect);

@@ -312,17 +312,16 @@ export class SandboxRoutingDriver implements Driver {
     await this.#savepointCommand(connection, 'releaseSavepoint', name, compile);
   }
 
-  /** A Kysely savepoint: the inner driver's command on its own connection; on a loan, the same text. */
+  /**
+   * A Kysely savepoint, by the inner driver: on its own connection, or on a loan, whose statements
+   * it runs as on any connection (inside the loan's transaction, logged as Kysely logs the loan).
+   */
   async #savepointCommand(
     connection: DatabaseConnection,
     command: 'savepoint' | 'rollbackToSavepoint' | 'releaseSavepoint',
     name: string,
     compile: QueryCompiler['compileQuery'],
   ): Promise<void> {
-    if (connection instanceof BorrowedConnection) {
-      const verb = { savepoint: 'savepoint', rollbackToSavepoint: 'rollback to', releaseSavepoint: 'release' }[command];
-      return connection.transactionCommand(`${verb} ${quoted(name)}`);
-    }
     const inner = this.inner;
     if (inner[command] === undefined) throw new DatabaseError(`this engine's driver has no ${command}`);
     await inner[command](unwrapOne(connection), name, compile);

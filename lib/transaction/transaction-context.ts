@@ -9,9 +9,9 @@ import type { Kysely, KyselyPlugin, Transaction } from 'kysely';
 import type { SandboxState } from '../connection/sandbox-routing-driver.js';
 import type { DatabaseContext } from '../database-context.js';
 import { DatabaseError } from '../errors.js';
+import type { IsolationLevel, TransactionHook } from './transaction-options.js';
 
 export type { SandboxState };
-import type { IsolationLevel, TransactionHook } from './transaction-options.js';
 
 /**
  * Identifies the Database behind a Kysely: its dialect adapter, which Kysely creates once per
@@ -160,18 +160,23 @@ export function currentFrame(key: TransactionKey): Frame | undefined {
  * @throws DatabaseError when that sandbox's test has ended.
  */
 export function currentSandbox(key: TransactionKey): SandboxState | undefined {
-  if (!sandboxesOpened) return undefined;
-  const sandbox = currentFrame(key)?.connection.sandbox;
-  if (sandbox?.ended) throw sandboxEnded(sandbox);
-  return sandbox;
+  return sandboxesOpened ? liveFrame(key)?.connection.sandbox : undefined;
 }
 
-/** The refusal of a statement made after its test's sandbox was rolled back. */
-function sandboxEnded(sandbox: SandboxState): DatabaseError {
-  return new DatabaseError(
-    `a statement was made after its test ended (${sandbox.label}): the test timed out or did not await ` +
-      'everything it started. It was refused, so that nothing escapes the rollback of the test sandbox',
-  );
+/**
+ * The frame current for `key` (see currentFrame), refusing one of a test sandbox that has ended.
+ * @throws DatabaseError when the sandbox's test has ended.
+ */
+function liveFrame(key: TransactionKey): Frame | undefined {
+  const frame = currentFrame(key);
+  const sandbox = frame?.connection.sandbox;
+  if (sandbox?.ended) {
+    throw new DatabaseError(
+      `a statement was made after its test ended (${sandbox.label}): the test timed out or did not await ` +
+        'everything it started. It was refused, so that nothing escapes the rollback of the test sandbox',
+    );
+  }
+  return frame;
 }
 
 /** The nearest active frame from `frame` up its parents, optionally on one connection only. */
@@ -189,8 +194,7 @@ function nearestActive(frame: Frame | undefined, connection?: ConnectionTransact
  * Transaction's connection (even when a 'requiresNew' transaction is current).
  */
 export function activeFrame(db: Kysely<unknown>, key: TransactionKey): Frame | undefined {
-  const current = currentFrame(key);
-  if (current?.connection.sandbox?.ended) throw sandboxEnded(current.connection.sandbox);
+  const current = liveFrame(key);
   if (!db.isTransaction) return nearestActive(current);
   const own = framesByTransaction.get(db);
   if (own === undefined) return nearestActive(current);

@@ -338,17 +338,19 @@ async function runOnce<T>(
         active: true,
         savepoints: 0,
         rolledBackHooks: [],
-        ...(parent?.connection.sandbox ? { sandbox: parent.connection.sandbox } : {}),
+        sandbox: parent?.connection.sandbox,
       };
       const entered = createFrame(key, connection, parent, trx);
       frame = entered;
       try {
-        let restore: (() => Promise<void>) | undefined;
-        if (settings.timeoutMs !== undefined) restore = await setLocalTimeouts(trx, settings.timeoutMs);
+        // in a test sandbox the transaction is a savepoint, whose RELEASE keeps SET LOCAL values
+        const restore =
+          settings.timeoutMs === undefined
+            ? undefined
+            : await setLocalTimeouts(trx, settings.timeoutMs, connection.sandbox !== undefined);
         const result = await enter(entered, () => fn(trx));
         if (entered.rollbackOnly) throw doomed(entered.rollbackOnly.error);
-        // in a test sandbox the transaction is a savepoint, whose RELEASE keeps SET LOCAL values
-        if (restore !== undefined && connection.sandbox !== undefined) await restore();
+        if (restore !== undefined) await restore();
         return result;
       } catch (error) {
         failure = { error };
@@ -378,21 +380,27 @@ async function runOnce<T>(
 
 /**
  * SET LOCAL statement_timeout and idle_in_transaction_session_timeout, as one parameterized
- * statement; returns what sets them back to the values they had.
+ * statement. With `restorable` (a savepoint, whose RELEASE keeps them), it also reads the values
+ * they had and returns what sets them back.
  */
-async function setLocalTimeouts(trx: Transaction<unknown>, timeoutMs: number): Promise<() => Promise<void>> {
+async function setLocalTimeouts(
+  trx: Transaction<unknown>,
+  timeoutMs: number,
+  restorable: boolean,
+): Promise<(() => Promise<void>) | undefined> {
   const ms = String(timeoutMs);
+  const set = sql`set_config('statement_timeout', ${ms}, true), set_config('idle_in_transaction_session_timeout', ${ms}, true)`;
+  if (!restorable) {
+    await sql`select ${set}`.execute(trx);
+    return undefined;
+  }
   const { rows } = await sql<{
     statement: string;
     idle: string;
   }>`select current_setting('statement_timeout') as statement,
-    current_setting('idle_in_transaction_session_timeout') as idle,
-    set_config('statement_timeout', ${ms}, true), set_config('idle_in_transaction_session_timeout', ${ms}, true)`.execute(
-    trx,
-  );
-  const before = rows[0];
+    current_setting('idle_in_transaction_session_timeout') as idle, ${set}`.execute(trx);
+  const before = rows[0]!;
   return async () => {
-    if (before === undefined) return;
     await sql`select set_config('statement_timeout', ${before.statement}, true), set_config('idle_in_transaction_session_timeout', ${before.idle}, true)`.execute(
       trx,
     );
