@@ -11,20 +11,12 @@
  *
  *   npx tsx bench/testing-kit.ts           (BENCH_ROUNDS=3 by default; TEST_DATABASE_URL as the kit reads it)
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { sql } from 'kysely';
 import { createTestDatabase, openSandbox } from '../lib/testing/index.js';
 import { ordersMigrations, type OrdersDB } from '../examples/orders/src/schema.js';
+import { runMocha } from '../spec/support/run-mocha.js';
 import { median, printTable, turnOrder, ROUNDS } from './bench-support.js';
-
-const run = promisify(execFile);
-const mochaBin = createRequire(import.meta.url).resolve('mocha/bin/mocha.js');
-const root = path.join(import.meta.dirname, '..');
 
 interface Variant {
   readonly name: string;
@@ -46,36 +38,18 @@ interface Timing {
 
 /** Runs the orders suite once; throws unless all 200 specs passed. */
 async function runSuite(variant: Variant): Promise<Timing> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'kr-kit-bench-'));
-  const output = path.join(dir, 'report.json');
-  try {
-    const args = [
-      mochaBin,
-      '--config',
-      'examples/orders/.mocharc.json',
-      '--reporter',
-      'json',
-      '--reporter-option',
-      `output=${output}`,
-      ...(variant.parallel ? ['--parallel', '--jobs', '2'] : []),
-    ];
-    const started = performance.now();
-    await run(process.execPath, args, {
-      cwd: root,
-      env: { ...process.env, ORDERS_SPEC_CLEANUP: variant.cleanup },
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    const wallMs = performance.now() - started;
-    const report = JSON.parse(await readFile(output, 'utf8')) as {
-      stats: { passes: number; failures: number; duration: number };
-    };
-    if (report.stats.passes !== 200 || report.stats.failures !== 0) {
-      throw new Error(`${variant.name}: ${report.stats.passes} passed, ${report.stats.failures} failed`);
-    }
-    return { runMs: report.stats.duration, wallMs };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
+  const started = performance.now();
+  const { report } = await runMocha({
+    args: ['--config', 'examples/orders/.mocharc.json', ...(variant.parallel ? ['--parallel', '--jobs', '2'] : [])],
+    env: { ORDERS_SPEC_CLEANUP: variant.cleanup },
+    cwd: path.join(import.meta.dirname, '..'),
+    timeoutMs: 600_000,
+  });
+  const wallMs = performance.now() - started;
+  if (report.stats.passes !== 200 || report.stats.failures !== 0) {
+    throw new Error(`${variant.name}: ${report.stats.passes} passed, ${report.stats.failures} failed`);
   }
+  return { runMs: report.stats.duration, wallMs };
 }
 
 /** Runs the comparison and prints its table. */

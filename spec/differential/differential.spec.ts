@@ -73,15 +73,23 @@ const CI_MAX_OPS = Number(process.env['DIFF_OPS'] ?? 100);
 /** Fixed seeds, so that CI runs the same cases every time; FUZZ_SEED replays another. */
 const BASE_SEED = 20_251_207;
 
-const matrix = CI_MATRIX;
 const only = process.env['FUZZ_CONFIG'];
+const REPLAY = "npx mocha 'spec/differential/differential.spec.ts'";
 
-describe('differential: Repository against stock Kysely', function () {
+/**
+ * One `it` per configuration: the property run on `engine` (the reference always on the server),
+ * on a scratch database of its own; the ids are those a failure's replay hint names.
+ */
+function configurations(
+  engine: 'postgres' | 'pglite',
+  matrix: readonly Configuration[],
+  options: { readonly runs: number; readonly firstSeed: number; readonly disabled: readonly string[] },
+): void {
   let scratch: { url: string; drop(): Promise<void> } | undefined;
 
   before(async function () {
     this.timeout(60_000);
-    scratch = await createScratchDatabase('kr_diff');
+    scratch = await createScratchDatabase(engine === 'pglite' ? 'kr_diff_embedded' : 'kr_diff');
   });
 
   after(async function () {
@@ -89,35 +97,41 @@ describe('differential: Repository against stock Kysely', function () {
     await scratch?.drop();
   });
 
-  it('runs a pairwise cover of the configuration matrix', () => {
-    expect(uncoveredPairs(matrix)).to.deep.equal([]);
-  });
-
   for (const [index, configuration] of matrix.entries()) {
-    const id = configurationId(configuration);
+    const id = (engine === 'pglite' ? 'pglite ' : '') + configurationId(configuration);
     if (only !== undefined && only !== id) continue;
     it(id, async function () {
       this.timeout(10 * 60_000);
-      const seed = process.env['FUZZ_SEED'] !== undefined ? Number(process.env['FUZZ_SEED']) : BASE_SEED + index;
+      const given = process.env['FUZZ_SEED'];
       const path = process.env['FUZZ_PATH'];
+      // FUZZ_DISABLE switches generator features off (to look past a known difference): never in CI
+      const disabled = [process.env['FUZZ_DISABLE'], ...options.disabled].filter((name) => name !== undefined);
       const report = await runConfiguration(
         configuration,
         index,
         {
-          runs: CI_RUNS,
+          runs: options.runs,
           maxOps: CI_MAX_OPS,
-          seed,
+          seed: given !== undefined ? Number(given) : options.firstSeed + index,
           ...(path !== undefined ? { path } : {}),
           shrinkMs: 20_000,
-          // FUZZ_DISABLE switches generator features off (to look past a known difference): never in CI
-          features: Features.parse(process.env['FUZZ_DISABLE']),
-          replayCommand: "npx mocha 'spec/differential/differential.spec.ts'",
+          features: Features.parse(disabled.join(',')),
+          replayCommand: REPLAY,
         },
         scratch!.url,
+        engine,
       );
       if (report.failed) expect.fail(report.message);
     });
   }
+}
+
+describe('differential: Repository against stock Kysely', function () {
+  it('runs a pairwise cover of the configuration matrix', () => {
+    expect(uncoveredPairs(CI_MATRIX)).to.deep.equal([]);
+  });
+
+  configurations('postgres', CI_MATRIX, { runs: CI_RUNS, firstSeed: BASE_SEED, disabled: [] });
 });
 
 /**
@@ -138,42 +152,9 @@ const EMBEDDED_MATRIX: readonly Configuration[] = FACTORS.tz.map((tz, i) => ({
 }));
 
 describe('differential: Repository on the embedded engine against stock Kysely on PostgreSQL', function () {
-  let scratch: { url: string; drop(): Promise<void> } | undefined;
-
-  before(async function () {
-    this.timeout(60_000);
-    scratch = await createScratchDatabase('kr_diff_embedded');
+  configurations('pglite', EMBEDDED_MATRIX, {
+    runs: EMBEDDED_RUNS,
+    firstSeed: BASE_SEED + 100,
+    disabled: ['outside-session'],
   });
-
-  after(async function () {
-    this.timeout(60_000);
-    await scratch?.drop();
-  });
-
-  for (const [index, configuration] of EMBEDDED_MATRIX.entries()) {
-    const id = `pglite ${configurationId(configuration).split(' ').slice(0, 2).join(' ')}`;
-    if (only !== undefined && only !== id) continue;
-    it(id, async function () {
-      this.timeout(10 * 60_000);
-      const seed = process.env['FUZZ_SEED'] !== undefined ? Number(process.env['FUZZ_SEED']) : BASE_SEED + 100 + index;
-      const path = process.env['FUZZ_PATH'];
-      const disabled = [process.env['FUZZ_DISABLE'], 'outside-session'].filter((s) => s !== undefined).join(',');
-      const report = await runConfiguration(
-        configuration,
-        index,
-        {
-          runs: EMBEDDED_RUNS,
-          maxOps: CI_MAX_OPS,
-          seed,
-          ...(path !== undefined ? { path } : {}),
-          shrinkMs: 20_000,
-          features: Features.parse(disabled),
-          replayCommand: "npx mocha 'spec/differential/differential.spec.ts'",
-        },
-        scratch!.url,
-        'pglite',
-      );
-      if (report.failed) expect.fail(report.message);
-    });
-  }
 });

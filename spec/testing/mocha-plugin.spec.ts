@@ -1,35 +1,20 @@
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import { runMocha, type MochaReport } from '../support/run-mocha.js';
 import { queryServer } from '../support/spec-helpers.js';
 import { testDatabaseUrl, withDatabase } from '../support/test-server.js';
 
-const run = promisify(execFile);
-const mochaBin = createRequire(import.meta.url).resolve('mocha/bin/mocha.js');
 const fixtures = path.join(import.meta.dirname, 'fixtures');
 
-interface Report {
-  readonly stats: { readonly passes: number; readonly failures: number; readonly pending: number };
-  readonly failures: readonly { readonly title: string; readonly err: { readonly message?: string } }[];
-}
-
-/** Runs mocha on fixture files with the kit's setup, as an application's suite would; the JSON report and the databases it printed. */
+/** Runs mocha on fixture files with the kit's setup, as an application's suite would; the report and the databases it printed. */
 async function runFixtures(
   files: readonly string[],
   testDatabaseUrlValue: string,
   extra: readonly string[] = [],
-): Promise<{ report: Report; databases: string[] }> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'kr-kit-'));
-  const output = path.join(dir, 'report.json');
-  try {
-    const args = [
-      '--import',
-      'tsx',
-      mochaBin,
+): Promise<{ report: MochaReport; databases: string[] }> {
+  const { report, stdout } = await runMocha({
+    nodeArgs: ['--import', 'tsx'],
+    args: [
       '--no-config',
       '--extension',
       'ts',
@@ -37,32 +22,16 @@ async function runFixtures(
       path.join(fixtures, 'kit-setup.ts'),
       '--timeout',
       '10000',
-      '--reporter',
-      'json',
-      '--reporter-option',
-      `output=${output}`,
       ...extra,
       ...files.map((file) => path.join(fixtures, file)),
-    ];
-    const env: NodeJS.ProcessEnv = { ...process.env, TEST_DATABASE_URL: testDatabaseUrlValue };
-    delete env.KYSELY_REPOSITORY_TEST_SERVER;
-    delete env.KYSELY_REPOSITORY_TEST_TEMPLATE;
-    // failing tests make mocha exit non-zero: the report says which
-    const child = await run(process.execPath, args, { env, cwd: process.cwd(), timeout: 120_000 }).catch(
-      (error: { stdout?: string; stderr?: string; code?: unknown }) => {
-        if (typeof error.code !== 'number') throw error;
-        return { stdout: error.stdout ?? '', stderr: error.stderr ?? '' };
-      },
-    );
-    const report = JSON.parse(await readFile(output, 'utf8')) as Report;
-    const databases = [...child.stdout.matchAll(/KR_DB=(\S+)/g)].map((match) => match[1]!);
-    return { report, databases };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+    ],
+    env: { TEST_DATABASE_URL: testDatabaseUrlValue },
+    timeoutMs: 120_000,
+  });
+  return { report, databases: [...stdout.matchAll(/KR_DB=(\S+)/g)].map((match) => match[1]!) };
 }
 
-function expectOnlyTheDeliberateFailures(report: Report, passes: number): void {
+function expectOnlyTheDeliberateFailures(report: MochaReport, passes: number): void {
   const failed = report.failures.map((failure) => `${failure.title}: ${failure.err.message ?? ''}`);
   expect(failed).to.have.length(2);
   expect(failed[0]).to.match(/^fails after writing \(expected to fail\): failing on purpose/);

@@ -151,6 +151,25 @@ describe('testing kit: the sandbox (real PostgreSQL)', () => {
     expect(await committedStock()).to.equal(0);
   });
 
+  it("runs Kysely's own transactions and savepoints inside the sandbox, as savepoints of it", async () => {
+    const box = await open();
+    await box.run(async () => {
+      const trx = await db.startTransaction().execute();
+      await trx.insertInto('tkStock').values({ warehouse: 'k', sku: 'kept', qty: 1 }).execute();
+      const inner = await trx.savepoint('inner').execute();
+      await inner.insertInto('tkStock').values({ warehouse: 'k', sku: 'undone', qty: 1 }).execute();
+      await inner.rollbackToSavepoint('inner').execute();
+      await trx.commit().execute();
+      await db.transaction().execute(async (t) => {
+        await t.insertInto('tkStock').values({ warehouse: 'k', sku: 'callback', qty: 1 }).execute();
+      });
+      const skus = await db.selectFrom('tkStock').select('sku').orderBy('sku').execute();
+      expect(skus.map((r) => r.sku)).to.deep.equal(['callback', 'kept']);
+    });
+    await box.close();
+    expect(await committedStock()).to.equal(0);
+  });
+
   it('refuses afterCommit outside an application transaction, as without a sandbox', async () => {
     const box = await open();
     const error = await box.run(() => rejection(Promise.resolve().then(() => afterCommit(() => undefined))));

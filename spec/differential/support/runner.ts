@@ -1166,7 +1166,7 @@ export async function runConfiguration(
   engine: 'postgres' | 'pglite' = 'postgres',
 ): Promise<ConfigurationReport> {
   const started = Date.now();
-  const id = configurationId(configuration);
+  const id = (engine === 'pglite' ? 'pglite ' : '') + configurationId(configuration);
   const previousTz = process.env['TZ'];
   const admin = new pg.Client({
     connectionString: url,
