@@ -3,6 +3,7 @@
  * transaction, rolled back after the test, whatever happened), on a Database made for the run:
  * per worker under `mocha --parallel`, each cloned from a template database migrated once.
  */
+import { booleanOption, readOptions, requireKysely } from '../arguments.js';
 import type { Database } from '../database.js';
 import { openSandbox, type Sandbox } from './sandbox.js';
 import {
@@ -88,9 +89,13 @@ export function withoutSandbox<F extends (this: never, ...args: never[]) => unkn
  * @example
  * // spec/setup.ts, in .mocharc's `require`
  * export const { mochaHooks, mochaGlobalSetup, mochaGlobalTeardown, database } = mochaSandbox<DB>({ migrations });
- * @throws never itself; the hooks throw what createTestDatabase and openSandbox throw.
+ * @throws ValidationError naming an option of the wrong form (`database` not a Database, `shared`
+ * not a boolean); the hooks throw what createTestDatabase and openSandbox throw.
  */
-export function mochaSandbox<DB>(options: MochaSandboxOptions<DB> = {}): MochaSandbox<DB> {
+export function mochaSandbox<DB>(given?: MochaSandboxOptions<DB>): MochaSandbox<DB> {
+  const options = readOptions(given, 'options');
+  if (options.database !== undefined) requireKysely((options.database as Partial<Database<DB>>).db, 'database.db');
+  const shared = booleanOption(options.shared, 'shared', true);
   let database: Database<DB> | undefined = options.database;
   const made = options.database === undefined;
   let template: TemplateDatabase | undefined;
@@ -111,7 +116,7 @@ export function mochaSandbox<DB>(options: MochaSandboxOptions<DB> = {}): MochaSa
       const test = this.currentTest;
       const fn = test?.fn;
       if (test === undefined || fn === undefined || unsandboxed.has(fn) || database === undefined) return;
-      const sandbox = await openSandbox(database, { label: test.fullTitle(), shared: options.shared !== false });
+      const sandbox = await openSandbox(database, { label: test.fullTitle(), shared });
       open.set(test, { sandbox, fn });
       test.fn = function (this: unknown, ...args: never[]) {
         return sandbox.run(() => fn.apply(this, args));

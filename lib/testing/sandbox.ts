@@ -4,7 +4,8 @@
  * `database.query`, plain `database.db` queries) runs in it, and close() rolls it all back.
  */
 import type { Kysely } from 'kysely';
-import { requireKysely } from '../arguments.js';
+import { booleanOption, readOptions, requireKysely } from '../arguments.js';
+import { ValidationError } from '../errors.js';
 import type { Database } from '../database.js';
 import { databaseContext } from '../database-context.js';
 import {
@@ -59,11 +60,19 @@ export interface Sandbox {
  * } finally {
  *   await sandbox.close();
  * }
- * @throws ValidationError when `database.db` is not a Kysely; PoolTimeoutError / ConnectionError
+ * @throws ValidationError when `database.db` is not a Kysely, or naming the option of the wrong
+ * form (`label` not a string, `shared` not a boolean); PoolTimeoutError / ConnectionError
  * when no connection can be had.
  */
-export async function openSandbox<DB>(database: Database<DB>, options: SandboxOptions = {}): Promise<Sandbox> {
+export async function openSandbox<DB>(database: Database<DB>, options?: SandboxOptions): Promise<Sandbox> {
   requireKysely((database as Partial<Database<DB>> | undefined)?.db, 'database.db');
+  const { label: given, shared: share } = readOptions(options, 'options');
+  if (given !== undefined && typeof given !== 'string') {
+    throw new ValidationError('label', 'type', 'label must be a string (the test title)');
+  }
+  const shared = booleanOption(share, 'shared');
+  // it goes into the refusal of late statements: a title, not a document
+  const label = given === undefined ? 'a test sandbox' : given.length > 200 ? `${given.slice(0, 200)}…` : given;
   const db = database.db as Kysely<unknown>;
   const trx = await openingSandbox(() => db.startTransaction().execute());
   const connection = await trx.getExecutor().provideConnection((c) => Promise.resolve(c));
@@ -72,7 +81,7 @@ export async function openSandbox<DB>(database: Database<DB>, options: SandboxOp
     ended: false,
     savepoints: 0,
     turn: Promise.resolve(),
-    label: options.label ?? 'a test sandbox',
+    label,
   };
   const transaction: ConnectionTransaction = {
     db,
@@ -87,7 +96,7 @@ export async function openSandbox<DB>(database: Database<DB>, options: SandboxOp
   };
   const key = transactionKey(db);
   const frame = createFrame(key, transaction, undefined, trx);
-  if (options.shared === true) shareFrame(key, frame);
+  if (shared) shareFrame(key, frame);
   let closing: Promise<void> | undefined;
   return {
     run: (fn) => enter(frame, fn),

@@ -9,7 +9,8 @@ import type { MigrationProvider } from 'kysely/migration';
 import pg from 'pg';
 import { loadConfig } from '../config.js';
 import { createDatabase, type Database } from '../database.js';
-import { ConfigError } from '../errors.js';
+import { hasMethods, readOptions } from '../arguments.js';
+import { ConfigError, ValidationError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { runMigrationSet } from '../../schema/migrator.js';
 
@@ -128,12 +129,30 @@ async function dropDatabase(url: string, name: string): Promise<void> {
  * @example
  * const database = await createTestDatabase<DB>({ migrations: new FileMigrationProvider({ fs, path, migrationFolder }) });
  * after(() => database.close());
- * @throws ConfigError for a URL that is neither postgres:// nor pglite://; the mapped error when
+ * @throws ValidationError naming an option of the wrong form (`url` or `template` not a non-empty
+ * string, `migrations` not a MigrationProvider, `env` not an object); ConfigError for a URL that is neither postgres:// nor pglite://; the mapped error when
  * the server refuses CREATE DATABASE; a DatabaseError naming the migration that failed.
  */
-export async function createTestDatabase<DB>(options: TestDatabaseOptions = {}): Promise<TestDatabase<DB>> {
+export async function createTestDatabase<DB>(given?: TestDatabaseOptions): Promise<TestDatabase<DB>> {
+  const options = readOptions(given, 'options');
+  for (const field of ['url', 'template'] as const) {
+    const value = options[field];
+    if (value !== undefined && (typeof value !== 'string' || value === '')) {
+      throw new ValidationError(field, 'type', `${field} must be a non-empty string`);
+    }
+  }
+  if (options.migrations !== undefined && !hasMethods(options.migrations, ['getMigrations'])) {
+    throw new ValidationError(
+      'migrations',
+      'type',
+      'migrations must be a Kysely MigrationProvider (a getMigrations method)',
+    );
+  }
+  if (options.env !== undefined && (typeof options.env !== 'object' || options.env === null)) {
+    throw new ValidationError('env', 'type', 'env must be an object of DB_* settings');
+  }
   const url = await resolveTestServer(options.url);
-  const env = settingsOf(options.env ?? process.env);
+  const env = settingsOf(readOptions(options.env ?? process.env, 'env', 'record'));
   const shared = {
     logger: options.logger ?? silentLogger,
     ...(options.plugins ? { plugins: options.plugins } : {}),

@@ -299,6 +299,25 @@ describe('testing kit: the sandbox (real PostgreSQL)', () => {
     }
   });
 
+  it('refuses options of the wrong form naming them, and keeps a huge label out of its messages', async () => {
+    for (const [bad, field] of [
+      [{ label: Symbol('t') }, 'label'],
+      [{ label: 42 }, 'label'],
+      [{ shared: 'yes' }, 'shared'],
+    ] as const) {
+      const error = await rejection(openSandbox(database, bad as never));
+      expect(error).to.be.instanceOf(ValidationError);
+      expect(error).to.have.property('field', field);
+    }
+    const box = await openSandbox(database, { label: 't'.repeat(1_000_000) });
+    await box.close();
+    const late = await rejection(box.run(() => stock.count()));
+    expect(late).to.be.instanceOf(DatabaseError);
+    expect(late.message.length).to.be.below(1_000);
+    // null options are no options
+    await (await openSandbox(database, null as never)).close();
+  });
+
   it('refuses what is not a Database with a ValidationError naming database.db', async () => {
     for (const bad of [undefined, null, {}, { db: 'postgres://u:p@h/d' }]) {
       const error = await rejection(openSandbox(bad as never));

@@ -3,7 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sql } from 'kysely';
 import type { MigrationProvider } from 'kysely/migration';
-import { ConfigError, DatabaseError } from '../../lib/index.js';
+import { ConfigError, DatabaseError, ValidationError } from '../../lib/index.js';
 import { createTestDatabase } from '../../lib/testing/index.js';
 import { queryServer, rejection } from '../support/spec-helpers.js';
 import { testDatabaseUrl, withDatabase } from '../support/test-server.js';
@@ -84,6 +84,26 @@ describe('testing kit: createTestDatabase', function () {
       "select count(*) as n from pg_database where datname like 'kr\\_test\\_%'",
     );
     expect(after[0]!.n).to.equal(before[0]!.n);
+  });
+
+  it('refuses options of the wrong form naming them, and quotes a template name as an identifier', async () => {
+    for (const [bad, field] of [
+      [{ url: 42 }, 'url'],
+      [{ url: '' }, 'url'],
+      [{ template: Symbol('t') }, 'template'],
+      [{ migrations: {} }, 'migrations'],
+      [{ env: 'DB_POOL_SIZE=1' }, 'env'],
+    ] as const) {
+      const error = await rejection(createTestDatabase(bad as never));
+      expect(error).to.be.instanceOf(ValidationError);
+      expect(error).to.have.property('field', field);
+    }
+    const runDatabase = decodeURIComponent(new URL(testDatabaseUrl()).pathname.slice(1));
+    const template = `x"; drop database "${runDatabase}"; --`;
+    const error = await rejection(createTestDatabase({ url: server(), template }));
+    expect(error).to.be.instanceOf(DatabaseError);
+    expect(error.message).to.include('does not exist');
+    expect(await databaseExists(runDatabase)).to.equal(true);
   });
 
   it('refuses a URL that is neither postgres:// nor pglite://, naming TEST_DATABASE_URL', async () => {
