@@ -9,6 +9,7 @@ import type { DatabaseConfig } from './config.js';
 import type { ConnectionStats } from './connection/connection-stats.js';
 import type { Logger } from './logger.js';
 import type { StatementEngine } from './statement-engine.js';
+import type { DatabaseTelemetry } from './telemetry/database-telemetry.js';
 
 /** What the transaction helper and repositories need to know about the Database behind a Kysely. */
 export interface DatabaseContext extends StatementEngine {
@@ -22,6 +23,8 @@ export interface DatabaseContext extends StatementEngine {
    * statement recorder adds itself here). Empty unless something observes.
    */
   readonly observers: Set<(event: LogEvent) => void>;
+  /** The Database's OpenTelemetry reporting; undefined when off or @opentelemetry/api is not installed. */
+  readonly telemetry: DatabaseTelemetry | undefined;
 }
 
 /**

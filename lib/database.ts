@@ -28,7 +28,6 @@ import {
 import { connectionSetup } from './connection/pg/connection-setup.js';
 import { createConnectionStats, type ConnectionStats } from './connection/connection-stats.js';
 import { within } from './connection/within.js';
-import { PgDriver, type PgDriverOptions } from './connection/pg/pg-driver.js';
 import { registerContext } from './database-context.js';
 import type { StatementEngine, StatementIntent } from './statement-engine.js';
 import { createPGliteEngine, type PGliteEngine } from './connection/pglite/pglite-engine.js';
@@ -47,6 +46,10 @@ import { currentTransaction } from './transaction/current-transaction.js';
 import { currentSandbox, isOpeningSandbox, transactionKey } from './transaction/transaction-context.js';
 import { sandboxAwareEngine, SandboxRoutingDriver, type SandboxRoute } from './connection/sandbox-routing-driver.js';
 import { withTransaction } from './transaction/with-transaction.js';
+import { DatabaseTelemetry, type TelemetrySnapshot, type TelemetryTarget } from './telemetry/database-telemetry.js';
+import { openTelemetryApi } from './telemetry/opentelemetry-api.js';
+import { checkTelemetryOptions, type TelemetryOptions } from './telemetry/telemetry-options.js';
+import { PgDriver, pgQueryInstrumented, type PgDriverOptions } from './connection/pg/pg-driver.js';
 
 /** Options of createDatabase. */
 export interface CreateDatabaseOptions {
@@ -64,6 +67,11 @@ export interface CreateDatabaseOptions {
    * transaction's first statement). (Default: none)
    */
   readonly log?: (event: LogEvent) => void;
+  /**
+   * What this Database reports to OpenTelemetry, when the application has @opentelemetry/api
+   * installed and an SDK registered (README, "OpenTelemetry"). (Default: spans and metrics on)
+   */
+  readonly telemetry?: TelemetryOptions;
 }
 
 /** Pool gauges. */
@@ -239,6 +247,7 @@ class PooledDatabase<DB> implements Database<DB> {
   #router: ReplicaRouter | undefined;
   #tunnel: SshTunnel | undefined;
   #embedded: PGliteEngine | undefined;
+  #telemetry: DatabaseTelemetry | undefined;
   readonly #stats: ConnectionStats;
   #closing: Promise<void> | undefined;
 
@@ -252,20 +261,29 @@ class PooledDatabase<DB> implements Database<DB> {
     const ours = queryLogger(config, logger);
     const theirs = options.log;
     const observers = new Set<(event: LogEvent) => void>();
-    // a log hook that throws never fails the statement it reports on
-    const log = (event: LogEvent): void => {
-      ours(event);
-      if (observers.size > 0) for (const observe of observers) observe(event);
-      if (theirs) {
-        try {
-          theirs(event);
-        } catch {
-          stats.logFailures++;
+    const telemetry = createTelemetry(config, options.telemetry, logger, () => this.#telemetrySnapshot());
+    this.#telemetry = telemetry;
+    // each server's statements carry its address in their spans; a log hook that throws never
+    // fails the statement it reports on
+    const logFor =
+      (target: TelemetryTarget | undefined) =>
+      (event: LogEvent): void => {
+        ours(event);
+        telemetry?.statement(event, target);
+        if (observers.size > 0) for (const observe of observers) observe(event);
+        if (theirs) {
+          try {
+            theirs(event);
+          } catch {
+            stats.logFailures++;
+          }
         }
-      }
-    };
+      };
+    const log = logFor(telemetryTarget(config, config.connection));
     const dialect =
-      config.engine === 'pglite' ? this.#embeddedDialect(config, logger) : this.#postgresDialect(config, logger, log);
+      config.engine === 'pglite'
+        ? this.#embeddedDialect(config, logger)
+        : this.#postgresDialect(config, logger, logFor, telemetry);
     const plugins = [...(options.camelCase === false ? [] : [new CamelCasePlugin()]), ...(options.plugins ?? [])];
     // test sandboxes (kysely-repository/testing) lend their connection to statements on `db`
     let key: object | undefined;
@@ -286,12 +304,14 @@ class PooledDatabase<DB> implements Database<DB> {
     const engine: StatementEngine = this.#driver?.statementEngine() ?? this.#embedded!.statementEngine;
     const sandboxed = (own: StatementEngine): StatementEngine =>
       sandboxAwareEngine(own, () => this.db as Kysely<unknown>, route);
-    const base = { config, logger, stats: this.#stats, camelCase: options.camelCase !== false, observers };
+    const base = { config, logger, stats: this.#stats, camelCase: options.camelCase !== false, observers, telemetry };
     const router = this.#router;
     if (router) {
       // repositories: reads to a replica unless this context wrote; on `replica`: always a replica.
       // Transactions and COPY always run on the primary.
-      this.replica = new Kysely<DB>({ dialect: postgresDialect(new ReplicaDriver(router)), plugins, log });
+      // a connection of `replica` may be any replica's (or the primary's): its spans name no server
+      const replicaLog = logFor(telemetryTarget(config, undefined));
+      this.replica = new Kysely<DB>({ dialect: postgresDialect(new ReplicaDriver(router)), plugins, log: replicaLog });
       registerContext(this.db as Kysely<unknown>, {
         ...base,
         ...sandboxed({
@@ -325,13 +345,19 @@ class PooledDatabase<DB> implements Database<DB> {
    * The primary's pg pool (through the SSH tunnel when configured) as a Kysely dialect; with
    * DATABASE_REPLICA_URLS, a pool per replica (same settings, same tunnel) and the router between them.
    */
-  #postgresDialect(config: DatabaseConfig, logger: Logger, log: (event: LogEvent) => void): Dialect {
+  #postgresDialect(
+    config: DatabaseConfig,
+    logger: Logger,
+    logFor: (target: TelemetryTarget) => (event: LogEvent) => void,
+    telemetry: DatabaseTelemetry | undefined,
+  ): Dialect {
     const target = config.connection;
     if (!target) throw new DatabaseError('engine postgres needs a server: DATABASE_URL=postgres://…');
-    const tunnel = config.ssh ? new SshTunnel(config.ssh, { logger }) : undefined;
+    const tunnel = config.ssh ? new SshTunnel(config.ssh, { logger, telemetry }) : undefined;
     this.#tunnel = tunnel;
-    const pgDriver = (server: ConnectionTarget, extra: Partial<PgDriverOptions> = {}): PgDriver =>
-      new PgDriver({
+    const pgDriver = (server: ConnectionTarget, extra: Partial<PgDriverOptions> = {}): PgDriver => {
+      const telemetryAt = telemetryTarget(config, server);
+      return new PgDriver({
         createPool: () =>
           createPgPool(server, config, {
             logger,
@@ -343,10 +369,12 @@ class PooledDatabase<DB> implements Database<DB> {
         statementTimeoutMs: config.statementTimeoutMs,
         stats: this.#stats,
         logger,
-        log,
+        log: logFor(telemetryAt),
+        ...(telemetry ? { telemetry: { reporter: telemetry, target: telemetryAt } } : {}),
         closeTimeoutMs: Math.min(config.pool.acquireTimeoutMs, CLOSE_TIMEOUT_CAP_MS),
         ...extra,
       });
+    };
     if (config.replicas.length === 0) {
       this.#driver = pgDriver(target);
       return postgresDialect(this.#driver);
@@ -441,6 +469,7 @@ class PooledDatabase<DB> implements Database<DB> {
 
   async close(): Promise<void> {
     this.#closing ??= (async () => {
+      this.#telemetry?.close();
       try {
         await Promise.all([this.#driver?.destroy(), this.#replicas?.close()]);
         await this.#embedded?.close();
@@ -453,6 +482,30 @@ class PooledDatabase<DB> implements Database<DB> {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /** The gauges the metric reader collects (at collection time only). */
+  #telemetrySnapshot(): TelemetrySnapshot {
+    const status = this.status();
+    const primary = this.config.connection;
+    const pools = [{ name: poolName(primary), ...status.pool }];
+    for (const [i, replica] of (this.#replicas?.replicas ?? []).entries()) {
+      pools.push({ name: poolName(replica.target), ...(status.replicas?.[i]?.pool ?? status.pool) });
+    }
+    return {
+      pools,
+      retried: status.transactions.retried,
+      ...(status.tunnel ? { tunnel: status.tunnel } : {}),
+      ...(this.#replicas
+        ? {
+            replicas: this.#replicas.replicas.map((replica) => ({
+              name: poolName(replica.target),
+              up: replica.state !== 'down',
+              lagMs: replica.lagMs,
+            })),
+          }
+        : {}),
+    };
   }
 
   #poolStatus(): PoolStatus {
@@ -479,6 +532,50 @@ class PooledDatabase<DB> implements Database<DB> {
       ...(replica.lastError === undefined ? {} : { lastError: replica.lastError }),
     }));
   }
+}
+
+/**
+ * The Database's OpenTelemetry reporting, or undefined when `telemetry.enabled` is false or
+ * @opentelemetry/api is not installed.
+ */
+function createTelemetry(
+  config: DatabaseConfig,
+  options: TelemetryOptions | undefined,
+  logger: Logger,
+  snapshot: () => TelemetrySnapshot,
+): DatabaseTelemetry | undefined {
+  if (options?.enabled === false) return undefined;
+  const api = openTelemetryApi();
+  if (api === undefined) return undefined;
+  return new DatabaseTelemetry(api, {
+    ...options,
+    logger,
+    secrets: config.secrets,
+    snapshot,
+    ...(config.engine === 'postgres' ? { instrumentedElsewhere: pgQueryInstrumented } : {}),
+  });
+}
+
+/** `host:port/database` (never credentials): the pool's name in metrics. */
+function poolName(server: ConnectionTarget | undefined): string {
+  return server ? `${server.host}:${server.port}/${server.database}` : 'pglite';
+}
+
+/** The server attributes of a pool's spans and durations (none for the embedded engine). */
+function telemetryTarget(config: DatabaseConfig, server: ConnectionTarget | undefined): TelemetryTarget {
+  if (config.engine === 'pglite') return { poolName: poolName(undefined), tunnel: false };
+  if (server === undefined) {
+    // `replica`'s connections come from any replica (or the primary)
+    const namespace = config.connection?.database;
+    return { ...(namespace ? { namespace } : {}), poolName: 'replicas', tunnel: config.ssh !== undefined };
+  }
+  return {
+    address: server.host,
+    port: server.port,
+    namespace: server.database,
+    poolName: poolName(server),
+    tunnel: config.ssh !== undefined,
+  };
 }
 
 /** @throws ValidationError (field `text`) unless `text` is a non-empty string. */
@@ -525,7 +622,8 @@ function checkDatabaseOptions(options: CreateDatabaseOptions): CreateDatabaseOpt
   }
   if (camelCase !== undefined && typeof camelCase !== 'boolean') bad('camelCase', 'true or false');
   if (log !== undefined && typeof log !== 'function') bad('log', 'a function');
-  return list === undefined ? options : { ...options, plugins: list };
+  const telemetry = checkTelemetryOptions(options.telemetry);
+  return { ...options, telemetry, ...(list === undefined ? {} : { plugins: list }) };
 }
 
 /**

@@ -105,7 +105,7 @@ export class Repository<
    * or bad options.
    */
   findById(id: KeyOf<DB, TB, PK>, given?: FindByIdOptions): Promise<RowOf<DB, TB> | undefined> {
-    return findById(this.access, id, given) as Promise<RowOf<DB, TB> | undefined>;
+    return this.access.traced('findById', () => findById(this.access, id, given)) as Promise<RowOf<DB, TB> | undefined>;
   }
 
   /**
@@ -139,7 +139,7 @@ export class Repository<
    * @throws ValidationError for a bad limit, offset, column or order.
    */
   findMany(given?: FindManyQuery<DB, TB>): Promise<RowOf<DB, TB>[]> {
-    return findMany(this.access, given) as Promise<RowOf<DB, TB>[]>;
+    return this.access.traced('findMany', () => findMany(this.access, given)) as Promise<RowOf<DB, TB>[]>;
   }
 
   /**
@@ -149,7 +149,7 @@ export class Repository<
    * issue for the same table and order.
    */
   paginate(given?: PageRequest<DB, TB>): Promise<Page<RowOf<DB, TB>>> {
-    return paginate(this.access, this, given) as Promise<Page<RowOf<DB, TB>>>;
+    return this.access.traced('paginate', () => paginate(this.access, this, given)) as Promise<Page<RowOf<DB, TB>>>;
   }
 
   /**
@@ -158,7 +158,10 @@ export class Repository<
    * @throws ValidationError as findMany.
    */
   findAndCount(given?: FindManyQuery<DB, TB>): Promise<{ items: RowOf<DB, TB>[]; total: number }> {
-    return findAndCount(this.access, this, given) as Promise<{ items: RowOf<DB, TB>[]; total: number }>;
+    return this.access.traced('findAndCount', () => findAndCount(this.access, this, given)) as Promise<{
+      items: RowOf<DB, TB>[];
+      total: number;
+    }>;
   }
 
   /**
@@ -167,7 +170,7 @@ export class Repository<
    * has an `undefined` value.
    */
   count(where?: Where<DB, TB>, filter?: DeletedFilter): Promise<number> {
-    return count(this.access, where, filter);
+    return this.access.traced('count', () => count(this.access, where, filter));
   }
 
   /**
@@ -176,7 +179,7 @@ export class Repository<
    * column, or has an `undefined` value.
    */
   exists(where: Where<DB, TB>, filter?: DeletedFilter): Promise<boolean> {
-    return exists(this.access, where, filter);
+    return this.access.traced('exists', () => exists(this.access, where, filter));
   }
 
   /**
@@ -184,7 +187,7 @@ export class Repository<
    * @throws ValidationError for a key that is not a writable column; the mapped constraint errors.
    */
   create(values: NewRowOf<DB, TB>): Promise<RowOf<DB, TB>> {
-    return create(this.access, values) as Promise<RowOf<DB, TB>>;
+    return this.access.traced('create', () => create(this.access, values)) as Promise<RowOf<DB, TB>>;
   }
 
   /**
@@ -204,7 +207,9 @@ export class Repository<
   ): Promise<RowOf<DB, TB>[]>;
   createMany(rows: readonly NewRowOf<DB, TB>[], options?: CreateManyOptions): Promise<RowOf<DB, TB>[] | number>;
   createMany(rows: readonly NewRowOf<DB, TB>[], given?: CreateManyOptions): Promise<RowOf<DB, TB>[] | number> {
-    return createMany(this.access, rows, given) as Promise<RowOf<DB, TB>[] | number>;
+    return this.access.traced('createMany', () => createMany(this.access, rows, given)) as Promise<
+      RowOf<DB, TB>[] | number
+    >;
   }
 
   /**
@@ -215,7 +220,9 @@ export class Repository<
    * for a bad id, a non-writable column, or a missing version; the mapped constraint errors.
    */
   update(id: KeyOf<DB, TB, PK>, patch: PatchOf<DB, TB>): Promise<RowOf<DB, TB> | undefined> {
-    return update(this.access, this, id, patch) as Promise<RowOf<DB, TB> | undefined>;
+    return this.access.traced('update', () => update(this.access, this, id, patch)) as Promise<
+      RowOf<DB, TB> | undefined
+    >;
   }
 
   /**
@@ -225,7 +232,7 @@ export class Repository<
    * column, or has an `undefined` value; as update for the patch; the mapped constraint errors.
    */
   updateMany(where: Where<DB, TB>, patch: PatchOf<DB, TB>): Promise<number> {
-    return updateMany(this.access, where, patch);
+    return this.access.traced('updateMany', () => updateMany(this.access, where, patch));
   }
 
   /**
@@ -235,7 +242,7 @@ export class Repository<
    * constraint errors.
    */
   upsert(values: NewRowOf<DB, TB>, conflictColumns: readonly ColumnOf<DB, TB>[]): Promise<RowOf<DB, TB>> {
-    return upsert(this.access, values, conflictColumns) as Promise<RowOf<DB, TB>>;
+    return this.access.traced('upsert', () => upsert(this.access, values, conflictColumns)) as Promise<RowOf<DB, TB>>;
   }
 
   /**
@@ -244,7 +251,7 @@ export class Repository<
    * @throws ValidationError for a bad id; the mapped constraint errors (a foreign key, say).
    */
   delete(id: KeyOf<DB, TB, PK>): Promise<boolean> {
-    return deleteRow(this.access, id);
+    return this.access.traced('delete', () => deleteRow(this.access, id));
   }
 
   /**
@@ -252,7 +259,7 @@ export class Repository<
    * @throws DatabaseError when the repository has no softDelete; ValidationError for a bad id.
    */
   restore(id: KeyOf<DB, TB, PK>): Promise<boolean> {
-    return restoreRow(this.access, id);
+    return this.access.traced('restore', () => restoreRow(this.access, id));
   }
 
   /**
@@ -264,7 +271,9 @@ export class Repository<
     column: NumericColumnOf<DB, TB>,
     by: number = 1,
   ): Promise<RowOf<DB, TB> | undefined> {
-    return increment(this.access, id, column, by) as Promise<RowOf<DB, TB> | undefined>;
+    return this.access.traced('increment', () => increment(this.access, id, column, by)) as Promise<
+      RowOf<DB, TB> | undefined
+    >;
   }
 
   /**

@@ -120,6 +120,16 @@ export class TableAccess {
     ]);
   }
 
+  /**
+   * Runs the repository method `method` in an OpenTelemetry span (`Repository.findById orders`)
+   * when the Database reports to one; else just runs it. Returns what `fn` returns.
+   * @throws what `fn` throws.
+   */
+  traced<T>(method: string, fn: () => Promise<T>): Promise<T> {
+    const telemetry = this.context?.telemetry;
+    return telemetry === undefined ? fn() : telemetry.call('Repository', method, this.table, fn);
+  }
+
   /** A copy that runs every statement in `trx`, sharing what was read and compiled. */
   boundTo(trx: Kysely<unknown>): TableAccess {
     const copy = Object.create(TableAccess.prototype, Object.getOwnPropertyDescriptors(this)) as TableAccess;

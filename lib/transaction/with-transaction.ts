@@ -30,6 +30,7 @@ import {
 } from './transaction-options.js';
 import { requireFunction, requireKysely } from '../arguments.js';
 import { poolCapacity } from '../config.js';
+import { failSpan } from '../telemetry/database-telemetry.js';
 import { dropRolledBackHooks, handHooksToParent, hooksToRun, runHooks } from './transaction-hooks.js';
 
 /** Errors that end a transaction because a 'required' call that joined it failed. */
@@ -139,23 +140,58 @@ export async function withTransaction<DB, T>(
           'withTransaction()); pass the Kysely instance instead',
       );
     }
-    return await runOutermost(kysely, key, undefined, run, settings);
+    return await traced(kysely, 'transaction', settings, () => runOutermost(kysely, key, undefined, run, settings));
   }
   if (enclosing.connection.sandbox !== undefined) {
     if (settings.propagation === 'requiresNew') throw requiresNewInSandbox();
     if (isSandboxRoot(enclosing)) {
       // the application's outermost transaction: a savepoint of the test's, begun through the driver
-      return await runOutermost(enclosing.connection.db, key, enclosing, run, settings);
+      const from = enclosing.connection.db;
+      return await traced(from, 'transaction', settings, () => runOutermost(from, key, enclosing, run, settings));
     }
   }
   if (settings.propagation === 'requiresNew') {
     const from = kysely.isTransaction ? enclosing.connection.db : kysely;
-    return await runOutermost(from, key, currentFrame(key) ?? enclosing, run, settings);
+    const parent = currentFrame(key) ?? enclosing;
+    return await traced(from, 'transaction', settings, () => runOutermost(from, key, parent, run, settings));
   }
   await assertFits(enclosing, settings);
   if (settings.propagation === 'required') return await join(enclosing, kysely, run);
-  return await nest(enclosing, kysely, run);
+  return await traced(kysely, 'savepoint', settings, () => nest(enclosing, kysely, run));
 }
+
+/**
+ * Runs `fn` in a span named `name` when the Database behind `db` reports to OpenTelemetry: its
+ * propagation, isolation level and access mode, and `outcome` (committed or rolled back; released
+ * or rolled back for a savepoint).
+ */
+function traced<T>(
+  db: Kysely<unknown>,
+  name: 'transaction' | 'savepoint',
+  settings: Settings,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const telemetry = databaseContext(db)?.telemetry;
+  if (telemetry === undefined) return fn();
+  const attributes = {
+    'db.system.name': 'postgresql',
+    'kysely_repository.transaction.propagation': settings.propagation,
+    'kysely_repository.transaction.isolation_level': settings.isolationLevel ?? 'default',
+    'kysely_repository.transaction.access_mode': settings.accessMode ?? 'read write',
+  };
+  return telemetry.inSpan(name, attributes, async (span) => {
+    try {
+      const value = await fn();
+      span?.setAttribute(OUTCOME, name === 'savepoint' ? 'released' : 'committed');
+      return value;
+    } catch (error) {
+      span?.setAttribute(OUTCOME, 'rolled back');
+      throw error;
+    }
+  });
+}
+
+const OUTCOME = 'kysely_repository.transaction.outcome';
 
 /** 'requiresNew' inside a test sandbox: its own connection would commit past the test's rollback. */
 function requiresNewInSandbox(): DatabaseError {
@@ -279,7 +315,9 @@ async function runOutermost<T>(
   const logger = context?.logger;
   if (parent !== undefined && parent.connection.sandbox === undefined) assertPoolCanServe(context, parent);
   for (let retry = 0; ; retry++) {
-    const attempt = await runOnce(from, key, parent, fn, settings, context);
+    const attempt = await tracedAttempt(context, retry + 1, settings, () =>
+      runOnce(from, key, parent, fn, settings, context),
+    );
     if (attempt.committed) {
       const hooks = hooksToRun(attempt.frame, 'commit');
       if (hooks.length > 0) await runHooks(hooks, 'commit', logger);
@@ -307,6 +345,34 @@ async function runOutermost<T>(
     if (frame) await runHooks(hooksToRun(frame, 'rollback'), 'rollback', logger);
     throw error;
   }
+}
+
+/**
+ * Runs one attempt of an outermost transaction in a span of its own (`transaction attempt`, with
+ * its number and outcome: committed, retried or rolled back) when the Database reports to
+ * OpenTelemetry. Never throws, as runOnce.
+ */
+async function tracedAttempt<T>(
+  context: DatabaseContext | undefined,
+  attempt: number,
+  settings: Settings,
+  run: () => Promise<Attempt<T>>,
+): Promise<Attempt<T>> {
+  const telemetry = context?.telemetry;
+  if (telemetry === undefined) return run();
+  const attributes = { 'db.system.name': 'postgresql', 'kysely_repository.transaction.attempt': attempt };
+  return telemetry.inSpan('transaction attempt', attributes, async (span) => {
+    const result = await run();
+    if (span !== undefined) {
+      let outcome = 'committed';
+      if (!result.committed) {
+        outcome = attempt <= settings.retries && isRetryable(result.error) ? 'retried' : 'rolled back';
+        failSpan(span, result.error);
+      }
+      span.setAttribute(OUTCOME, outcome);
+    }
+    return result;
+  });
 }
 
 /**

@@ -9,6 +9,7 @@ import type { Kysely } from 'kysely';
 import type { DB } from '../../schema/db.js';
 import { booleanOption, hasMethods, readOptions, requireKysely } from '../arguments.js';
 import { databaseContext } from '../database-context.js';
+import type { DatabaseTelemetry } from '../telemetry/database-telemetry.js';
 import { mapError, ValidationError } from '../errors.js';
 import { maskSecretColumns, type SecretColumns } from '../repository/secret-columns.js';
 import { redactingLogger, silentLogger, type Logger, type LogMeta } from '../logger.js';
@@ -149,6 +150,7 @@ export class UserRepository implements UserStore {
   readonly #anyUsers: Repository<DB, 'users'>;
   readonly #hasher: PasswordHasher;
   readonly #logger: Logger;
+  readonly #telemetry: DatabaseTelemetry | undefined;
 
   /**
    * Builds the store on `db`; `options` is read once (undefined or null: the defaults).
@@ -184,12 +186,19 @@ export class UserRepository implements UserStore {
     this.#anyUsers = new Repository(db, 'users', { secretColumns: ['passwordHash'] });
     this.#hasher = hasher ?? new BcryptPasswordHasher({ cost: this.policy.bcryptCost });
     const context = databaseContext(db as Kysely<unknown>);
+    this.#telemetry = context?.telemetry;
     // a logger that throws never turns a done write into a failure: its errors are counted, not thrown
     this.#logger = logger
       ? redactingLogger(logger, [], undefined, () => {
           if (context) context.stats.logFailures++;
         })
       : (context?.logger ?? silentLogger);
+  }
+
+  /** Runs a method in an OpenTelemetry span (`UserRepository.createUser users`) when the Database reports to one. */
+  #traced<T>(method: string, fn: () => Promise<T>): Promise<T> {
+    const telemetry = this.#telemetry;
+    return telemetry === undefined ? fn() : telemetry.call('UserRepository', method, 'users', fn);
   }
 
   /**
@@ -203,17 +212,19 @@ export class UserRepository implements UserStore {
    * ConflictError (field `username` or `email`) when the database's unique constraint says the
    * value is taken; CheckViolationError if a value passed validation but not the table's checks.
    */
-  async createUser(user: NewUser): Promise<User> {
-    const { username, email, password } = validateNewUser(user, this.policy);
-    const passwordHash = await this.#hasher.hash(password);
-    let row: UserRow;
-    try {
-      row = await this.#write(() => this.#users.create({ username, email, passwordHash }));
-    } catch (error) {
-      throw userConflict(error, { username, email });
-    }
-    this.#event('user created', { userId: row.id, username: row.username });
-    return toUser(row);
+  createUser(user: NewUser): Promise<User> {
+    return this.#traced('createUser', async () => {
+      const { username, email, password } = validateNewUser(user, this.policy);
+      const passwordHash = await this.#hasher.hash(password);
+      let row: UserRow;
+      try {
+        row = await this.#write(() => this.#users.create({ username, email, passwordHash }));
+      } catch (error) {
+        throw userConflict(error, { username, email });
+      }
+      this.#event('user created', { userId: row.id, username: row.username });
+      return toUser(row);
+    });
   }
 
   /**
@@ -223,9 +234,11 @@ export class UserRepository implements UserStore {
    * const user = await users.getUserById('42');
    * @throws ValidationError (field `id`) for an id that is not an int8.
    */
-  async getUserById(id: Id): Promise<User | undefined> {
-    const row = await this.#users.findById(userId(id), { withDeleted: true });
-    return row && toUser(row);
+  getUserById(id: Id): Promise<User | undefined> {
+    return this.#traced('getUserById', async () => {
+      const row = await this.#users.findById(userId(id), { withDeleted: true });
+      return row && toUser(row);
+    });
   }
 
   /**
@@ -238,9 +251,11 @@ export class UserRepository implements UserStore {
    * const user = await users.getUserByUsername('John_Doe'); // finds john_doe
    * @throws ValidationError (field `username`) when it is not a string.
    */
-  async getUserByUsername(username: string): Promise<User | undefined> {
-    const row = await this.#findByUsername(requireString(username, 'username', 'Username'));
-    return row && toUser(row);
+  getUserByUsername(username: string): Promise<User | undefined> {
+    return this.#traced('getUserByUsername', async () => {
+      const row = await this.#findByUsername(requireString(username, 'username', 'Username'));
+      return row && toUser(row);
+    });
   }
 
   /**
@@ -251,12 +266,14 @@ export class UserRepository implements UserStore {
    * const user = await users.getUserByEmail(' John@Example.com ');
    * @throws ValidationError (field `email`) when it is not a string.
    */
-  async getUserByEmail(email: string): Promise<User | undefined> {
-    const normalized = normalizeEmail(requireString(email, 'email', 'Email'));
-    const row = await this.#users.findOne((eb) => eb(eb.fn<string>('lower', [eb.ref('email')]), '=', normalized), {
-      withDeleted: true,
+  getUserByEmail(email: string): Promise<User | undefined> {
+    return this.#traced('getUserByEmail', async () => {
+      const normalized = normalizeEmail(requireString(email, 'email', 'Email'));
+      const row = await this.#users.findOne((eb) => eb(eb.fn<string>('lower', [eb.ref('email')]), '=', normalized), {
+        withDeleted: true,
+      });
+      return row && toUser(row);
     });
-    return row && toUser(row);
   }
 
   /**
@@ -271,21 +288,23 @@ export class UserRepository implements UserStore {
    * ValidationError (field `id`) for a malformed id; ConflictError when the new username or
    * email is taken.
    */
-  async updateUser(id: Id, changes: UserChanges): Promise<User | undefined> {
-    const key = userId(id);
-    const valid = validateUserChanges(changes);
-    const fields = Object.keys(valid);
-    if (fields.length === 0) return this.getUserById(key);
-    let row: UserRow | undefined;
-    try {
-      // through the table without its soft-delete filter: updateUser also reactivates
-      row = await this.#write(() => this.#anyUsers.update(key, valid));
-    } catch (error) {
-      throw userConflict(error, valid);
-    }
-    if (row === undefined) return undefined;
-    this.#event('user updated', { userId: row.id, username: row.username, fields });
-    return toUser(row);
+  updateUser(id: Id, changes: UserChanges): Promise<User | undefined> {
+    return this.#traced('updateUser', async () => {
+      const key = userId(id);
+      const valid = validateUserChanges(changes);
+      const fields = Object.keys(valid);
+      if (fields.length === 0) return this.getUserById(key);
+      let row: UserRow | undefined;
+      try {
+        // through the table without its soft-delete filter: updateUser also reactivates
+        row = await this.#write(() => this.#anyUsers.update(key, valid));
+      } catch (error) {
+        throw userConflict(error, valid);
+      }
+      if (row === undefined) return undefined;
+      this.#event('user updated', { userId: row.id, username: row.username, fields });
+      return toUser(row);
+    });
   }
 
   /**
@@ -296,11 +315,13 @@ export class UserRepository implements UserStore {
    * await users.deleteUser('42'); // true, then false
    * @throws ValidationError (field `id`) for a malformed id.
    */
-  async deleteUser(id: Id): Promise<boolean> {
-    const key = userId(id);
-    const deleted = await this.#users.delete(key);
-    if (deleted) this.#event('user deleted', { userId: key });
-    return deleted;
+  deleteUser(id: Id): Promise<boolean> {
+    return this.#traced('deleteUser', async () => {
+      const key = userId(id);
+      const deleted = await this.#users.delete(key);
+      if (deleted) this.#event('user deleted', { userId: key });
+      return deleted;
+    });
   }
 
   /**
@@ -311,11 +332,13 @@ export class UserRepository implements UserStore {
    * await users.restoreUser('42');
    * @throws ValidationError (field `id`) for a malformed id.
    */
-  async restoreUser(id: Id): Promise<boolean> {
-    const key = userId(id);
-    const restored = await this.#users.restore(key);
-    if (restored) this.#event('user restored', { userId: key });
-    return restored;
+  restoreUser(id: Id): Promise<boolean> {
+    return this.#traced('restoreUser', async () => {
+      const key = userId(id);
+      const restored = await this.#users.restore(key);
+      if (restored) this.#event('user restored', { userId: key });
+      return restored;
+    });
   }
 
   /**
@@ -328,15 +351,17 @@ export class UserRepository implements UserStore {
    * activeOnly; (field `options`) when options is not a plain object or cannot be read
    * (undefined and null mean the defaults).
    */
-  async listUsers(options?: ListUsersOptions | null): Promise<User[]> {
-    const given = readOptions(options, 'options');
-    const rows = await this.#users.findMany({
-      orderBy: NEWEST_FIRST,
-      limit: pageLimit(given.limit),
-      offset: pageOffset(given.offset),
-      withDeleted: !activeOnly(given.activeOnly),
+  listUsers(options?: ListUsersOptions | null): Promise<User[]> {
+    return this.#traced('listUsers', async () => {
+      const given = readOptions(options, 'options');
+      const rows = await this.#users.findMany({
+        orderBy: NEWEST_FIRST,
+        limit: pageLimit(given.limit),
+        offset: pageOffset(given.offset),
+        withDeleted: !activeOnly(given.activeOnly),
+      });
+      return rows.map(toUser);
     });
-    return rows.map(toUser);
   }
 
   /**
@@ -351,16 +376,18 @@ export class UserRepository implements UserStore {
    * or a cursor that is not one this method issued; (field `options`) when options is not a plain object or
    * cannot be read (undefined and null mean the defaults).
    */
-  async listUsersPage(options?: ListUsersPageOptions | null): Promise<Page<User>> {
-    const given = readOptions(options, 'options');
-    const page = await this.#users.paginate({
-      orderBy: NEWEST_FIRST,
-      limit: pageLimit(given.limit),
-      cursor: given.cursor ?? null,
-      withDeleted: !activeOnly(given.activeOnly),
-      withTotal: booleanOption(given.withTotal, 'withTotal'),
+  listUsersPage(options?: ListUsersPageOptions | null): Promise<Page<User>> {
+    return this.#traced('listUsersPage', async () => {
+      const given = readOptions(options, 'options');
+      const page = await this.#users.paginate({
+        orderBy: NEWEST_FIRST,
+        limit: pageLimit(given.limit),
+        cursor: given.cursor ?? null,
+        withDeleted: !activeOnly(given.activeOnly),
+        withTotal: booleanOption(given.withTotal, 'withTotal'),
+      });
+      return { ...page, items: page.items.map(toUser) };
     });
-    return { ...page, items: page.items.map(toUser) };
   }
 
   /**
@@ -371,9 +398,11 @@ export class UserRepository implements UserStore {
    * @throws ValidationError for a non-boolean activeOnly; (field `options`) when options is not a
    * plain object or cannot be read (undefined and null mean the defaults).
    */
-  async countUsers(options?: CountUsersOptions | null): Promise<number> {
-    const given = readOptions(options, 'options');
-    return this.#users.count(undefined, { withDeleted: !activeOnly(given.activeOnly) });
+  countUsers(options?: CountUsersOptions | null): Promise<number> {
+    return this.#traced('countUsers', async () => {
+      const given = readOptions(options, 'options');
+      return this.#users.count(undefined, { withDeleted: !activeOnly(given.activeOnly) });
+    });
   }
 
   /**
@@ -389,25 +418,27 @@ export class UserRepository implements UserStore {
    * if (!user) throw new Unauthorized();
    * @throws ValidationError (field `username` or `password`) when one is not a string.
    */
-  async verifyPassword(username: string, password: string): Promise<User | undefined> {
-    requireString(username, 'username', 'Username');
-    requireString(password, 'password', 'Password');
-    const dummy = await this.#dummyHash();
-    const row = await this.#findByUsername(username);
-    const matches = await this.#hasher.verify(password, row?.passwordHash ?? dummy);
-    if (row === undefined || !matches || !row.isActive) {
-      const reason = row === undefined ? 'unknown username' : !matches ? 'wrong password' : 'inactive user';
-      // the attempted name only when it is a valid one: never a password typed into the wrong box
-      this.#logger.info('login failed', {
-        ...attemptedUsername(username),
-        reason,
-        ...(row ? { userId: row.id } : {}),
-      });
-      return undefined;
-    }
-    await this.#rehashIfNeeded(row, password);
-    this.#logger.debug('login succeeded', { userId: row.id, username: row.username });
-    return toUser(row);
+  verifyPassword(username: string, password: string): Promise<User | undefined> {
+    return this.#traced('verifyPassword', async () => {
+      requireString(username, 'username', 'Username');
+      requireString(password, 'password', 'Password');
+      const dummy = await this.#dummyHash();
+      const row = await this.#findByUsername(username);
+      const matches = await this.#hasher.verify(password, row?.passwordHash ?? dummy);
+      if (row === undefined || !matches || !row.isActive) {
+        const reason = row === undefined ? 'unknown username' : !matches ? 'wrong password' : 'inactive user';
+        // the attempted name only when it is a valid one: never a password typed into the wrong box
+        this.#logger.info('login failed', {
+          ...attemptedUsername(username),
+          reason,
+          ...(row ? { userId: row.id } : {}),
+        });
+        return undefined;
+      }
+      await this.#rehashIfNeeded(row, password);
+      this.#logger.debug('login succeeded', { userId: row.id, username: row.username });
+      return toUser(row);
+    });
   }
 
   /**
@@ -421,27 +452,32 @@ export class UserRepository implements UserStore {
    * @throws ValidationError (field `newPassword`) when `next` breaks the policy; (field
    * `currentPassword`) when `current` is not a string; (field `id`) for a malformed id.
    */
-  async changePassword(id: Id, current: string, next: string): Promise<boolean> {
-    const key = userId(id);
-    requireString(current, 'currentPassword', 'Current password');
-    const nextPassword = validatePassword(next, this.policy, 'newPassword');
-    const dummy = await this.#dummyHash();
-    const row = await this.#users.findById(key);
-    const matches = await this.#hasher.verify(current, row?.passwordHash ?? dummy);
-    if (row === undefined || !matches) {
-      this.#logger.info('password change refused', { userId: key, reason: row ? 'wrong password' : 'no active user' });
-      return false;
-    }
-    const passwordHash = await this.#hasher.hash(nextPassword);
-    const stored = await this.#write(() =>
-      this.#users.updateMany({ id: key, passwordHash: row.passwordHash }, { passwordHash }),
-    );
-    if (stored === 0) {
-      this.#logger.info('password change refused', { userId: key, reason: 'changed concurrently' });
-      return false;
-    }
-    this.#event('password changed', { userId: key, username: row.username });
-    return true;
+  changePassword(id: Id, current: string, next: string): Promise<boolean> {
+    return this.#traced('changePassword', async () => {
+      const key = userId(id);
+      requireString(current, 'currentPassword', 'Current password');
+      const nextPassword = validatePassword(next, this.policy, 'newPassword');
+      const dummy = await this.#dummyHash();
+      const row = await this.#users.findById(key);
+      const matches = await this.#hasher.verify(current, row?.passwordHash ?? dummy);
+      if (row === undefined || !matches) {
+        this.#logger.info('password change refused', {
+          userId: key,
+          reason: row ? 'wrong password' : 'no active user',
+        });
+        return false;
+      }
+      const passwordHash = await this.#hasher.hash(nextPassword);
+      const stored = await this.#write(() =>
+        this.#users.updateMany({ id: key, passwordHash: row.passwordHash }, { passwordHash }),
+      );
+      if (stored === 0) {
+        this.#logger.info('password change refused', { userId: key, reason: 'changed concurrently' });
+        return false;
+      }
+      this.#event('password changed', { userId: key, username: row.username });
+      return true;
+    });
   }
 
   /**
@@ -451,24 +487,26 @@ export class UserRepository implements UserStore {
    * const { totalUsers, activeUsers } = await users.getUserStats();
    * @throws the mapped database error when the query fails.
    */
-  async getUserStats(): Promise<UserStats> {
-    const row = await this.#executor()
-      .selectFrom('users')
-      .select((eb) => [
-        eb.fn.countAll<string>().as('totalUsers'),
-        eb.fn.countAll<string>().filterWhere('isActive', '=', true).as('activeUsers'),
-        eb.fn.countAll<string>().filterWhere('isActive', '=', false).as('inactiveUsers'),
-        eb.fn.min('createdAt').as('firstUserCreated'),
-        eb.fn.max('createdAt').as('lastUserCreated'),
-      ])
-      .executeTakeFirstOrThrow();
-    return {
-      totalUsers: Number(row.totalUsers),
-      activeUsers: Number(row.activeUsers),
-      inactiveUsers: Number(row.inactiveUsers),
-      firstUserCreated: row.firstUserCreated ?? null,
-      lastUserCreated: row.lastUserCreated ?? null,
-    };
+  getUserStats(): Promise<UserStats> {
+    return this.#traced('getUserStats', async () => {
+      const row = await this.#executor()
+        .selectFrom('users')
+        .select((eb) => [
+          eb.fn.countAll<string>().as('totalUsers'),
+          eb.fn.countAll<string>().filterWhere('isActive', '=', true).as('activeUsers'),
+          eb.fn.countAll<string>().filterWhere('isActive', '=', false).as('inactiveUsers'),
+          eb.fn.min('createdAt').as('firstUserCreated'),
+          eb.fn.max('createdAt').as('lastUserCreated'),
+        ])
+        .executeTakeFirstOrThrow();
+      return {
+        totalUsers: Number(row.totalUsers),
+        activeUsers: Number(row.activeUsers),
+        inactiveUsers: Number(row.inactiveUsers),
+        firstUserCreated: row.firstUserCreated ?? null,
+        lastUserCreated: row.lastUserCreated ?? null,
+      };
+    });
   }
 
   // ---- internals -------------------------------------------------------------------------

@@ -31,6 +31,8 @@ import { SlowStatements } from './slow-statements.js';
 import { temporalTextsOf } from '../../temporal-texts.js';
 import { FAST_TYPES } from './timestamp-parser.js';
 import type { ConnectionStats } from '../connection-stats.js';
+import type { DatabaseTelemetry, TelemetryTarget } from '../../telemetry/database-telemetry.js';
+import { pgQueryIsWrapped } from '../../telemetry/opentelemetry-api.js';
 
 /** Where a transaction's statements run, as Kysely's executor for it told. */
 interface TransactionLink {
@@ -68,6 +70,16 @@ export interface PgDriverOptions {
   readonly statementTimeoutMs?: number;
   /** Called after each statement run through Kysely (not the run() fast path); read-your-writes marks writes here. */
   readonly afterStatement?: (query: CompiledQuery) => void;
+  /** OpenTelemetry: each checkout gets a span and a wait time, named for `target`'s pool. (Default: none) */
+  readonly telemetry?: { readonly reporter: DatabaseTelemetry; readonly target: TelemetryTarget };
+}
+
+/**
+ * Whether @opentelemetry/instrumentation-pg wraps pg's `Client.prototype.query` now: it then
+ * reports the statements this driver sends. Never throws.
+ */
+export function pgQueryInstrumented(): boolean {
+  return pgQueryIsWrapped(pg.Client.prototype);
 }
 
 /**
@@ -170,12 +182,16 @@ export class PgDriver implements Driver {
     if (this.#closed) throw new ConnectionError('the Database is closed; create a new one to reconnect');
     if (!this.#internalsChecked) await this.#checkInternals();
     this.#pool ??= this.options.createPool();
-    let client: pg.PoolClient;
-    try {
-      client = await this.#pool.connect();
-    } catch (error) {
-      throw mapAcquireError(error, this.#pool.options.connectionTimeoutMillis ?? 0);
-    }
+    const pool = this.#pool;
+    const connect = async (): Promise<pg.PoolClient> => {
+      try {
+        return await pool.connect();
+      } catch (error) {
+        throw mapAcquireError(error, pool.options.connectionTimeoutMillis ?? 0);
+      }
+    };
+    const telemetry = this.options.telemetry;
+    const client = await (telemetry ? telemetry.reporter.checkout(telemetry.target, connect) : connect());
     let connection = this.#connections.get(client);
     if (!connection) {
       connection = new PgConnection(client, this.options, () => this.#controlClient(), this.#slow);
@@ -208,10 +224,11 @@ export class PgDriver implements Driver {
     const first = connection.began(started, slow);
     try {
       const result = await connection.run<R>(compiledQuery);
-      this.options.log?.({ level: 'query', query: compiledQuery, queryDurationMillis: performance.now() - started });
+      const queryDurationMillis = connection.wireTime(started);
+      this.options.log?.({ level: 'query', query: compiledQuery, queryDurationMillis });
       return result;
     } catch (error) {
-      const queryDurationMillis = performance.now() - started;
+      const queryDurationMillis = connection.wireTime(started);
       this.options.log?.({ level: 'error', error, query: compiledQuery, queryDurationMillis });
       throw error;
     } finally {
@@ -554,6 +571,20 @@ class PgConnection implements DatabaseConnection {
   ended(slow: boolean): void {
     if (slow) this.slowInFlight--;
     this.#started.shift();
+    this.#lastEnded = performance.now();
+  }
+
+  /** When the last run() statement on this connection was answered. */
+  #lastEnded = -Infinity;
+
+  /**
+   * A run() statement's own time on the wire, as it completes (before ended()): from when it was
+   * sent, or, when it was queued behind others (pipelining), from when the one before it was
+   * answered, since statements on a connection are answered in order; to now. Never throws.
+   */
+  wireTime(started: number): number {
+    const now = performance.now();
+    return now - Math.max(started, this.#lastEnded);
   }
 
   /** When the oldest run() statement in flight began (Infinity when none is). */

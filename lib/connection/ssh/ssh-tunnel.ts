@@ -10,6 +10,7 @@ import type { AnyAuthMethod, Client, ClientChannel, ConnectConfig, ParsedKey } f
 import type { SshConfig } from '../../config.js';
 import { TunnelError } from '../../errors.js';
 import { redactingLogger, type Logger } from '../../logger.js';
+import type { DatabaseTelemetry } from '../../telemetry/database-telemetry.js';
 import { redactText } from '../../redact.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './ssh-backoff.js';
 import { corkForTick } from '../cork-for-tick.js';
@@ -61,6 +62,8 @@ export interface SshTunnelOptions {
   readonly random?: () => number;
   /** Makes the ssh2 Client of each connection attempt. (Default: `new Client()`) */
   readonly createClient?: () => Client;
+  /** OpenTelemetry: each (re)connection attempt gets a span. (Default: none) */
+  readonly telemetry?: DatabaseTelemetry | undefined;
 }
 
 /** ssh2 adds `level` to the errors it emits. */
@@ -330,7 +333,15 @@ export class SshTunnel {
     this.#state = this.#everConnected || this.#failures > 0 ? 'reconnecting' : 'connecting';
     const started = performance.now();
     try {
-      const client = await this.#handshake();
+      const telemetry = this.options.telemetry;
+      const attributes = {
+        'server.address': this.config.host,
+        'server.port': this.config.port,
+        'kysely_repository.tunnel.reconnect': this.#everConnected,
+      };
+      const client = await (telemetry
+        ? telemetry.inSpan('ssh connect', attributes, () => this.#handshake(), 'client')
+        : this.#handshake());
       this.#failures = 0;
       this.#notBefore = 0;
       if (this.#everConnected) this.#reconnects += 1;
