@@ -248,6 +248,7 @@ class PooledDatabase<DB> implements Database<DB> {
   #tunnel: SshTunnel | undefined;
   #embedded: PGliteEngine | undefined;
   #telemetry: DatabaseTelemetry | undefined;
+  #telemetryOptions: TelemetryOptions | undefined;
   readonly #stats: ConnectionStats;
   #closing: Promise<void> | undefined;
 
@@ -263,6 +264,7 @@ class PooledDatabase<DB> implements Database<DB> {
     const observers = new Set<(event: LogEvent) => void>();
     const telemetry = createTelemetry(config, options.telemetry, logger, () => this.#telemetrySnapshot());
     this.#telemetry = telemetry;
+    this.#telemetryOptions = options.telemetry;
     // each server's statements carry its address in their spans; a log hook that throws never
     // fails the statement it reports on
     const logFor =
@@ -279,7 +281,7 @@ class PooledDatabase<DB> implements Database<DB> {
           }
         }
       };
-    const log = logFor(telemetryTarget(config, config.connection));
+    const log = logFor(telemetryTarget(config, config.connection, options.telemetry?.poolName));
     const dialect =
       config.engine === 'pglite'
         ? this.#embeddedDialect(config, logger)
@@ -356,7 +358,11 @@ class PooledDatabase<DB> implements Database<DB> {
     const tunnel = config.ssh ? new SshTunnel(config.ssh, { logger, telemetry }) : undefined;
     this.#tunnel = tunnel;
     const pgDriver = (server: ConnectionTarget, extra: Partial<PgDriverOptions> = {}): PgDriver => {
-      const telemetryAt = telemetryTarget(config, server);
+      const telemetryAt = telemetryTarget(
+        config,
+        server,
+        server === target ? this.#telemetryOptions?.poolName : undefined,
+      );
       return new PgDriver({
         createPool: () =>
           createPgPool(server, config, {
@@ -488,7 +494,7 @@ class PooledDatabase<DB> implements Database<DB> {
   #telemetrySnapshot(): TelemetrySnapshot {
     const status = this.status();
     const primary = this.config.connection;
-    const pools = [{ name: poolName(primary), ...status.pool }];
+    const pools = [{ name: this.#telemetryOptions?.poolName ?? poolName(primary), ...status.pool }];
     for (const [i, replica] of (this.#replicas?.replicas ?? []).entries()) {
       pools.push({ name: poolName(replica.target), ...(status.replicas?.[i]?.pool ?? status.pool) });
     }
@@ -562,8 +568,8 @@ function poolName(server: ConnectionTarget | undefined): string {
 }
 
 /** The server attributes of a pool's spans and durations (none for the embedded engine). */
-function telemetryTarget(config: DatabaseConfig, server: ConnectionTarget | undefined): TelemetryTarget {
-  if (config.engine === 'pglite') return { poolName: poolName(undefined), tunnel: false };
+function telemetryTarget(config: DatabaseConfig, server: ConnectionTarget | undefined, name?: string): TelemetryTarget {
+  if (config.engine === 'pglite') return { poolName: name ?? poolName(undefined), tunnel: false };
   if (server === undefined) {
     // `replica`'s connections come from any replica (or the primary)
     const namespace = config.connection?.database;
@@ -573,7 +579,7 @@ function telemetryTarget(config: DatabaseConfig, server: ConnectionTarget | unde
     address: server.host,
     port: server.port,
     namespace: server.database,
-    poolName: poolName(server),
+    poolName: name ?? poolName(server),
     tunnel: config.ssh !== undefined,
   };
 }

@@ -24,6 +24,7 @@ export {
   type HealthReport,
   type PoolStatus,
 } from './database.js';
+export type { TelemetryOptions } from './telemetry/telemetry-options.js';
 export { createDialect, type CreateDialectOptions } from './create-dialect.js';
 export {
   CheckViolationError,

@@ -81,6 +81,8 @@ export class TableAccess {
   /** The Database behind `db`, when createDatabase made it. */
   readonly context: DatabaseContext | undefined;
   readonly naming: Naming;
+  /** The table as SQL names it (`order_lines` for `orderLines` under the CamelCasePlugin). */
+  readonly sqlTable: string;
   private readonly prepare: boolean;
   /** The key columns the options name (TypeScript names); undefined: the table's primary key. */
   private readonly keyOption: readonly string[] | undefined;
@@ -104,6 +106,10 @@ export class TableAccess {
     this.bound = undefined;
     this.context = databaseContext(db);
     this.naming = (options.camelCase ?? this.context?.camelCase ?? false) ? CAMEL_CASE_NAMING : IDENTITY_NAMING;
+    this.sqlTable = table
+      .split('.')
+      .map((part) => this.naming.toDb(part))
+      .join('.');
     this.prepare = options.prepare ?? this.context?.config.preparedStatements ?? true;
     this.keyOption = keyOption(options.primaryKey);
     this.secretColumns = new Set(options.secretColumns ?? []);
@@ -127,7 +133,7 @@ export class TableAccess {
    */
   traced<T>(method: string, fn: () => Promise<T>): Promise<T> {
     const telemetry = this.context?.telemetry;
-    return telemetry === undefined ? fn() : telemetry.call('Repository', method, this.table, fn);
+    return telemetry === undefined ? fn() : telemetry.call('Repository', method, this.sqlTable, fn);
   }
 
   /** A copy that runs every statement in `trx`, sharing what was read and compiled. */

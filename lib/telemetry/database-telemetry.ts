@@ -17,7 +17,6 @@ import {
   type OtelObservableResult,
   type OtelSpan,
   type OtelTracer,
-  type OtelTracerProvider,
 } from './opentelemetry-api.js';
 import { querySummary } from './query-summary.js';
 import type { TelemetryOptions } from './telemetry-options.js';
@@ -83,7 +82,6 @@ interface Instruments {
 export class DatabaseTelemetry {
   readonly #api: OpenTelemetryApi;
   readonly #options: DatabaseTelemetryOptions;
-  #tracerProvider: OtelTracerProvider | undefined;
   #tracer: OtelTracer | undefined;
   #clientSpans = false;
   #meterProvider: OtelMeterProvider | undefined;
@@ -95,16 +93,20 @@ export class DatabaseTelemetry {
     this.#options = options;
   }
 
-  /** The tracer of the registered SDK, or undefined while none is (checked on every call: an SDK may come later). */
+  /**
+   * The tracer of the registered SDK, or undefined while none is: asked on every call (an SDK
+   * may be registered later, or taken back), which costs a property read while there is none.
+   */
   #tracing(): OtelTracer | undefined {
     const provider = this.#api.trace.getTracerProvider();
-    if (provider !== this.#tracerProvider) {
-      this.#tracerProvider = provider;
-      this.#tracer =
-        provider instanceof this.#api.ProxyTracerProvider ? undefined : provider.getTracer(INSTRUMENTATION_SCOPE);
-      this.#clientSpans = this.#tracer !== undefined && this.#wantsClientSpans();
+    const tracer = provider.getDelegateTracer
+      ? provider.getDelegateTracer(INSTRUMENTATION_SCOPE)
+      : provider.getTracer(INSTRUMENTATION_SCOPE);
+    if (tracer !== this.#tracer) {
+      this.#tracer = tracer;
+      this.#clientSpans = tracer !== undefined && this.#wantsClientSpans();
     }
-    return this.#tracer;
+    return tracer;
   }
 
   #wantsClientSpans(): boolean {

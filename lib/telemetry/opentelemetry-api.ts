@@ -38,6 +38,11 @@ export interface OtelTracer {
 /** The part of an OpenTelemetry TracerProvider the package uses. */
 export interface OtelTracerProvider {
   getTracer(name: string, version?: string): OtelTracer;
+  /**
+   * The API's ProxyTracerProvider (what `trace.getTracerProvider()` returns in API 1.10, with or
+   * without an SDK behind it) has this: the registered SDK's tracer, or undefined while none is.
+   */
+  getDelegateTracer?(name: string, version?: string): OtelTracer | undefined;
 }
 
 /** A synchronous instrument that adds or records a value. */
@@ -90,8 +95,6 @@ export interface OpenTelemetryApi {
     with<R>(context: OtelContext, fn: () => R): R;
   };
   readonly metrics: { getMeterProvider(): OtelMeterProvider };
-  /** The provider `trace.getTracerProvider()` returns while no SDK is registered. */
-  readonly ProxyTracerProvider: abstract new (...args: never[]) => object;
   /** The meter of the no-op provider `metrics.getMeterProvider()` returns while no SDK is registered. */
   createNoopMeter(): OtelMeter;
 }
@@ -119,7 +122,6 @@ function load(): OpenTelemetryApi | undefined {
       typeof api.trace?.getTracerProvider === 'function' &&
       typeof api.context?.with === 'function' &&
       typeof api.metrics?.getMeterProvider === 'function' &&
-      typeof api.ProxyTracerProvider === 'function' &&
       typeof api.createNoopMeter === 'function';
     return usable ? (api as OpenTelemetryApi) : undefined;
   } catch {

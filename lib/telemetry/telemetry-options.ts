@@ -24,6 +24,12 @@ export interface TelemetryOptions {
    * configured secrets are masked as in log lines). false leaves it out. (Default: true)
    */
   readonly queryText?: boolean;
+  /**
+   * `db.client.connection.pool.name` of the primary's pool in metrics and checkout spans: set it
+   * when two Databases of one application reach the same server and database, whose pools would
+   * otherwise report under one name. (Default: `host:port/database`)
+   */
+  readonly poolName?: string;
 }
 
 /**
@@ -33,9 +39,13 @@ export interface TelemetryOptions {
 export function checkTelemetryOptions(given: unknown): TelemetryOptions {
   if (given === undefined) return {};
   if (given === null || typeof given !== 'object' || Array.isArray(given)) {
-    throw new ValidationError('telemetry', 'type', 'telemetry must be an object ({ enabled, clientSpans, queryText })');
+    throw new ValidationError(
+      'telemetry',
+      'type',
+      'telemetry must be an object ({ enabled, clientSpans, queryText, poolName })',
+    );
   }
-  const { enabled, clientSpans, queryText } = given as Record<string, unknown>;
+  const { enabled, clientSpans, queryText, poolName } = given as Record<string, unknown>;
   const bad = (field: string, allowed: string): never => {
     throw new ValidationError(`telemetry.${field}`, 'type', `telemetry.${field} must be ${allowed}`);
   };
@@ -44,7 +54,11 @@ export function checkTelemetryOptions(given: unknown): TelemetryOptions {
     bad('clientSpans', "true, false or 'auto'");
   }
   if (queryText !== undefined && typeof queryText !== 'boolean') bad('queryText', 'true or false');
+  if (poolName !== undefined && (typeof poolName !== 'string' || !/^[\x20-\x7e]{1,200}$/.test(poolName))) {
+    bad('poolName', 'a string of 1 to 200 printable ASCII characters');
+  }
   return {
+    ...(poolName === undefined ? {} : { poolName }),
     ...(enabled === undefined ? {} : { enabled }),
     ...(clientSpans === undefined ? {} : { clientSpans }),
     ...(queryText === undefined ? {} : { queryText }),

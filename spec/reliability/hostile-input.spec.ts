@@ -42,6 +42,8 @@ import {
 import { tableChecksum, type TableChecksum } from './support/pg-probe.js';
 import { watchProcess, type ProcessWatch } from './support/process-watch.js';
 import { printFigures } from './support/summary.js';
+import { readFileSync } from 'node:fs';
+import { exportedStrings, installOtel, type InstalledOtel } from '../support/otel.js';
 
 interface ReliabilityCounters {
   id: GeneratedAlways<string>;
@@ -99,9 +101,12 @@ describe('reliability: hostile input through every public method', function () {
   /** Rows that valid writes reported (acknowledged): each must still be there at the end. */
   const acknowledged: { table: 'users' | 'reliability_counters'; id: string }[] = [];
   let lostWrites = 0;
+  /** The OpenTelemetry SDK, registered for the whole table: no input may reach an attribute. */
+  let otel: InstalledOtel;
 
   before(async function () {
     this.timeout(60_000);
+    otel = installOtel();
     watch = watchProcess();
     target = await createScratchDatabase('kr_rel_hostile');
     database = createDatabase<HostileDB>({
@@ -151,6 +156,7 @@ describe('reliability: hostile input through every public method', function () {
     await admin?.end();
     await database?.close();
     await target?.drop();
+    await otel?.uninstall();
     watch?.stop();
   });
 
@@ -1090,6 +1096,25 @@ describe('reliability: hostile input through every public method', function () {
         writes: 'counters',
       },
     ]);
+  });
+
+  it('reported every call to OpenTelemetry with no input, username, e-mail, password or hash in any span or metric', async () => {
+    // every username, e-mail and password this file writes, and the hostile strings it sends
+    const source = readFileSync(new URL(import.meta.url), 'utf8');
+    const literals = [...source.matchAll(/(?:password|email|username): '((?:[^'\\]|\\.){4,})'/g)].map(
+      (m) => JSON.parse(`"${m[1]!.replaceAll('"', '\\"')}"`) as string,
+    );
+    const { rows } = await admin.query<{ hash: string }>('select password_hash as hash from users');
+    const forbidden = [...new Set([...literals, INJECTION, DROP, NUL, ...rows.map((r) => r.hash)])];
+    expect(literals.length, 'literals found in this file').to.be.at.least(30);
+    const spans = otel.spans();
+    expect(spans.length, 'spans reported').to.be.at.least(tally.inputs);
+    const strings = [
+      ...spans.flatMap(exportedStrings),
+      ...(await otel.collect()).flatMap((p) => Object.values(p.attributes).map(String)),
+    ];
+    const leaks = forbidden.filter((value) => strings.some((s) => s.includes(value)));
+    expect(leaks).to.deep.equal([]);
   });
 
   it('keeps every valid write, and leaves no unhandled rejection, uncaught exception or listener leak', async () => {
