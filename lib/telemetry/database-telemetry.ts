@@ -260,7 +260,8 @@ export class DatabaseTelemetry {
    * @throws what `checkout` throws.
    */
   async checkout<T>(target: TelemetryTarget, checkout: () => Promise<T>): Promise<T> {
-    const tracer = this.#clientSpans ? this.#tracing() : undefined;
+    const tracing = this.#tracing();
+    const tracer = this.#clientSpans ? tracing : undefined;
     const instruments = this.#metering();
     if (tracer === undefined && instruments === undefined) return checkout();
     const started = performance.now();
