@@ -272,7 +272,11 @@ export class DatabaseTelemetry {
       this.#api.context.active(),
     );
     try {
-      const connection = await checkout();
+      // the checkout's own work (a new connection, an SSH (re)connection) nests under its span
+      const api = this.#api;
+      const connection = await (span
+        ? api.context.with(api.trace.setSpan(api.context.active(), span), checkout)
+        : checkout());
       instruments?.waitTime.record((performance.now() - started) / 1000, pool);
       return connection;
     } catch (error) {

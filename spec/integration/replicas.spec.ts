@@ -20,6 +20,7 @@ import {
 import { isWriteStatement } from '../../lib/connection/replicas/write-statement.js';
 import { findServerBinaries, startThrowawayCluster, type ThrowawayCluster } from '../support/postgres-cluster.js';
 import { queryServer as query, spyLogger, type SpyLogger } from '../support/spec-helpers.js';
+import { installOtel } from '../support/otel.js';
 
 use(chaiAsPromised);
 
@@ -384,6 +385,29 @@ describe('read replicas (real streaming replication)', function () {
       const status = database.status();
       expect(status.replicas?.map((r) => r.state)).to.deep.equal(['up', 'up']);
       expect(status.replicas?.[0]?.lagMs).to.be.a('number');
+    });
+
+    it('OpenTelemetry: a read names the replica that served it; each replica reports its state, lag and pool', async () => {
+      const otel = installOtel();
+      try {
+        await database.health();
+        const served = await servedBy();
+        expect(served.inRecovery).to.equal(true);
+        const read = otel.spans().find((span) => span.name === 'SELECT server_identity');
+        expect(read?.attributes['server.port']).to.equal(served.port);
+        const points = await otel.collect();
+        const names = replicas.map((r) => `127.0.0.1:${new URL(r.url()).port}/${new URL(r.url()).pathname.slice(1)}`);
+        const of = (metric: string) =>
+          points.filter((p) => p.name === metric).map((p) => [p.attributes['db.client.connection.pool.name'], p.value]);
+        expect(of('kysely_repository.replica.up')).to.deep.equal(names.map((n) => [n, 1]));
+        expect(of('kysely_repository.replica.lag').map(([n]) => n)).to.deep.equal(names);
+        expect(of('kysely_repository.replica.lag').every(([, lag]) => typeof lag === 'number' && lag >= 0)).to.equal(
+          true,
+        );
+        expect(of('db.client.connection.max').map(([n]) => n)).to.include.members(names);
+      } finally {
+        await otel.uninstall();
+      }
     });
 
     it('never show a replica password', async () => {

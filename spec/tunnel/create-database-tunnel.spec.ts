@@ -12,6 +12,7 @@ import { ConnectionError, mapError } from '../../lib/errors.js';
 import { sshEnv, startSshServerOrSkip, type SshServer } from '../support/ssh-server.js';
 import { testDatabaseUrl } from '../support/test-server.js';
 import { spyLogger, type SpyLogger } from '../support/spec-helpers.js';
+import { installOtel, parentOf } from '../support/otel.js';
 
 describe('createDatabase through the SSH tunnel (real sshd)', function () {
   let server: SshServer;
@@ -102,5 +103,36 @@ describe('createDatabase through the SSH tunnel (real sshd)', function () {
     const health = await db.health();
     expect(health.ok).to.equal(true);
     expect(health.tunnel).to.deep.include({ state: 'ready', reconnects: 1 });
+  });
+
+  it('OpenTelemetry: statements say they went through the tunnel; each (re)connection has a span under its checkout', async () => {
+    const otel = installOtel();
+    try {
+      const db = open({ DB_SSH_KEEPALIVE_MS: '1000' });
+      await otel.tracer.startActiveSpan('request', async (span) => {
+        await sql`select 1 as one`.execute(db.db);
+        span.end();
+      });
+      server.signalConnections('SIGKILL');
+      // the pooled connection died with the SSH connection: the next checkouts reconnect
+      await sql`select 2 as two`.execute(db.db).catch(() => undefined);
+      expect(await db.ping()).to.equal(true);
+
+      const spans = otel.spans();
+      const statement = spans.find((s) => s.name === 'SELECT' && String(s.attributes['db.query.text']).includes('one'));
+      expect(statement?.attributes['kysely_repository.tunnel']).to.equal('ssh');
+      const connects = spans.filter((s) => s.name === 'ssh connect');
+      expect(connects.map((s) => s.attributes['kysely_repository.tunnel.reconnect'])).to.deep.equal([false, true]);
+      for (const connect of connects) {
+        expect(connect.attributes).to.include({ 'server.address': server.host, 'server.port': server.port });
+        const parent = spans.find((s) => s.spanContext().spanId === parentOf(connect));
+        expect(parent?.name).to.equal('acquire connection');
+      }
+      const points = await otel.collect();
+      expect(points.find((p) => p.name === 'kysely_repository.tunnel.reconnects')?.value).to.equal(1);
+      expect(points.find((p) => p.name === 'kysely_repository.tunnel.channels')?.value).to.be.at.least(1);
+    } finally {
+      await otel.uninstall();
+    }
   });
 });
