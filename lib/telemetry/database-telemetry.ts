@@ -256,14 +256,30 @@ export class DatabaseTelemetry {
 
   /**
    * Runs `checkout` (a connection from the pool) in a span of its own, and records its wait time,
-   * or a timeout. Returns what `checkout` returns.
+   * or a timeout (as `mapFailure` maps its error). Returns what `checkout` returns.
    * @throws what `checkout` throws.
    */
-  async checkout<T>(target: TelemetryTarget, checkout: () => Promise<T>): Promise<T> {
+  checkout<T>(
+    target: TelemetryTarget,
+    checkout: () => Promise<T>,
+    mapFailure: (error: unknown) => DatabaseError = mapError,
+  ): Promise<T> {
     const tracing = this.#tracing();
     const tracer = this.#clientSpans ? tracing : undefined;
     const instruments = this.#metering();
+    // while nothing records, no promise of its own: an extra turn here changes which statements
+    // share a connection's write under load
     if (tracer === undefined && instruments === undefined) return checkout();
+    return this.#checkout(target, checkout, mapFailure, tracer, instruments);
+  }
+
+  async #checkout<T>(
+    target: TelemetryTarget,
+    checkout: () => Promise<T>,
+    mapFailure: (error: unknown) => DatabaseError,
+    tracer: OtelTracer | undefined,
+    instruments: Instruments | undefined,
+  ): Promise<T> {
     const started = performance.now();
     const pool = { 'db.client.connection.pool.name': target.poolName };
     const span = tracer?.startSpan(
@@ -280,7 +296,7 @@ export class DatabaseTelemetry {
       instruments?.waitTime.record((performance.now() - started) / 1000, pool);
       return connection;
     } catch (error) {
-      const mapped = mapError(error);
+      const mapped = mapFailure(error);
       if (mapped instanceof PoolTimeoutError) instruments?.timeouts.add(1, pool);
       if (span) failSpan(span, mapped);
       throw error;

@@ -132,7 +132,10 @@ class Probe {
         const children = this.children(span);
         return {
           span,
-          ownConnection: children.some((child) => child.name === 'pg-pool.connect'),
+          // instrumentation-pg's checkout span, or the package's (which then holds instrumentation-pg's)
+          ownConnection: children.some(
+            (child) => child.name === 'pg-pool.connect' || child.name === 'acquire connection',
+          ),
           pg: children.find((child) => child.scope === PG_SCOPE && child.name.startsWith('pg.query')),
           ours: children.find((child) => child.scope === OUR_SCOPE && child.kind === SpanKind.CLIENT),
         };
@@ -261,9 +264,11 @@ describe('OpenTelemetry beside @opentelemetry/instrumentation-pg (child processe
       const summary =
         `${pipelined.length} pipelined reads: instrumentation-pg ${round(sum(pipelined.map(pgMs)))} ms in all, ` +
         `the package ${round(sum(pipelined.map(ourMs)))} ms`;
-      expect(sum(pipelined.map(pgMs)), summary).to.be.above(2 * sum(pipelined.map(ourMs)));
-      const longer = pipelined.filter((read) => pgMs(read) > ourMs(read)).length;
-      expect(longer / pipelined.length, `${longer} of ${summary}: instrumentation-pg's longer`).to.be.at.least(0.75);
+      // how much longer depends on how many statements were ahead (1.9-550x in all, seen here): never shorter
+      // than the package's beyond the few µs the package counts before pg's query(), and longer in all
+      expect(sum(pipelined.map(pgMs)), summary).to.be.above(1.3 * sum(pipelined.map(ourMs)));
+      const shorter = pipelined.filter((read) => pgMs(read) < ourMs(read) - 0.25);
+      expect(shorter.length, `${shorter.length} of ${summary}: instrumentation-pg's shorter`).to.equal(0);
     });
   });
 
@@ -317,9 +322,8 @@ describe('OpenTelemetry beside @opentelemetry/instrumentation-pg (child processe
     it('reports each checkout twice (acquire connection, pg-pool.connect), the first one included', () => {
       const acquires = both.named(OUR_SCOPE, 'acquire connection');
       const connects = both.named(PG_SCOPE, 'pg-pool.connect');
-      const lone = connects.filter(
-        (connect) => !acquires.some((acquire) => acquire.parentSpanId === connect.parentSpanId),
-      );
+      // the package's checkout span is active while pg-pool connects: instrumentation-pg's is its child
+      const lone = connects.filter((connect) => !acquires.some((acquire) => acquire.spanId === connect.parentSpanId));
       expect(lone, 'checkouts only instrumentation-pg reports').to.deep.equal([]);
       expect(acquires).to.have.length(connects.length);
     });

@@ -183,15 +183,20 @@ export class PgDriver implements Driver {
     if (!this.#internalsChecked) await this.#checkInternals();
     this.#pool ??= this.options.createPool();
     const pool = this.#pool;
-    const connect = async (): Promise<pg.PoolClient> => {
-      try {
-        return await pool.connect();
-      } catch (error) {
-        throw mapAcquireError(error, pool.options.connectionTimeoutMillis ?? 0);
-      }
-    };
+    const timeoutMs = pool.options.connectionTimeoutMillis ?? 0;
     const telemetry = this.options.telemetry;
-    const client = await (telemetry ? telemetry.reporter.checkout(telemetry.target, connect) : connect());
+    let client: pg.PoolClient;
+    try {
+      client = await (telemetry
+        ? telemetry.reporter.checkout(
+            telemetry.target,
+            () => pool.connect(),
+            (error) => mapAcquireError(error, timeoutMs),
+          )
+        : pool.connect());
+    } catch (error) {
+      throw mapAcquireError(error, timeoutMs);
+    }
     let connection = this.#connections.get(client);
     if (!connection) {
       connection = new PgConnection(client, this.options, () => this.#controlClient(), this.#slow);
