@@ -248,7 +248,8 @@ class PooledDatabase<DB> implements Database<DB> {
   #tunnel: SshTunnel | undefined;
   #embedded: PGliteEngine | undefined;
   #telemetry: DatabaseTelemetry | undefined;
-  #telemetryOptions: TelemetryOptions | undefined;
+  /** `telemetry.poolName`: the primary pool's name in metrics, when given. */
+  #givenPoolName: string | undefined;
   readonly #stats: ConnectionStats;
   #closing: Promise<void> | undefined;
 
@@ -264,7 +265,7 @@ class PooledDatabase<DB> implements Database<DB> {
     const observers = new Set<(event: LogEvent) => void>();
     const telemetry = createTelemetry(config, options.telemetry, logger, () => this.#telemetrySnapshot());
     this.#telemetry = telemetry;
-    this.#telemetryOptions = options.telemetry;
+    this.#givenPoolName = options.telemetry?.poolName;
     // each server's statements carry its address in their spans; a log hook that throws never
     // fails the statement it reports on
     const logFor =
@@ -281,7 +282,7 @@ class PooledDatabase<DB> implements Database<DB> {
           }
         }
       };
-    const log = logFor(telemetryTarget(config, config.connection, options.telemetry?.poolName));
+    const log = logFor(this.#telemetryTarget(config.connection));
     const dialect =
       config.engine === 'pglite'
         ? this.#embeddedDialect(config, logger)
@@ -312,7 +313,7 @@ class PooledDatabase<DB> implements Database<DB> {
       // repositories: reads to a replica unless this context wrote; on `replica`: always a replica.
       // Transactions and COPY always run on the primary.
       // a connection of `replica` may be any replica's (or the primary's): its spans name no server
-      const replicaLog = logFor(telemetryTarget(config, undefined));
+      const replicaLog = logFor(this.#telemetryTarget(undefined));
       this.replica = new Kysely<DB>({ dialect: postgresDialect(new ReplicaDriver(router)), plugins, log: replicaLog });
       registerContext(this.db as Kysely<unknown>, {
         ...base,
@@ -358,11 +359,7 @@ class PooledDatabase<DB> implements Database<DB> {
     const tunnel = config.ssh ? new SshTunnel(config.ssh, { logger, telemetry }) : undefined;
     this.#tunnel = tunnel;
     const pgDriver = (server: ConnectionTarget, extra: Partial<PgDriverOptions> = {}): PgDriver => {
-      const telemetryAt = telemetryTarget(
-        config,
-        server,
-        server === target ? this.#telemetryOptions?.poolName : undefined,
-      );
+      const telemetryAt = this.#telemetryTarget(server);
       return new PgDriver({
         createPool: () =>
           createPgPool(server, config, {
@@ -492,25 +489,56 @@ class PooledDatabase<DB> implements Database<DB> {
 
   /** The gauges the metric reader collects (at collection time only). */
   #telemetrySnapshot(): TelemetrySnapshot {
-    const status = this.status();
-    const primary = this.config.connection;
-    const pools = [{ name: this.#telemetryOptions?.poolName ?? poolName(primary), ...status.pool }];
-    for (const [i, replica] of (this.#replicas?.replicas ?? []).entries()) {
-      pools.push({ name: poolName(replica.target), ...(status.replicas?.[i]?.pool ?? status.pool) });
-    }
+    const replicas = this.#replicas?.replicas ?? [];
+    const tunnel = this.#tunnel?.status();
     return {
-      pools,
-      retried: status.transactions.retried,
-      ...(status.tunnel ? { tunnel: status.tunnel } : {}),
+      pools: [
+        { name: this.#poolName(this.config.connection), ...this.#poolStatus() },
+        ...replicas.map((replica) => ({ name: this.#poolName(replica.target), ...this.#pgPoolStatus(replica.driver) })),
+      ],
+      retried: this.#stats.retried,
+      ...(tunnel ? { tunnel } : {}),
       ...(this.#replicas
         ? {
-            replicas: this.#replicas.replicas.map((replica) => ({
-              name: poolName(replica.target),
+            replicas: replicas.map((replica) => ({
+              name: this.#poolName(replica.target),
               up: replica.state !== 'down',
               lagMs: replica.lagMs,
             })),
           }
         : {}),
+    };
+  }
+
+  /**
+   * `db.client.connection.pool.name` of the pool of `server` (the primary's, or a replica's): the
+   * primary's is `telemetry.poolName` when given; else `host:port/database`, never credentials
+   * (`pglite` for the embedded engine).
+   */
+  #poolName(server: ConnectionTarget | undefined): string {
+    const given = server === this.config.connection ? this.#givenPoolName : undefined;
+    if (given !== undefined) return given;
+    return server && this.config.engine === 'postgres' ? `${server.host}:${server.port}/${server.database}` : 'pglite';
+  }
+
+  /**
+   * The server attributes of `server`'s spans and durations (none for the embedded engine); for
+   * undefined, those of `replica`, whose connections come from any replica (or the primary).
+   */
+  #telemetryTarget(server: ConnectionTarget | undefined): TelemetryTarget {
+    const { config } = this;
+    if (config.engine === 'pglite') return { poolName: this.#poolName(server), tunnel: false };
+    const tunnel = config.ssh !== undefined;
+    if (server === undefined) {
+      const namespace = config.connection?.database;
+      return { ...(namespace ? { namespace } : {}), poolName: 'replicas', tunnel };
+    }
+    return {
+      address: server.host,
+      port: server.port,
+      namespace: server.database,
+      poolName: this.#poolName(server),
+      tunnel,
     };
   }
 
@@ -560,28 +588,6 @@ function createTelemetry(
     snapshot,
     ...(config.engine === 'postgres' ? { instrumentedElsewhere: pgQueryInstrumented } : {}),
   });
-}
-
-/** `host:port/database` (never credentials): the pool's name in metrics. */
-function poolName(server: ConnectionTarget | undefined): string {
-  return server ? `${server.host}:${server.port}/${server.database}` : 'pglite';
-}
-
-/** The server attributes of a pool's spans and durations (none for the embedded engine). */
-function telemetryTarget(config: DatabaseConfig, server: ConnectionTarget | undefined, name?: string): TelemetryTarget {
-  if (config.engine === 'pglite') return { poolName: name ?? poolName(undefined), tunnel: false };
-  if (server === undefined) {
-    // `replica`'s connections come from any replica (or the primary)
-    const namespace = config.connection?.database;
-    return { ...(namespace ? { namespace } : {}), poolName: 'replicas', tunnel: config.ssh !== undefined };
-  }
-  return {
-    address: server.host,
-    port: server.port,
-    namespace: server.database,
-    poolName: name ?? poolName(server),
-    tunnel: config.ssh !== undefined,
-  };
 }
 
 /** @throws ValidationError (field `text`) unless `text` is a non-empty string. */

@@ -51,6 +51,14 @@ interface Returning {
   returningAll(): Compilable;
 }
 
+/** The table as SQL names it: each part of `schema.table` through `naming` (`order_lines` for `orderLines`). */
+export function sqlTableName(table: string, naming: Naming): string {
+  return table
+    .split('.')
+    .map((part) => naming.toDb(part))
+    .join('.');
+}
+
 /** SQL names for a table: its columns as the catalog has them, aliased to their TypeScript names. */
 export function sqlNamesFor(kysely: AnyKysely, table: string, meta: TableMeta, naming: Naming): StatementNames {
   const selection = [...meta.columns.values()].map((c) =>
@@ -58,10 +66,7 @@ export function sqlNamesFor(kysely: AnyKysely, table: string, meta: TableMeta, n
   );
   return {
     kysely,
-    table: table
-      .split('.')
-      .map((part) => naming.toDb(part))
-      .join('.'),
+    table: sqlTableName(table, naming),
     col: (name) => meta.columns.get(name)?.dbName ?? name,
     selection,
   };

@@ -20,6 +20,7 @@ import { maskSecretColumns, NO_SECRETS, secretValues, type SecretColumns } from 
 import {
   selectRows,
   sqlNamesFor,
+  sqlTableName,
   typeScriptNamesFor,
   type AnyKysely,
   type FromBuilder,
@@ -106,10 +107,7 @@ export class TableAccess {
     this.bound = undefined;
     this.context = databaseContext(db);
     this.naming = (options.camelCase ?? this.context?.camelCase ?? false) ? CAMEL_CASE_NAMING : IDENTITY_NAMING;
-    this.sqlTable = table
-      .split('.')
-      .map((part) => this.naming.toDb(part))
-      .join('.');
+    this.sqlTable = sqlTableName(table, this.naming);
     this.prepare = options.prepare ?? this.context?.config.preparedStatements ?? true;
     this.keyOption = keyOption(options.primaryKey);
     this.secretColumns = new Set(options.secretColumns ?? []);

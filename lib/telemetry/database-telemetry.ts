@@ -71,7 +71,6 @@ const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10];
 
 /** The synchronous instruments, built per MeterProvider. */
 interface Instruments {
-  readonly provider: OtelMeterProvider;
   readonly duration: { record(value: number, attributes?: OtelAttributes): void };
   readonly waitTime: { record(value: number, attributes?: OtelAttributes): void };
   readonly timeouts: { add(value: number, attributes?: OtelAttributes): void };
@@ -141,39 +140,48 @@ export class DatabaseTelemetry {
       unit: 's',
       advice: { explicitBucketBoundaries: DURATION_BUCKETS },
     });
-    const connections = { unit: '{connection}' };
-    const count = meter.createObservableUpDownCounter('db.client.connection.count', {
-      ...connections,
-      description: 'Connections open now, by state (idle, used).',
-    });
-    const max = meter.createObservableUpDownCounter('db.client.connection.max', {
-      ...connections,
-      description: 'The most connections the pool opens.',
-    });
-    const pending = meter.createObservableUpDownCounter('db.client.connection.pending_requests', {
-      unit: '{request}',
-      description: 'Callers waiting for a connection now.',
-    });
-    const retries = meter.createObservableUpDownCounter('kysely_repository.transaction.retries', {
-      unit: '{retry}',
-      description: 'Transactions run again after a serialization failure or deadlock (cumulative).',
-    });
-    const reconnects = meter.createObservableUpDownCounter('kysely_repository.tunnel.reconnects', {
-      unit: '{reconnect}',
-      description: 'Times the SSH tunnel was re-established after it had been up (cumulative).',
-    });
-    const channels = meter.createObservableUpDownCounter('kysely_repository.tunnel.channels', {
-      unit: '{channel}',
-      description: 'SSH channels (connections) open through the tunnel now.',
-    });
-    const replicaUp = meter.createObservableGauge('kysely_repository.replica.up', {
-      unit: '1',
-      description: '1 while a read replica serves reads, 0 while it is marked down.',
-    });
-    const replicaLag = meter.createObservableGauge('kysely_repository.replica.lag', {
-      unit: 's',
-      description: "How far a replica's replay is behind the primary, at its last health check.",
-    });
+    const observable = (name: string, unit: string, description: string, gauge = false): object =>
+      gauge
+        ? meter.createObservableGauge(name, { unit, description })
+        : meter.createObservableUpDownCounter(name, { unit, description });
+    const count = observable(
+      'db.client.connection.count',
+      '{connection}',
+      'Connections open now, by state (idle, used).',
+    );
+    const max = observable('db.client.connection.max', '{connection}', 'The most connections the pool opens.');
+    const pending = observable(
+      'db.client.connection.pending_requests',
+      '{request}',
+      'Callers waiting for a connection now.',
+    );
+    const retries = observable(
+      'kysely_repository.transaction.retries',
+      '{retry}',
+      'Transactions run again after a serialization failure or deadlock (cumulative).',
+    );
+    const reconnects = observable(
+      'kysely_repository.tunnel.reconnects',
+      '{reconnect}',
+      'Times the SSH tunnel was re-established after it had been up (cumulative).',
+    );
+    const channels = observable(
+      'kysely_repository.tunnel.channels',
+      '{channel}',
+      'SSH channels (connections) open through the tunnel now.',
+    );
+    const replicaUp = observable(
+      'kysely_repository.replica.up',
+      '1',
+      '1 while a read replica serves reads, 0 while it is marked down.',
+      true,
+    );
+    const replicaLag = observable(
+      'kysely_repository.replica.lag',
+      's',
+      "How far a replica's replay is behind the primary, at its last health check.",
+      true,
+    );
     const observables = [count, max, pending, retries, reconnects, channels, replicaUp, replicaLag];
     const observe = (result: OtelObservableResult): void => {
       const snapshot = this.#options.snapshot();
@@ -197,7 +205,6 @@ export class DatabaseTelemetry {
     };
     meter.addBatchObservableCallback(observe, observables);
     return {
-      provider,
       duration: meter.createHistogram(
         'db.client.operation.duration',
         seconds('Duration of each statement, on the wire: from when the server could start on it to its answer.'),
@@ -232,7 +239,7 @@ export class DatabaseTelemetry {
       if (collection !== undefined) attributes['db.collection.name'] = collection;
       if (summary !== undefined) attributes['db.query.summary'] = summary;
       const error = event.level === 'error' ? mapError(event.error) : undefined;
-      if (error) addError(attributes, error);
+      if (error) Object.assign(attributes, errorAttributes(error));
       instruments?.duration.record(durationMs / 1000, attributes);
       if (tracer === undefined || !this.#clientSpans) return;
       // the SDK keeps the metric's attributes object: the span gets a copy
@@ -264,8 +271,8 @@ export class DatabaseTelemetry {
     checkout: () => Promise<T>,
     mapFailure: (error: unknown) => DatabaseError = mapError,
   ): Promise<T> {
-    const tracing = this.#tracing();
-    const tracer = this.#clientSpans ? tracing : undefined;
+    // #tracing() first: it decides #clientSpans when the tracer changes
+    const tracer = this.#tracing() && this.#clientSpans ? this.#tracer : undefined;
     const instruments = this.#metering();
     // while nothing records, no promise of its own: an extra turn here changes which statements
     // share a connection's write under load
@@ -331,11 +338,7 @@ export class DatabaseTelemetry {
     kind: 'internal' | 'client',
   ): Promise<T> {
     const api = this.#api;
-    const span = tracer.startSpan(
-      name,
-      { kind: SPAN_KIND[kind], attributes: defined(attributes) },
-      api.context.active(),
-    );
+    const span = tracer.startSpan(name, { kind: SPAN_KIND[kind], attributes }, api.context.active());
     try {
       return await api.context.with(api.trace.setSpan(api.context.active(), span), () => fn(span));
     } catch (error) {
@@ -359,24 +362,12 @@ export class DatabaseTelemetry {
     return this.#inSpan(tracer, `${name} ${table}`, attributes, fn, 'internal');
   }
 
-  /** Whether spans are recorded now (an SDK is registered and this Database reports). */
-  get tracing(): boolean {
-    return this.#tracing() !== undefined;
-  }
-
   /** Stops reporting the gauges (close()). Idempotent. */
   close(): void {
     this.#closed = true;
     this.#instruments?.remove();
     this.#instruments = undefined;
   }
-}
-
-/** A copy of `attributes` without undefined members (the SDK warns on each). */
-function defined(attributes: OtelAttributes): OtelAttributes {
-  const out: OtelAttributes = {};
-  for (const [key, value] of Object.entries(attributes)) if (value !== undefined) out[key] = value;
-  return out;
 }
 
 function addTarget(attributes: OtelAttributes, target: TelemetryTarget | undefined): void {
@@ -387,13 +378,17 @@ function addTarget(attributes: OtelAttributes, target: TelemetryTarget | undefin
 }
 
 /** The SQLSTATE when the server gave one, else the error's class: `error.type`. */
-function errorType(error: DatabaseError): string {
-  return error.code ?? error.name;
+function errorType(error: unknown): string {
+  if (error instanceof DatabaseError) return error.code ?? error.name;
+  return error instanceof Error ? error.name : typeof error;
 }
 
-function addError(attributes: OtelAttributes, error: DatabaseError): void {
-  if (error.code !== undefined) attributes['db.response.status_code'] = error.code;
-  attributes['error.type'] = errorType(error);
+/** `db.response.status_code` (the SQLSTATE, when there is one) and `error.type`. */
+function errorAttributes(error: unknown): OtelAttributes {
+  const type = errorType(error);
+  return error instanceof DatabaseError && error.code !== undefined
+    ? { 'db.response.status_code': error.code, 'error.type': type }
+    : { 'error.type': type };
 }
 
 /**
@@ -401,9 +396,6 @@ function addError(attributes: OtelAttributes, error: DatabaseError): void {
  * may quote the value it refused.
  */
 export function failSpan(span: OtelSpan, error: unknown): void {
-  const type = error instanceof DatabaseError ? errorType(error) : error instanceof Error ? error.name : typeof error;
-  if (error instanceof DatabaseError && error.code !== undefined)
-    span.setAttribute('db.response.status_code', error.code);
-  span.setAttribute('error.type', type);
-  span.setStatus({ code: STATUS_ERROR, message: type });
+  span.setAttributes(errorAttributes(error));
+  span.setStatus({ code: STATUS_ERROR, message: errorType(error) });
 }

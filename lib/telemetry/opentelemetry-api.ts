@@ -8,7 +8,7 @@
 import { createRequire } from 'node:module';
 
 /** Attribute values the package sets: never a row value, parameter, name, e-mail or password. */
-export type OtelAttributes = Record<string, string | number | boolean | undefined>;
+export type OtelAttributes = Record<string, string | number | boolean>;
 
 /** Opaque OpenTelemetry context. */
 export type OtelContext = object;

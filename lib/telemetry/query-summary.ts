@@ -6,6 +6,8 @@
  * so a summary carries no value the statement binds or embeds.
  */
 
+import { RecentlyUsed } from '../recently-used.js';
+
 /** A statement's operation (upper case), the table it names (when one), and `operation table`. */
 export interface QuerySummary {
   readonly operation: string | undefined;
@@ -34,14 +36,13 @@ const DOLLAR_TAG = /\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$/y;
 const MAX_CACHED = 500;
 const MAX_SCANNED = 8192;
 
-const cache = new Map<string, QuerySummary>();
+const cache = new RecentlyUsed<string, QuerySummary>(MAX_CACHED);
 
-/** The operation, collection and summary of `sql` (remembered for the last 500 texts). Never throws. */
+/** The operation, collection and summary of `sql` (remembered for the 500 texts used last). Never throws. */
 export function querySummary(sql: string): QuerySummary {
   let summary = cache.get(sql);
   if (summary === undefined) {
     summary = summarize(sql.length > MAX_SCANNED ? sql.slice(0, MAX_SCANNED) : sql);
-    if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
     cache.set(sql, summary);
   }
   return summary;
