@@ -11,6 +11,7 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { isPlainObject, readOptions } from './arguments.js';
 import { ConfigError, ValidationError } from './errors.js';
 import type { Logger } from './logger.js';
+import { splitHostList } from './host-list.js';
 import { parseConnectionUrl, redactText, redactUrl, SECRET_URL_PARAMETER, URL_SCHEME } from './redact.js';
 
 /** Where one PostgreSQL server is, as pg needs it. */
@@ -81,6 +82,44 @@ export interface SshConfig {
   readonly execNoDelay: boolean;
 }
 
+/**
+ * libpq's `target_session_attrs`: which server a connection may settle on. `read-write` and
+ * `read-only` go by the server's `transaction_read_only`; `primary` and `standby` by whether it is
+ * in recovery; `prefer-standby` takes a standby when one answers, else any server.
+ */
+export type TargetSessionAttrs = 'any' | 'read-write' | 'read-only' | 'primary' | 'standby' | 'prefer-standby';
+
+/** The values `target_session_attrs` allows, in libpq's order. */
+export const TARGET_SESSION_ATTRS: readonly TargetSessionAttrs[] = [
+  'any',
+  'read-write',
+  'read-only',
+  'primary',
+  'standby',
+  'prefer-standby',
+];
+
+/**
+ * A DATABASE_URL that lists several hosts (`postgres://u@h1:5432,h2:5433/db`) or names
+ * `target_session_attrs`, `load_balance_hosts` or `connect_timeout`: new connections go to the
+ * first host that answers and matches, and the Database follows a failover to another host.
+ */
+export interface FailoverConfig {
+  /** Every host of DATABASE_URL, in the order written; `connection` is the first. */
+  readonly hosts: readonly ConnectionTarget[];
+  /** `target_session_attrs` (Default: any) */
+  readonly targetSessionAttrs: TargetSessionAttrs;
+  /** `load_balance_hosts`: `disable` tries the hosts in order, `random` in a new random order each time. (Default: disable) */
+  readonly loadBalanceHosts: 'disable' | 'random';
+  /** `connect_timeout` in ms: bound on reaching one host; undefined: none of its own (DB_POOL_TIMEOUT bounds the wait). */
+  readonly connectTimeoutMs: number | undefined;
+  /**
+   * DB_FAILOVER_TIMEOUT_MS: how long finding a matching host may take (rounds over every host, with
+   * jittered backoff between rounds) before the connection fails with ConnectionError. (Default: 30000)
+   */
+  readonly timeoutMs: number;
+}
+
 /** PgBouncer mode: DB_PGBOUNCER. */
 export type PgBouncerMode = 'off' | 'session' | 'transaction' | 'auto';
 
@@ -95,6 +134,11 @@ export interface DatabaseConfig {
   readonly connection: ConnectionTarget | undefined;
   /** The embedded engine's data directory; undefined keeps it in memory (engine `pglite`). */
   readonly embeddedDir: string | undefined;
+  /**
+   * Present when DATABASE_URL lists several hosts or names libpq's `target_session_attrs`,
+   * `load_balance_hosts` or `connect_timeout`: then `connection` is its first host.
+   */
+  readonly failover?: FailoverConfig;
   /** DATABASE_REPLICA_URLS: read replicas. */
   readonly replicas: readonly ConnectionTarget[];
   readonly pool: PoolConfig;
@@ -167,7 +211,10 @@ interface VariableSpec {
 
 /** Every variable loadConfig reads, with what it allows (for messages and typo help). */
 export const CONFIG_VARIABLES = {
-  DATABASE_URL: { allowed: 'postgres://, postgresql://, pglite:// (in memory) or pglite:///absolute/dir' },
+  DATABASE_URL: {
+    allowed:
+      'postgres://, postgresql:// (one host, or several as host1:port1,host2:port2), pglite:// (in memory) or pglite:///absolute/dir',
+  },
   DATABASE_REPLICA_URLS: { allowed: 'comma-separated postgres:// URLs' },
   DB_POOL_SIZE: { allowed: 'an integer from 1 to 100' },
   DB_POOL_TIMEOUT: { allowed: 'a positive integer (ms)' },
@@ -183,6 +230,7 @@ export const CONFIG_VARIABLES = {
   DB_PGBOUNCER: { allowed: 'off, session, transaction or auto (or true/false)' },
   DB_READ_YOUR_WRITES_MS: { allowed: 'a positive integer (ms)' },
   DB_REPLICA_RETRY_MS: { allowed: 'a positive integer (ms)' },
+  DB_FAILOVER_TIMEOUT_MS: { allowed: 'a positive integer (ms)' },
   DB_APPLICATION_NAME: { allowed: 'up to 63 printable ASCII characters' },
   DB_LOG_LEVEL: { allowed: 'error, warn, info or debug' },
   DB_EMBEDDED_DIR: { allowed: 'an absolute directory path' },
@@ -358,6 +406,66 @@ function parseTarget(
   };
   if (parsed.password) hide(target, 'password', parsed.password);
   return target;
+}
+
+/** libpq's parameters of a multi-host URL, which pg-connection-string passes through unread. */
+const FAILOVER_PARAMETERS = ['target_session_attrs', 'load_balance_hosts', 'connect_timeout'] as const;
+
+/** `url` as one URL per host (itself when it names one host). */
+function singleHostUrls(url: string): readonly string[] {
+  return splitHostList(url)?.urls ?? [url];
+}
+
+/**
+ * DATABASE_URL of engine postgres: its first host as `connection`, and, when it lists several
+ * hosts or names a libpq failover parameter, every host and those parameters as `failover`.
+ * @throws ConfigError (variable DATABASE_URL) naming the host entry or parameter at fault.
+ */
+function parseServers(
+  url: string,
+  read: Reader,
+): { connection: ConnectionTarget; failover: FailoverConfig | undefined } {
+  const list = splitHostList(url);
+  if (list?.bad !== undefined) {
+    const allowed = CONFIG_VARIABLES.DATABASE_URL.allowed;
+    throw new ConfigError(
+      'DATABASE_URL',
+      `DATABASE_URL lists ${list.hosts.length} hosts and host ${list.bad + 1} is ${list.hosts[list.bad] === '' ? 'empty' : 'not host or host:port'}: expected ${allowed}`,
+      allowed,
+    );
+  }
+  const hosts = list
+    ? list.urls.map((one, i) => parseTarget('DATABASE_URL', one, `DATABASE_URL host ${i + 1}`))
+    : [parseTarget('DATABASE_URL', url)];
+  const first = parseConnectionUrl(list?.urls[0] ?? url)?.url.searchParams;
+  const parameter = (name: (typeof FAILOVER_PARAMETERS)[number]) => first?.get(name) ?? undefined;
+  const timeoutMs = read.int('DB_FAILOVER_TIMEOUT_MS', 30_000);
+  if (!list && FAILOVER_PARAMETERS.every((name) => parameter(name) === undefined)) {
+    return { connection: hosts[0]!, failover: undefined };
+  }
+  const badParameter = (name: string, allowed: string): ConfigError =>
+    new ConfigError('DATABASE_URL', `DATABASE_URL has a ${name} that is not one of ${allowed}`, allowed);
+  const attrs = parameter('target_session_attrs') ?? 'any';
+  if (!(TARGET_SESSION_ATTRS as readonly string[]).includes(attrs)) {
+    throw badParameter('target_session_attrs', TARGET_SESSION_ATTRS.join(', '));
+  }
+  const balance = parameter('load_balance_hosts') ?? 'disable';
+  if (balance !== 'disable' && balance !== 'random') throw badParameter('load_balance_hosts', 'disable, random');
+  const connectTimeout = parameter('connect_timeout');
+  if (connectTimeout !== undefined && !/^\d{1,7}$/.test(connectTimeout)) {
+    throw badParameter('connect_timeout', 'a whole number of seconds (0: no timeout of its own)');
+  }
+  const seconds = connectTimeout === undefined ? 0 : Number(connectTimeout);
+  return {
+    connection: hosts[0]!,
+    failover: {
+      hosts,
+      targetSessionAttrs: attrs as TargetSessionAttrs,
+      loadBalanceHosts: balance,
+      connectTimeoutMs: seconds > 0 ? seconds * 1000 : undefined,
+      timeoutMs,
+    },
+  };
 }
 
 /** Defines a non-enumerable property: spread, JSON and inspect do not see it. */
@@ -580,6 +688,17 @@ function describe(config: DatabaseConfig): Record<string, unknown> {
   return {
     engine: config.engine,
     connection: config.connection?.redactedUrl,
+    ...(config.failover
+      ? {
+          failover: {
+            hosts: config.failover.hosts.map((host) => `${host.host}:${host.port}`),
+            targetSessionAttrs: config.failover.targetSessionAttrs,
+            loadBalanceHosts: config.failover.loadBalanceHosts,
+            connectTimeoutMs: config.failover.connectTimeoutMs,
+            timeoutMs: config.failover.timeoutMs,
+          },
+        }
+      : {}),
     embeddedDir: config.embeddedDir,
     replicas: config.replicas.map((r) => r.redactedUrl),
     pool: config.pool,
@@ -694,6 +813,7 @@ export function loadConfig(
   }
   let engine: DatabaseConfig['engine'];
   let connection: ConnectionTarget | undefined;
+  let failover: FailoverConfig | undefined;
   let embeddedDir = read.string('DB_EMBEDDED_DIR');
   if (/^pglite:/i.test(url)) {
     const match = url.match(/^pglite:\/\/(\/.*)?$/i);
@@ -709,7 +829,7 @@ export function loadConfig(
     embeddedDir = match[1] ?? embeddedDir;
   } else {
     engine = 'postgres';
-    connection = parseTarget('DATABASE_URL', url);
+    ({ connection, failover } = parseServers(url, read));
   }
   if (embeddedDir !== undefined && !embeddedDir.startsWith('/')) throw invalid('DB_EMBEDDED_DIR', embeddedDir);
 
@@ -735,7 +855,8 @@ export function loadConfig(
           t.ssl === false ? undefined : t.ssl.key,
           t.ssl === false ? undefined : t.ssl.passphrase,
         ]),
-        ...urlSecrets(url),
+        ...(failover ? failover.hosts.flatMap((host) => [host.password]) : []),
+        ...singleHostUrls(url).flatMap(urlSecrets),
         ...replicaList.flatMap(urlSecrets),
         ssh?.password,
         ssh?.passphrase,
@@ -748,6 +869,7 @@ export function loadConfig(
   const config: DatabaseConfig = {
     engine,
     connection,
+    ...(failover ? { failover } : {}),
     embeddedDir,
     replicas,
     pool: {
@@ -857,6 +979,19 @@ function checkConfigShape(config: unknown): void {
   else if (config['connection'] !== undefined) throw badShape('config.connection', 'undefined with engine pglite');
   if (config['embeddedDir'] !== undefined && typeof config['embeddedDir'] !== 'string') {
     throw badShape('config.embeddedDir', 'undefined or a string');
+  }
+  const failover = config['failover'];
+  if (failover !== undefined) {
+    if (!isPlainObject(failover)) throw badShape('config.failover', 'undefined or an object');
+    const hosts = failover['hosts'];
+    if (!Array.isArray(hosts) || hosts.length === 0) {
+      throw badShape('config.failover.hosts', 'a non-empty array of connection targets');
+    }
+    hosts.forEach((host, i) => checkTarget(host, `config.failover.hosts[${i}]`));
+    requireOneOf(failover, 'config.failover', 'targetSessionAttrs', TARGET_SESSION_ATTRS);
+    requireOneOf(failover, 'config.failover', 'loadBalanceHosts', ['disable', 'random']);
+    requireCount(failover, 'config.failover', 'connectTimeoutMs', true);
+    requireCount(failover, 'config.failover', 'timeoutMs');
   }
   const replicas = config['replicas'];
   if (!Array.isArray(replicas)) throw badShape('config.replicas', 'an array of connection targets');

@@ -24,6 +24,7 @@ import {
   unknownVariableMessage,
   type ConnectionTarget,
   type DatabaseConfig,
+  type FailoverConfig,
 } from './config.js';
 import { connectionSetup } from './connection/pg/connection-setup.js';
 import { createConnectionStats, type ConnectionStats } from './connection/connection-stats.js';
@@ -37,6 +38,9 @@ import { ReplicaDriver } from './connection/replicas/replica-driver.js';
 import { ReplicaRouter } from './connection/replicas/replica-router.js';
 import { ReplicaSet, type ReplicaState } from './connection/replicas/replica-set.js';
 import { SshTunnel, type TunnelStatus } from './connection/ssh/ssh-tunnel.js';
+import { checkRoleOnConnect, failoverClient, hostRouting, probeServer } from './connection/failover/failover-client.js';
+import { HostSelector, type FailoverStatus } from './connection/failover/host-selector.js';
+import { wantsPrimary } from './connection/failover/server-role.js';
 import { hasMethods, readOptions } from './arguments.js';
 import { DatabaseError, IntegrityConstraintViolationError, mapError, ValidationError } from './errors.js';
 import { createLogger, redactingLogger, type Logger } from './logger.js';
@@ -112,7 +116,15 @@ export interface DatabaseStatus {
   /** Log lines the logger (or the `log` hook) threw on: swallowed, so they never fail an operation. */
   readonly logFailures: number;
   readonly tunnel?: TunnelStatus;
-  /** Each read replica, in DATABASE_REPLICA_URLS order (present when replicas are configured). */
+  /**
+   * Each host of a multi-host DATABASE_URL (role and state as last seen) and the one new
+   * connections go to (present when DATABASE_URL lists several hosts or libpq failover parameters).
+   */
+  readonly failover?: FailoverStatus;
+  /**
+   * Each read replica, in DATABASE_REPLICA_URLS order, or each host of a multi-host DATABASE_URL
+   * that serves reads (present when there are any).
+   */
   readonly replicas?: readonly ReplicaStatus[];
 }
 
@@ -126,6 +138,8 @@ export interface HealthReport {
   readonly tunnel?: TunnelStatus;
   /** Why it is not ok (no secrets). */
   readonly error?: string;
+  /** Each host of a multi-host DATABASE_URL, reached just now (bounded): role and state. */
+  readonly failover?: FailoverStatus;
   /**
    * Each read replica, checked just now (bounded): state and lag (present when replicas are
    * configured). A replica that is down does not make the report not ok: reads fall back to the primary.
@@ -246,6 +260,8 @@ class PooledDatabase<DB> implements Database<DB> {
   #replicas: ReplicaSet | undefined;
   #router: ReplicaRouter | undefined;
   #tunnel: SshTunnel | undefined;
+  /** Which host of a multi-host DATABASE_URL the primary's connections go to. */
+  #hosts: HostSelector | undefined;
   #embedded: PGliteEngine | undefined;
   #telemetry: DatabaseTelemetry | undefined;
   /** `telemetry.poolName`: the primary pool's name in metrics, when given. */
@@ -282,7 +298,7 @@ class PooledDatabase<DB> implements Database<DB> {
           }
         }
       };
-    const log = logFor(this.#telemetryTarget(config.connection));
+    const log = logFor(this.#telemetryTarget(config.connection, true));
     const dialect =
       config.engine === 'pglite'
         ? this.#embeddedDialect(config, logger)
@@ -358,17 +374,26 @@ class PooledDatabase<DB> implements Database<DB> {
     if (!target) throw new DatabaseError('engine postgres needs a server: DATABASE_URL=postgres://…');
     const tunnel = config.ssh ? new SshTunnel(config.ssh, { logger, telemetry }) : undefined;
     this.#tunnel = tunnel;
-    const pgDriver = (server: ConnectionTarget, extra: Partial<PgDriverOptions> = {}): PgDriver => {
-      const telemetryAt = this.#telemetryTarget(server);
+    const hosts = config.failover && this.#hostSelector(config.failover, tunnel, logger);
+    // `primary`: the pool of DATABASE_URL; with several hosts, each new connection goes where the selector says
+    const pgDriver = (server: ConnectionTarget, extra: Partial<PgDriverOptions> = {}, primary = false): PgDriver => {
+      const telemetryAt = this.#telemetryTarget(server, primary);
+      const failover = primary ? hosts : undefined;
       return new PgDriver({
         createPool: () =>
           createPgPool(server, config, {
             logger,
-            ...(tunnel ? { stream: tunnel.streamFactory({ host: server.host, port: server.port }) } : {}),
+            ...(tunnel
+              ? { stream: tunnel.streamFactory(failover ? undefined : { host: server.host, port: server.port }) }
+              : {}),
+            ...(failover ? { client: failoverClient(failover.selector, failover.config) } : {}),
           }),
         preparedStatements: config.preparedStatements && config.pgbouncer !== 'transaction',
         pipelining: config.pipelining && config.pgbouncer !== 'transaction',
-        setUpConnection: connectionSetup(config),
+        setUpConnection: failover
+          ? checkRoleOnConnect(failover.selector, failover.config, connectionSetup(config))
+          : connectionSetup(config),
+        ...(failover ? { hosts: hostRouting(failover.selector, failover.config) } : {}),
         statementTimeoutMs: config.statementTimeoutMs,
         stats: this.#stats,
         logger,
@@ -378,16 +403,22 @@ class PooledDatabase<DB> implements Database<DB> {
         ...extra,
       });
     };
-    if (config.replicas.length === 0) {
-      this.#driver = pgDriver(target);
+    // a multi-host DATABASE_URL following the primary: its standbys take reads
+    const standbys =
+      config.replicas.length === 0 && hosts && wantsPrimary(hosts.config.targetSessionAttrs) ? hosts.config.hosts : [];
+    if (config.replicas.length === 0 && standbys.length === 0) {
+      this.#driver = pgDriver(target, {}, true);
       return postgresDialect(this.#driver);
     }
     const readYourWrites = new ReadYourWrites({ windowMs: config.readYourWritesMs });
     // the primary sees every statement run through Kysely, in or out of transactions: it marks writes
-    const primary = pgDriver(target, { afterStatement: (query) => readYourWrites.noteStatement(query) });
+    const primary = pgDriver(target, { afterStatement: (query) => readYourWrites.noteStatement(query) }, true);
     this.#driver = primary;
     this.#replicas = new ReplicaSet(
-      config.replicas.map((server) => ({ target: server, driver: pgDriver(server) })),
+      [
+        ...config.replicas.map((server) => ({ target: server, driver: pgDriver(server) })),
+        ...standbys.map((server) => ({ target: server, driver: pgDriver(server), standbyOnly: true })),
+      ],
       {
         retryMs: config.replicaRetryMs,
         checkTimeoutMs: Math.min(config.pool.acquireTimeoutMs, HEALTH_CHECK_CAP_MS),
@@ -396,6 +427,24 @@ class PooledDatabase<DB> implements Database<DB> {
     );
     this.#router = new ReplicaRouter(primary, this.#replicas, readYourWrites);
     return postgresDialect(primary);
+  }
+
+  /** The host selector of a multi-host DATABASE_URL; a failover has the replicas checked again. */
+  #hostSelector(
+    config: FailoverConfig,
+    tunnel: SshTunnel | undefined,
+    logger: Logger,
+  ): { selector: HostSelector; config: FailoverConfig } {
+    const probe = { applicationName: this.config.applicationName };
+    const stream =
+      tunnel && ((server: ConnectionTarget) => tunnel.streamFactory({ host: server.host, port: server.port }));
+    const selector = new HostSelector(config, {
+      probe: (server, timeoutMs) => probeServer(server, timeoutMs, { ...probe, ...(stream ? { stream } : {}) }),
+      logger,
+      onFailover: () => this.#replicas?.recheck(),
+    });
+    this.#hosts = selector;
+    return { selector, config };
   }
 
   async query<Row = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<Row[]> {
@@ -437,6 +486,7 @@ class PooledDatabase<DB> implements Database<DB> {
 
   async health(): Promise<HealthReport> {
     const replicasChecked = this.#replicas?.checkAll();
+    const hostsChecked = this.#hosts?.checkAll(Math.min(this.config.pool.acquireTimeoutMs, HEALTH_CHECK_CAP_MS));
     const started = performance.now();
     let error: string | undefined;
     try {
@@ -445,7 +495,7 @@ class PooledDatabase<DB> implements Database<DB> {
       error = mapError(cause).message;
     }
     const latencyMs = error === undefined ? Math.round((performance.now() - started) * 1000) / 1000 : undefined;
-    await replicasChecked;
+    await Promise.all([replicasChecked, hostsChecked]);
     return {
       ok: error === undefined,
       engine: this.config.engine,
@@ -453,6 +503,7 @@ class PooledDatabase<DB> implements Database<DB> {
       pool: this.#poolStatus(),
       ...(this.#tunnel ? { tunnel: this.#tunnel.status() } : {}),
       ...(error === undefined ? {} : { error }),
+      ...(this.#hosts ? { failover: this.#hosts.status() } : {}),
       ...(this.#replicas ? { replicas: this.#replicaStatuses() } : {}),
     };
   }
@@ -466,6 +517,7 @@ class PooledDatabase<DB> implements Database<DB> {
       transactions: { committed: stats.committed, rolledBack: stats.rolledBack, retried: stats.retried },
       logFailures: stats.logFailures,
       ...(this.#tunnel ? { tunnel: this.#tunnel.status() } : {}),
+      ...(this.#hosts ? { failover: this.#hosts.status() } : {}),
       ...(this.#replicas ? { replicas: this.#replicaStatuses() } : {}),
     };
   }
@@ -493,7 +545,7 @@ class PooledDatabase<DB> implements Database<DB> {
     const tunnel = this.#tunnel?.status();
     return {
       pools: [
-        { name: this.#poolName(this.config.connection), ...this.#poolStatus() },
+        { name: this.#poolName(this.config.connection, true), ...this.#poolStatus() },
         ...replicas.map((replica) => ({ name: this.#poolName(replica.target), ...this.#pgPoolStatus(replica.driver) })),
       ],
       retried: this.#stats.retried,
@@ -512,32 +564,39 @@ class PooledDatabase<DB> implements Database<DB> {
 
   /**
    * `db.client.connection.pool.name` of the pool of `server` (the primary's, or a replica's): the
-   * primary's is `telemetry.poolName` when given; else `host:port/database`, never credentials
-   * (`pglite` for the embedded engine).
+   * primary's is `telemetry.poolName` when given; else `host:port/database` (every host of a
+   * multi-host DATABASE_URL for the primary), never credentials (`pglite` for the embedded engine).
    */
-  #poolName(server: ConnectionTarget | undefined): string {
-    const given = server === this.config.connection ? this.#givenPoolName : undefined;
+  #poolName(server: ConnectionTarget | undefined, primary = false): string {
+    const given = primary ? this.#givenPoolName : undefined;
     if (given !== undefined) return given;
-    return server && this.config.engine === 'postgres' ? `${server.host}:${server.port}/${server.database}` : 'pglite';
+    if (!server || this.config.engine !== 'postgres') return 'pglite';
+    const hosts = primary ? this.config.failover?.hosts : undefined;
+    const addresses = (hosts ?? [server]).map((host) => `${host.host}:${host.port}`).join(',');
+    return `${addresses}/${server.database}`;
   }
 
   /**
    * The server attributes of `server`'s spans and durations (none for the embedded engine); for
    * undefined, those of `replica`, whose connections come from any replica (or the primary).
    */
-  #telemetryTarget(server: ConnectionTarget | undefined): TelemetryTarget {
+  #telemetryTarget(server: ConnectionTarget | undefined, primary = false): TelemetryTarget {
     const { config } = this;
-    if (config.engine === 'pglite') return { poolName: this.#poolName(server), tunnel: false };
+    if (config.engine === 'pglite') return { poolName: this.#poolName(server, primary), tunnel: false };
     const tunnel = config.ssh !== undefined;
     if (server === undefined) {
       const namespace = config.connection?.database;
       return { ...(namespace ? { namespace } : {}), poolName: 'replicas', tunnel };
     }
+    if (primary && config.failover) {
+      // a multi-host DATABASE_URL: the server is whichever host the connection went to
+      return { namespace: server.database, poolName: this.#poolName(server, true), tunnel };
+    }
     return {
       address: server.host,
       port: server.port,
       namespace: server.database,
-      poolName: this.#poolName(server),
+      poolName: this.#poolName(server, primary),
       tunnel,
     };
   }

@@ -117,6 +117,8 @@ export class OptimisticLockError extends DatabaseError {
 export interface ConnectionErrorOptions extends DatabaseErrorOptions {
   /** What to check, naming the variable (for example `check the user and password in DATABASE_URL`). */
   readonly hint?: string | undefined;
+  /** See ConnectionError.outcomeUnknown. (Default: false) */
+  readonly outcomeUnknown?: boolean | undefined;
 }
 
 /**
@@ -131,12 +133,42 @@ export class ConnectionError extends DatabaseError {
    */
   declare readonly hint: string | undefined;
 
+  /**
+   * True when the connection was lost after a statement that may change data (a write outside a
+   * transaction, or COMMIT) was sent and before its answer came: it may or may not have taken
+   * effect, so running it again may apply it twice. False when nothing was written: the statement
+   * was not sent, only read, or ran inside a transaction that the lost session rolled back.
+   */
+  declare readonly outcomeUnknown: boolean;
+
   constructor(message: string, options: ConnectionErrorOptions = {}) {
     super(options.hint === undefined ? message : `${message}; ${options.hint}`, options);
     if (options.hint !== undefined) {
       Object.defineProperty(this, 'hint', { value: options.hint, enumerable: true, writable: false });
     }
+    if (options.outcomeUnknown === true) {
+      Object.defineProperty(this, 'outcomeUnknown', { value: true, enumerable: true, writable: false });
+    }
   }
+}
+// false unless the error says otherwise: an own property only where it is true
+Object.defineProperty(ConnectionError.prototype, 'outcomeUnknown', { value: false, writable: false });
+
+/**
+ * The ConnectionError to report for `error`, a statement's lost connection, when the statement may
+ * have taken effect: the same message with a sentence saying so, `outcomeUnknown` true, and `error`
+ * as the cause. A TunnelError stays one.
+ * @example
+ * throw outcomeUnknown(mapped, 'the COMMIT');
+ * @throws never.
+ */
+export function outcomeUnknown(error: ConnectionError, what: string): ConnectionError {
+  if (error.outcomeUnknown) return error;
+  const Kind = error instanceof TunnelError ? TunnelError : ConnectionError;
+  return new Kind(
+    `${error.message} (outcome unknown: ${what} was sent before the connection was lost, and may or may not have taken effect)`,
+    { cause: error, code: error.code, outcomeUnknown: true },
+  );
 }
 
 /** No pooled connection became free within the pool timeout. */

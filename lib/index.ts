@@ -10,6 +10,8 @@ export {
   type UnknownVariable,
   type ConnectionTarget,
   type DatabaseConfig,
+  type FailoverConfig,
+  type TargetSessionAttrs,
   type LoadConfigOptions,
   type LogLevel,
   type PgBouncerMode,
@@ -25,6 +27,7 @@ export {
   type PoolStatus,
 } from './database.js';
 export type { TelemetryOptions } from './telemetry/telemetry-options.js';
+export type { FailoverStatus, HostRole, HostState, HostStatus } from './connection/failover/host-selector.js';
 export { createDialect, type CreateDialectOptions } from './create-dialect.js';
 export {
   CheckViolationError,

@@ -95,7 +95,7 @@ describe('layout of lib/', () => {
     const folders = readdirSync(join(LIB, 'connection')).filter((name) =>
       statSync(join(LIB, 'connection', name)).isDirectory(),
     );
-    expect(folders.sort()).to.deep.equal(['pg', 'pglite', 'replicas', 'ssh']);
+    expect(folders.sort()).to.deep.equal(['failover', 'pg', 'pglite', 'replicas', 'ssh']);
     const loose = files.filter((file) => /^connection\/(pg|ssh|pglite|replica)[^/]*\.ts$/.test(file));
     expect(loose).to.deep.equal([]);
   });

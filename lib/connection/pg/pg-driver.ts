@@ -17,7 +17,8 @@ import type {
 import { CompiledQuery as Compiled } from 'kysely';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
-import { ConnectionError, DatabaseError, PoolTimeoutError, mapError } from '../../errors.js';
+import { ConnectionError, DatabaseError, PoolTimeoutError, mapError, outcomeUnknown } from '../../errors.js';
+import { isWriteStatement } from '../replicas/write-statement.js';
 import type { Logger } from '../../logger.js';
 import { isPreparedQuery } from '../../prepared-query.js';
 import type { SetUpConnection } from './connection-setup.js';
@@ -72,7 +73,24 @@ export interface PgDriverOptions {
   readonly afterStatement?: (query: CompiledQuery) => void;
   /** OpenTelemetry: each checkout gets a span and a wait time, named for `target`'s pool. (Default: none) */
   readonly telemetry?: { readonly reporter: DatabaseTelemetry; readonly target: TelemetryTarget };
+  /** A pool whose connections may go to one of several hosts (a multi-host DATABASE_URL). (Default: none) */
+  readonly hosts?: HostRouting;
 }
+
+/** What PgDriver asks of a pool whose connections may go to one of several hosts. */
+export interface HostRouting {
+  /** Whether a pooled client may still be used; one that may not is closed and another checked out. */
+  usable(client: pg.ClientBase): boolean;
+  /** A statement on `client` failed with `error` (a lost connection, a read-only refusal…). */
+  failed(client: pg.ClientBase, error: DatabaseError): void;
+  /** Whether a checkout that failed with `error` left nothing behind and may be tried again. */
+  retryable(error: unknown): boolean;
+}
+
+/** A transaction's end: its outcome is unknown when the connection is lost before the answer. */
+const COMMIT = /^\s*(?:commit|end)\b/i;
+/** pg's refusals to send on a client it knows is broken or closed. */
+const NOT_SENT = /is not queryable/;
 
 /**
  * Whether @opentelemetry/instrumentation-pg wraps pg's `Client.prototype.query` now: it then
@@ -184,29 +202,43 @@ export class PgDriver implements Driver {
     this.#pool ??= this.options.createPool();
     const pool = this.#pool;
     const timeoutMs = pool.options.connectionTimeoutMillis ?? 0;
-    const telemetry = this.options.telemetry;
-    let client: pg.PoolClient;
-    try {
-      client = await (telemetry
-        ? telemetry.reporter.checkout(
-            telemetry.target,
-            () => pool.connect(),
-            (error) => mapAcquireError(error, timeoutMs),
-          )
-        : pool.connect());
-    } catch (error) {
-      throw mapAcquireError(error, timeoutMs);
-    }
-    let connection = this.#connections.get(client);
-    if (!connection) {
-      connection = new PgConnection(client, this.options, () => this.#controlClient(), this.#slow);
+    const { telemetry, hosts } = this.options;
+    // with several hosts, a checkout that found the host gone (or of the wrong role) tries again
+    const deadline = timeoutMs > 0 ? performance.now() + timeoutMs : Infinity;
+    const again = (error: unknown) => hosts?.retryable(error) === true && performance.now() < deadline;
+    let connection: PgConnection | undefined;
+    while (connection === undefined) {
+      let client: pg.PoolClient;
       try {
-        await connection.setUp();
+        client = await (telemetry
+          ? telemetry.reporter.checkout(
+              telemetry.target,
+              () => pool.connect(),
+              (error) => mapAcquireError(error, timeoutMs),
+            )
+          : pool.connect());
       } catch (error) {
-        client.release(true);
-        throw mapError(error);
+        if (again(error)) continue;
+        throw mapAcquireError(error, timeoutMs);
       }
-      this.#connections.set(client, connection);
+      if (hosts && !hosts.usable(client)) {
+        // it went to a host new connections no longer go to
+        client.release(true);
+        continue;
+      }
+      connection = this.#connections.get(client);
+      if (!connection) {
+        const fresh = new PgConnection(client, this.options, () => this.#controlClient(), this.#slow);
+        try {
+          await fresh.setUp();
+        } catch (error) {
+          client.release(true);
+          if (again(error)) continue;
+          throw mapError(error);
+        }
+        this.#connections.set(client, fresh);
+        connection = fresh;
+      }
     }
     connection.checkOut();
     this.#held.add(connection);
@@ -655,7 +687,8 @@ class PgConnection implements DatabaseConnection {
       return count;
     } catch (error) {
       this.options.stats.failed++;
-      throw this.#mapError(error);
+      const mapped = this.#mapError(error);
+      throw mapped instanceof ConnectionError ? this.#lost(mapped, Compiled.raw(statement), begin) : mapped;
     }
   }
 
@@ -792,6 +825,7 @@ class PgConnection implements DatabaseConnection {
       } catch (error) {
         stats.failed++;
         const mapped = this.#mapError(error);
+        if (mapped instanceof ConnectionError) throw this.#lost(mapped, compiledQuery, begin);
         if (name === undefined || !STALE_STATEMENT.test(mapped.message)) throw mapped;
         this.#statements?.invalidate(compiledQuery.sql);
         // once, and only outside a transaction: inside one the error aborted it
@@ -820,11 +854,27 @@ class PgConnection implements DatabaseConnection {
     }
   }
 
-  /** Maps a failure; only one that leaves the connection unusable (ConnectionError) has it discarded. */
+  /**
+   * Maps a failure; only one that leaves the connection unusable (ConnectionError) has it
+   * discarded. With several hosts, the pool is told (its server may have failed or changed role).
+   */
   #mapError(error: unknown): DatabaseError {
     const mapped = mapError(error);
     if (mapped instanceof ConnectionError) this.discard();
+    this.options.hosts?.failed(this.client, mapped);
     return mapped;
+  }
+
+  /**
+   * The error for `query`'s lost connection: with outcomeUnknown when it may have taken effect
+   * (COMMIT, or a write outside a transaction whose BEGIN was not held back with it).
+   */
+  #lost(mapped: ConnectionError, query: CompiledQuery, begin: CompiledQuery | undefined): ConnectionError {
+    if (this.inTransaction || begin !== undefined) return mapped;
+    // pg refused to send it: the loss was known before the statement left
+    if (NOT_SENT.test(String((mapped.cause as { message?: unknown } | undefined)?.message))) return mapped;
+    if (COMMIT.test(query.sql)) return outcomeUnknown(mapped, 'the COMMIT');
+    return isWriteStatement(query) ? outcomeUnknown(mapped, 'the write') : mapped;
   }
 
   /**

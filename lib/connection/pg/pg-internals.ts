@@ -193,7 +193,9 @@ export function setPipeline(client: object, on: boolean): void {
 }
 
 /** The client's socket, for write coalescing and for close(); undefined when not known. */
-export function clientSocket(client: object): { cork(): void; uncork(): void; destroy(): void } | undefined {
+export function clientSocket(
+  client: object,
+): { cork(): void; uncork(): void; destroy(): void; readonly destroyed?: boolean } | undefined {
   return report.socket ? internals(client).connection.stream : undefined;
 }
 

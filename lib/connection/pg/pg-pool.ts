@@ -14,6 +14,25 @@ export interface PgPoolOptions {
   readonly logger: Logger;
   /** Called once per new connection to make its socket (the SSH tunnel's channel factory). */
   readonly stream?: () => Duplex;
+  /** The client class (a multi-host DATABASE_URL's, which chooses the host per connection). (Default: pg.Client) */
+  readonly client?: typeof pg.Client;
+}
+
+/**
+ * What pg needs to reach `target` and log in: host, port, database, user, password, TLS.
+ * @example
+ * new pg.Client({ ...serverSettings(config.connection), application_name: 'probe' });
+ * @throws never.
+ */
+export function serverSettings(target: ConnectionTarget): pg.ClientConfig {
+  return {
+    host: target.host,
+    port: target.port,
+    database: target.database,
+    user: target.user,
+    password: target.password,
+    ssl: target.ssl === false ? false : target.ssl,
+  };
 }
 
 /**
@@ -28,12 +47,7 @@ export interface PgPoolOptions {
 export function createPgPool(target: ConnectionTarget, config: DatabaseConfig, options: PgPoolOptions): pg.Pool {
   const overflow = config.pool.maxOverflow ?? 0;
   const pool = new pg.Pool({
-    host: target.host,
-    port: target.port,
-    database: target.database,
-    user: target.user,
-    password: target.password,
-    ssl: target.ssl === false ? false : target.ssl,
+    ...serverSettings(target),
     max: poolCapacity(config.pool),
     // pg-pool closes idle connections only while it holds more than `min`
     min: overflow > 0 ? config.pool.size : 0,
@@ -45,6 +59,7 @@ export function createPgPool(target: ConnectionTarget, config: DatabaseConfig, o
     application_name: config.applicationName,
     keepAlive: true,
     ...(options.stream ? { stream: options.stream } : {}),
+    ...(options.client ? { Client: options.client } : {}),
   });
   pool.on('error', (error) => {
     options.logger.warn('an idle pooled connection failed and was removed', {

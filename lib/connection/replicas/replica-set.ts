@@ -7,7 +7,7 @@
  */
 import { CompiledQuery } from 'kysely';
 import type { ConnectionTarget } from '../../config.js';
-import { mapError } from '../../errors.js';
+import { DatabaseError, mapError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { PgDriver } from '../pg/pg-driver.js';
 import { within } from '../within.js';
@@ -60,7 +60,15 @@ class Member implements Replica {
   constructor(
     readonly target: ConnectionTarget,
     readonly driver: PgDriver,
-  ) {}
+    /** A host of a multi-host DATABASE_URL: takes reads only while a check finds it a standby. */
+    readonly standbyOnly: boolean,
+  ) {
+    if (standbyOnly) {
+      // down until its first check (at the first read) finds it a standby
+      this.state = 'down';
+      this.lastError = 'not checked yet';
+    }
+  }
 }
 
 /**
@@ -77,8 +85,11 @@ export class ReplicaSet {
   /** Whether "no replica is up" was logged since the last time one was. */
   #noneUpLogged = false;
 
-  constructor(replicas: readonly { target: ConnectionTarget; driver: PgDriver }[], options: ReplicaSetOptions) {
-    this.#members = replicas.map(({ target, driver }) => new Member(target, driver));
+  constructor(
+    replicas: readonly { target: ConnectionTarget; driver: PgDriver; standbyOnly?: boolean }[],
+    options: ReplicaSetOptions,
+  ) {
+    this.#members = replicas.map(({ target, driver, standbyOnly }) => new Member(target, driver, standbyOnly === true));
     this.#options = options;
   }
 
@@ -151,6 +162,15 @@ export class ReplicaSet {
     await Promise.all(this.#members.map((member) => member.checking ?? this.#check(member)));
   }
 
+  /**
+   * Checks every replica again in the background (after a failover: a standby may have become
+   * the primary, the old primary a standby).
+   * @throws never.
+   */
+  recheck(): void {
+    for (const member of this.#members) if (member.checking === undefined) void this.#check(member);
+  }
+
   /** Ends every replica's pool. Idempotent. @throws never (each driver's destroy never throws). */
   async close(): Promise<void> {
     await Promise.all(this.#members.map((member) => member.driver.destroy()));
@@ -165,6 +185,9 @@ export class ReplicaSet {
           this.#options.checkTimeoutMs,
           `health check of the read replica timed out after ${this.#options.checkTimeoutMs} ms`,
         );
+        if (member.standbyOnly && rows[0]?.inRecovery !== true) {
+          throw new DatabaseError('not a standby: it is the primary (DATABASE_URL lists it)');
+        }
         const lag = rows[0]?.lagMs;
         member.lagMs = lag === null || lag === undefined ? undefined : Math.max(0, Math.round(Number(lag)));
         this.#markUp(member);

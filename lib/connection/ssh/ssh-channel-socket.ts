@@ -11,14 +11,14 @@ import { ConnectionError } from '../../errors.js';
  * Opens the channel a socket carries. Resolves undefined when the socket was destroyed while it
  * waited (the opener then closes the late channel itself); rejects with a TunnelError.
  */
-export type ChannelOpener = () => Promise<ClientChannel | undefined>;
+export type ChannelOpener = (connectArguments: readonly unknown[]) => Promise<ClientChannel | undefined>;
 
 type WriteCallback = (error?: Error | null) => void;
 
 /**
  * One pg connection's socket: one SSH channel. pg calls `connect(port, host)` (or
- * `connect(path)` for a Unix socket); the channel's target was fixed when the socket was made,
- * so the arguments are ignored. 'connect' is emitted once the channel is open — always
+ * `connect(path)` for a Unix socket); they reach the opener, which either uses them (a pool whose
+ * connections may go to one of several hosts) or opens the channel to the target it was made for. 'connect' is emitted once the channel is open — always
  * asynchronously, after pg has attached its listeners. Writes made before then are held.
  *
  * @example
@@ -70,10 +70,10 @@ export class SshChannelSocket extends Duplex {
    * Opens the channel (once; later calls do nothing). Emits 'connect' when it is open, or is
    * destroyed with the opener's TunnelError. Never throws.
    */
-  connect(..._ignored: unknown[]): this {
+  connect(...connectArguments: unknown[]): this {
     if (this.#connecting || this.destroyed) return this;
     this.#connecting = true;
-    this.openChannel().then(
+    this.openChannel(connectArguments).then(
       (channel) => {
         if (channel !== undefined) this.#attach(channel);
       },

@@ -78,6 +78,11 @@ function isUnixSocket(target: TunnelTarget): boolean {
   return target.host.startsWith('/');
 }
 
+/** `host:port`, or a Unix socket's path, for messages. */
+function tunnelLabel(target: TunnelTarget): string {
+  return isUnixSocket(target) ? `${target.host}/.s.PGSQL.${target.port}` : `${target.host}:${target.port}`;
+}
+
 function asError(value: unknown): Ssh2Error {
   return value instanceof Error ? value : new Error(String(value));
 }
@@ -152,15 +157,22 @@ export class SshTunnel {
    * and fails with a TunnelError when the SSH connection or the channel cannot be opened.
    * Never throws.
    *
+   * Without `target`, each socket goes where pg connects it (`connect(port, host)`): the
+   * Database's primary pool when DATABASE_URL lists several hosts.
+   *
    * @example
    * new pg.Pool({ host, port, stream: tunnel.streamFactory({ host, port }) });
    */
-  streamFactory(target: TunnelTarget): () => SshChannelSocket {
-    const label = isUnixSocket(target) ? `${target.host}/.s.PGSQL.${target.port}` : `${target.host}:${target.port}`;
+  streamFactory(target?: TunnelTarget): () => SshChannelSocket {
+    const fixed = target && tunnelLabel(target);
     return () => {
       const socket: SshChannelSocket = new SshChannelSocket(
-        label,
-        () => this.#openFor(socket, target, label),
+        fixed ?? 'the host pg connects to',
+        (connectArguments) => {
+          const [port, host] = connectArguments;
+          const to = target ?? { host: String(host), port: Number(port) };
+          return this.#openFor(socket, to, fixed ?? tunnelLabel(to));
+        },
         this.#coalesceWrites,
       );
       return socket;
