@@ -41,11 +41,16 @@ function serverUser(): { uid: number; gid: number; name: string } | undefined {
   return { uid: Number(uid), gid: Number(gid), name: 'postgres' };
 }
 
-/** Runs a server binary as the server user. */
-async function runAs(bin: string, args: string[]): Promise<string> {
+/**
+ * Runs a server binary (initdb, pg_ctl, pg_rewind, …) as the server user: ourselves, or the
+ * `postgres` user through runuser when we are root. Resolves to its stdout; rejects with
+ * execFile's error (its message carries the command's stderr) when it exits non-zero, or when it
+ * is still running after `timeoutMs` (then it is sent SIGTERM; runuser passes that on).
+ */
+export async function runAs(bin: string, args: string[], options: { timeoutMs?: number } = {}): Promise<string> {
   const user = serverUser();
   const [file, argv] = user ? ['runuser', ['-u', user.name, '--', bin, ...args]] : [bin, args];
-  const { stdout } = await run(file, argv, { maxBuffer: 16 * 1024 * 1024 });
+  const { stdout } = await run(file, argv, { maxBuffer: 16 * 1024 * 1024, timeout: options.timeoutMs ?? 0 });
   return stdout;
 }
 

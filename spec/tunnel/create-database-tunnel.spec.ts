@@ -11,6 +11,7 @@ import { createDatabase, type Database } from '../../lib/database.js';
 import { ConnectionError, mapError } from '../../lib/errors.js';
 import { sshEnv, startSshServerOrSkip, type SshServer } from '../support/ssh-server.js';
 import { testDatabaseUrl } from '../support/test-server.js';
+import { freePort } from '../support/free-port.js';
 import { spyLogger, type SpyLogger } from '../support/spec-helpers.js';
 import { installOtel, parentOf } from '../support/otel.js';
 
@@ -134,5 +135,26 @@ describe('createDatabase through the SSH tunnel (real sshd)', function () {
     } finally {
       await otel.uninstall();
     }
+  });
+
+  it('a multi-host DATABASE_URL: each host is reached from the SSH server, a host it cannot reach is skipped', async () => {
+    const down = await freePort();
+    const url = testDatabaseUrl().replace(/@([^/]+)\//, (_, host: string) => `@127.0.0.1:${down},${host}/`);
+    const config = loadConfig(
+      sshEnv(server, `${url}?target_session_attrs=read-write`, { DB_POOL_SIZE: '4', DB_FAILOVER_TIMEOUT_MS: '5000' }),
+    );
+    expect(config.failover?.hosts).to.have.length(2);
+    database = createDatabase<unknown>({ config, logger });
+    const rows = await database.query<{ recovery: boolean }>('select pg_is_in_recovery() as recovery');
+    expect(rows).to.deep.equal([{ recovery: false }]);
+    const status = database.status();
+    expect(status.failover?.hosts.map((h) => [h.state, h.current])).to.deep.equal([
+      ['down', false],
+      ['up', true],
+    ]);
+    // the SSH server refused to open a channel to the port nothing listens on
+    expect(status.failover?.hosts[0]?.lastError).to.match(/SSH|channel|tunnel/i);
+    expect(status.tunnel?.handshakes).to.equal(1);
+    expect(status.tunnel?.openChannels).to.be.at.least(1);
   });
 });
