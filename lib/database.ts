@@ -439,7 +439,8 @@ class PooledDatabase<DB> implements Database<DB> {
     const stream =
       tunnel && ((server: ConnectionTarget) => tunnel.streamFactory({ host: server.host, port: server.port }));
     const selector = new HostSelector(config, {
-      probe: (server, timeoutMs) => probeServer(server, timeoutMs, { ...probe, ...(stream ? { stream } : {}) }),
+      probe: (server, timeoutMs, signal) =>
+        probeServer(server, timeoutMs, { ...probe, ...(stream ? { stream } : {}) }, signal),
       logger,
       onFailover: () => this.#replicas?.recheck(),
     });
@@ -525,6 +526,7 @@ class PooledDatabase<DB> implements Database<DB> {
   async close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#telemetry?.close();
+      this.#hosts?.close();
       try {
         await Promise.all([this.#driver?.destroy(), this.#replicas?.close()]);
         await this.#embedded?.close();

@@ -25,9 +25,8 @@ export async function createLedgerTable(primary: ThrowawayCluster): Promise<void
 
 /** What one round measured. */
 export interface RoundFigures {
-  readonly kind: 'failover' | 'switchover';
-  readonly from: number;
-  readonly to: number;
+  /** What was done, for the report (`failover :5432 -> :5433`). */
+  readonly label: string;
   /** Writes the Database acknowledged. */
   readonly acknowledged: number;
   /** Acknowledged rows missing on the new primary (target: none). */
@@ -41,27 +40,37 @@ export interface RoundFigures {
   /** Read-backs after an acknowledged write that did not find the row (target: 0). */
   readonly staleReads: number;
   readonly reads: number;
-  /** From `pg_ctl promote` (started; it takes about 0.1 s) to the first acknowledged write on the new primary. */
+  /** From the start of the promotion to the first acknowledged write on the new primary. */
   readonly promotionToFirstWriteMs: number;
-  /** From the kill (or shutdown) of the old primary to the first acknowledged write on the new one. */
+  /** From the stop of the old primary to the first acknowledged write on the new one. */
   readonly outageMs: number;
   /** Errors of a kind the scenario does not expect, by message. */
   readonly unexpected: readonly string[];
 }
 
-/** Options of failoverRound. */
-export interface RoundOptions {
-  readonly cluster: FailoverCluster;
+/** When a move stopped the old primary and promoted the new one, and where the new one is. */
+export interface MoveTimes {
+  /** performance.now() when stopping the old primary began. */
+  readonly stopping: number;
+  /**
+   * performance.now() once no server accepted writes (the old primary gone or refusing): the
+   * next acknowledged write is the new primary's.
+   */
+  readonly stopped: number;
+  /** performance.now() when the promotion began (a command, or the HA manager's decision). */
+  readonly promoting: number;
+  /** A URL of the new primary, to read the ledger from directly. */
+  readonly newPrimaryUrl: string;
+}
+
+/** Options of underLoad. */
+export interface LoadOptions {
   readonly database: Database<LedgerSchema>;
+  /** Tells this round's rows apart in the ledger. */
   readonly round: number;
-  readonly kind: 'failover' | 'switchover';
-  readonly from: ThrowawayCluster;
-  readonly to: ThrowawayCluster;
-  /** The other standby: follows `to`, and becomes its synchronous standby. */
-  readonly other: ThrowawayCluster;
-  /** cluster_name of `other` (its application_name as a standby). */
-  readonly otherName: string;
+  readonly label: string;
   readonly clients?: number;
+  /** Load before the move, and after it has finished. (Default: 1500 ms each) */
   readonly beforeMs?: number;
   readonly afterMs?: number;
 }
@@ -69,11 +78,12 @@ export interface RoundOptions {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Runs one round and returns its figures (the caller asserts on them).
- * @throws what the cluster's moves throw (a server that does not start, say).
+ * Runs `move` while 50 clients write ledger rows and read each back in a read-your-writes scope,
+ * then reads the ledger on the new primary and returns the figures (the caller asserts on them).
+ * @throws what `move` throws.
  */
-export async function failoverRound(options: RoundOptions): Promise<RoundFigures> {
-  const { cluster, database, round, kind, from, to, other, otherName } = options;
+export async function underLoad(options: LoadOptions, move: () => Promise<MoveTimes>): Promise<RoundFigures> {
+  const { database, round } = options;
   const clients = options.clients ?? 50;
   const ledger = new Repository(database.db, 'failoverLedger', { primaryKey: ['round', 'client', 'seq'] });
   const acknowledged: { key: string; at: number }[] = [];
@@ -110,33 +120,26 @@ export async function failoverRound(options: RoundOptions): Promise<RoundFigures
   };
 
   const running = Array.from({ length: clients }, (_, i) => client(i + 1));
-  await sleep(options.beforeMs ?? 1_500);
-  const stopping = performance.now();
-  if (kind === 'failover') await cluster.kill(from);
-  else await from.stop('fast');
-  // from here on no server accepts writes until the promotion: the next acknowledged write is the new primary's
-  const stopped = performance.now();
-  const promoting = performance.now();
-  await cluster.promote(to);
-  await cluster.follow(other, to);
-  await cluster.setSynchronous(to, otherName);
-  await cluster.rejoin(from, to);
-  await sleep(options.afterMs ?? 1_500);
-  stop = true;
-  await Promise.all(running);
+  let times: MoveTimes;
+  try {
+    await sleep(options.beforeMs ?? 1_500);
+    times = await move();
+    await sleep(options.afterMs ?? 1_500);
+  } finally {
+    stop = true;
+    await Promise.all(running);
+  }
 
-  const rows = await withClient(to.url(), (c) =>
+  const rows = await withClient(times.newPrimaryUrl, (c) =>
     c.query<{ key: string }>(
       "select round || '/' || client || '/' || seq as key from failover_ledger where round = $1",
       [round],
     ),
   );
   const present = new Set(rows.rows.map((r) => r.key));
-  const firstWrite = Math.min(...acknowledged.filter((a) => a.at >= stopped).map((a) => a.at));
+  const firstWrite = Math.min(...acknowledged.filter((a) => a.at >= times.stopped).map((a) => a.at));
   return {
-    kind,
-    from: from.port,
-    to: to.port,
+    label: options.label,
     acknowledged: acknowledged.length,
     lost: acknowledged.filter((a) => !present.has(a.key)).map((a) => a.key),
     outcomeUnknown: unknown.length,
@@ -145,16 +148,50 @@ export async function failoverRound(options: RoundOptions): Promise<RoundFigures
     failedKnownWritten: failedKnown.filter((key) => present.has(key)).length,
     staleReads,
     reads,
-    promotionToFirstWriteMs: Math.round(firstWrite - promoting),
-    outageMs: Math.round(firstWrite - stopping),
+    promotionToFirstWriteMs: Math.round(firstWrite - times.promoting),
+    outageMs: Math.round(firstWrite - times.stopping),
     unexpected: [...unexpected],
   };
+}
+
+/** Options of failoverRound. */
+export interface RoundOptions extends Omit<LoadOptions, 'label'> {
+  readonly cluster: FailoverCluster;
+  readonly kind: 'failover' | 'switchover';
+  readonly from: ThrowawayCluster;
+  readonly to: ThrowawayCluster;
+  /** The other standby: follows `to`, and becomes its synchronous standby. */
+  readonly other: ThrowawayCluster;
+  /** cluster_name of `other` (its application_name as a standby). */
+  readonly otherName: string;
+}
+
+/**
+ * One round on a FailoverCluster under load: the primary `from` is killed (SIGKILL) or shut down
+ * cleanly (switchover), `to` promoted, `other` repointed and made synchronous, `from` rewound
+ * into a standby of `to`.
+ * @throws what the cluster's moves throw (a server that does not start, say).
+ */
+export function failoverRound(options: RoundOptions): Promise<RoundFigures> {
+  const { cluster, kind, from, to, other, otherName } = options;
+  return underLoad({ ...options, label: `${kind} :${from.port} -> :${to.port}` }, async () => {
+    const stopping = performance.now();
+    if (kind === 'failover') await cluster.kill(from);
+    else await from.stop('fast');
+    const stopped = performance.now();
+    const promoting = performance.now();
+    await cluster.promote(to);
+    await cluster.follow(other, to);
+    await cluster.setSynchronous(to, otherName);
+    await cluster.rejoin(from, to);
+    return { stopping, stopped, promoting, newPrimaryUrl: to.url() };
+  });
 }
 
 /** One line of figures, for the spec's output and the note. */
 export function describeRound(figures: RoundFigures): string {
   return (
-    `${figures.kind} :${figures.from} -> :${figures.to}: ${figures.acknowledged} writes acknowledged, ` +
+    `${figures.label}: ${figures.acknowledged} writes acknowledged, ` +
     `${figures.lost.length} lost; outcome unknown ${figures.outcomeUnknown} (${figures.unknownWritten} written); ` +
     `failed (known) ${figures.failedKnown} (${figures.failedKnownWritten} written); stale reads ${figures.staleReads} of ${figures.reads}; ` +
     `promotion -> first write ${figures.promotionToFirstWriteMs} ms, outage ${figures.outageMs} ms`

@@ -217,4 +217,31 @@ describe('HostSelector (probe stubbed)', () => {
     }
     expect([...seen].sort()).to.deep.equal([1, 2, 3]);
   });
+
+  it('close() ends a search in its backoff at once, and aborts the probes in flight', async () => {
+    const signals: AbortSignal[] = [];
+    const probe = (_: ConnectionTarget, __: number, signal: AbortSignal): Promise<ServerRole> => {
+      signals.push(signal);
+      return Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+    };
+    const selector = new HostSelector(failover([1, 2], 'read-write', { timeoutMs: 30_000 }), {
+      probe,
+      logger: spyLogger(sandbox),
+    });
+    const searching = selector.choose().then(
+      () => expect.fail('chose a host'),
+      (e: unknown) => e as Error,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const closed = performance.now();
+    selector.close();
+    const error = await searching;
+    expect(performance.now() - closed).to.be.below(100);
+    expect(error.message).to.match(/closed/);
+    expect(signals.every((signal) => signal.aborted)).to.equal(true);
+    await selector.choose().then(
+      () => expect.fail('chose a host after close'),
+      (e: unknown) => expect((e as Error).message).to.match(/closed/),
+    );
+  });
 });

@@ -172,13 +172,14 @@ export interface ProbeOptions {
 
 /**
  * Connects to `target` on a connection of its own, asks its role, and closes it, all within
- * `timeoutMs`.
+ * `timeoutMs`; `signal` ends it early.
  * @throws ConnectionError when the host cannot be reached in time; pg's error otherwise.
  */
 export async function probeServer(
   target: ConnectionTarget,
   timeoutMs: number,
   options: ProbeOptions,
+  signal?: AbortSignal,
 ): Promise<ServerRole> {
   const client = new pg.Client({
     ...serverSettings(target),
@@ -187,6 +188,9 @@ export async function probeServer(
     ...(options.stream ? { stream: options.stream(target) } : {}),
   });
   client.on('error', () => undefined);
+  // the Database closed: the connection ends at once
+  const abandon = () => void client.end().catch(() => undefined);
+  signal?.addEventListener('abort', abandon, { once: true });
   const probe = async (): Promise<ServerRole> => {
     await client.connect();
     const { rows } = await client.query<{ standby: unknown; read_only: unknown }>(SERVER_ROLE_QUERY);
@@ -195,6 +199,7 @@ export async function probeServer(
   try {
     return await within(probe(), timeoutMs, `${target.host}:${target.port} did not answer within ${timeoutMs} ms`);
   } finally {
+    signal?.removeEventListener('abort', abandon);
     void client.end().catch(() => undefined);
   }
 }

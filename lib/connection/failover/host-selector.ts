@@ -50,7 +50,7 @@ export interface FailoverStatus {
 }
 
 /** Reaches a host and reports its role; rejects when it cannot. */
-export type ProbeServer = (target: ConnectionTarget, timeoutMs: number) => Promise<ServerRole>;
+export type ProbeServer = (target: ConnectionTarget, timeoutMs: number, signal: AbortSignal) => Promise<ServerRole>;
 
 /** Options of HostSelector. */
 export interface HostSelectorOptions {
@@ -100,6 +100,8 @@ export class HostSelector {
   #searching: Promise<Host> | undefined;
   #generation = 0;
   #failovers = 0;
+  /** Aborted by close(): ends the search, its backoff and the probes in flight. */
+  readonly #closing = new AbortController();
 
   constructor(config: FailoverConfig, options: HostSelectorOptions) {
     this.#config = config;
@@ -217,12 +219,21 @@ export class HostSelector {
     };
   }
 
+  /**
+   * Stops looking: a search in progress, its backoff and its probes end, and choose() fails from
+   * now on. Idempotent.
+   * @throws never.
+   */
+  close(): void {
+    this.#closing.abort();
+  }
+
   #forget(wrongRole: boolean): void {
     this.#previous = this.#current ?? this.#previous;
     this.#current = undefined;
     if (wrongRole) this.#generation++;
     // look now, so that the host is known by the time the next connection is asked for
-    this.choose().catch(() => undefined);
+    if (!this.#closing.signal.aborted) this.choose().catch(() => undefined);
   }
 
   #note(host: Host, role: ServerRole): void {
@@ -237,7 +248,9 @@ export class HostSelector {
     const { targetSessionAttrs: attrs, timeoutMs, connectTimeoutMs } = this.#config;
     const started = performance.now();
     const deadline = started + timeoutMs;
+    const signal = this.#closing.signal;
     for (let round = 0; ; round++) {
+      if (signal.aborted) throw new ConnectionError('the Database is closed; create a new one to reconnect');
       // prefer-standby: the first standby that answers, else the first server that answers
       let fallback: Host | undefined;
       for (const host of this.#order()) {
@@ -254,7 +267,15 @@ export class HostSelector {
       const backoffMs = ceiling * (0.5 + (this.#options.random ?? Math.random)() / 2);
       const waitMs = Math.min(backoffMs, deadline - Math.min(ROUND_MIN_MS, timeoutMs / 4) - performance.now());
       if (waitMs < 0) throw this.#noHost(timeoutMs);
-      await new Promise((resolve) => setTimeout(resolve, waitMs));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, waitMs);
+        function done(): void {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          resolve();
+        }
+        signal.addEventListener('abort', done, { once: true });
+      });
     }
   }
 
@@ -262,7 +283,11 @@ export class HostSelector {
   async #reach(host: Host, deadline: number, connectTimeoutMs: number | undefined): Promise<ServerRole | undefined> {
     const left = Math.max(1, deadline - performance.now());
     try {
-      const role = await this.#options.probe(host.target, Math.min(connectTimeoutMs ?? left, left));
+      const role = await this.#options.probe(
+        host.target,
+        Math.min(connectTimeoutMs ?? left, left),
+        this.#closing.signal,
+      );
       this.#note(host, role);
       return role;
     } catch (error) {
