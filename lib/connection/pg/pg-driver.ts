@@ -204,8 +204,7 @@ export class PgDriver implements Driver {
     const timeoutMs = pool.options.connectionTimeoutMillis ?? 0;
     const { telemetry, hosts } = this.options;
     // with several hosts, a checkout that found the host gone (or of the wrong role) tries again
-    const deadline = timeoutMs > 0 ? performance.now() + timeoutMs : Infinity;
-    const again = (error: unknown) => hosts?.retryable(error) === true && performance.now() < deadline;
+    const deadline = hosts && timeoutMs > 0 ? performance.now() + timeoutMs : Infinity;
     let connection: PgConnection | undefined;
     while (connection === undefined) {
       let client: pg.PoolClient;
@@ -218,7 +217,7 @@ export class PgDriver implements Driver {
             )
           : pool.connect());
       } catch (error) {
-        if (again(error)) continue;
+        if (hosts?.retryable(error) && performance.now() < deadline) continue;
         throw mapAcquireError(error, timeoutMs);
       }
       if (hosts && !hosts.usable(client)) {
@@ -233,7 +232,7 @@ export class PgDriver implements Driver {
           await fresh.setUp();
         } catch (error) {
           client.release(true);
-          if (again(error)) continue;
+          if (hosts?.retryable(error) && performance.now() < deadline) continue;
           throw mapError(error);
         }
         this.#connections.set(client, fresh);
