@@ -444,13 +444,13 @@ function parseServers(
     return { connection: hosts[0]!, failover: undefined };
   }
   const badParameter = (name: string, allowed: string): ConfigError =>
-    new ConfigError('DATABASE_URL', `DATABASE_URL has a ${name} that is not one of ${allowed}`, allowed);
+    new ConfigError('DATABASE_URL', `DATABASE_URL has a ${name} that is not allowed: expected ${allowed}`, allowed);
   const attrs = parameter('target_session_attrs') ?? 'any';
   if (!(TARGET_SESSION_ATTRS as readonly string[]).includes(attrs)) {
-    throw badParameter('target_session_attrs', TARGET_SESSION_ATTRS.join(', '));
+    throw badParameter('target_session_attrs', `one of ${TARGET_SESSION_ATTRS.join(', ')}`);
   }
   const balance = parameter('load_balance_hosts') ?? 'disable';
-  if (balance !== 'disable' && balance !== 'random') throw badParameter('load_balance_hosts', 'disable, random');
+  if (balance !== 'disable' && balance !== 'random') throw badParameter('load_balance_hosts', 'disable or random');
   const connectTimeout = parameter('connect_timeout');
   if (connectTimeout !== undefined && !/^\d{1,7}$/.test(connectTimeout)) {
     throw badParameter('connect_timeout', 'a whole number of seconds (0: no timeout of its own)');

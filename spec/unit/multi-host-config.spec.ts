@@ -90,9 +90,10 @@ describe('multi-host DATABASE_URL (libpq host lists)', () => {
     expect(refusal({ DATABASE_URL: 'postgres://u@h1,h2:99999/db' }).message).to.match(/DATABASE_URL host 2/);
     const attrs = refusal({ DATABASE_URL: 'postgres://u@h1,h2/db?target_session_attrs=master' });
     expect(attrs.message).to.include('target_session_attrs');
-    expect(attrs.allowed).to.equal('any, read-write, read-only, primary, standby, prefer-standby');
+    expect(attrs.allowed).to.equal('one of any, read-write, read-only, primary, standby, prefer-standby');
+    expect(attrs.message).to.match(/target_session_attrs that is not allowed: expected one of any, read-write/);
     expect(refusal({ DATABASE_URL: 'postgres://u@h1,h2/db?load_balance_hosts=yes' }).allowed).to.equal(
-      'disable, random',
+      'disable or random',
     );
     expect(refusal({ DATABASE_URL: 'postgres://u@h1,h2/db?connect_timeout=-1' }).message).to.include('connect_timeout');
     expect(refusal({ DATABASE_URL: 'postgres://u@h1,h2/db', DB_FAILOVER_TIMEOUT_MS: '0' }).variable).to.equal(
