@@ -244,4 +244,20 @@ describe('HostSelector (probe stubbed)', () => {
       (e: unknown) => expect((e as Error).message).to.match(/closed/),
     );
   });
+
+  it('fails at once, without waiting for DB_FAILOVER_TIMEOUT_MS, when every host refuses the login', async () => {
+    const probe = (): Promise<ServerRole> =>
+      Promise.reject(Object.assign(new Error('password authentication failed for user "u"'), { code: '28P01' }));
+    const selector = new HostSelector(failover([1, 2], 'read-write', { timeoutMs: 30_000 }), {
+      probe,
+      logger: spyLogger(sandbox),
+    });
+    const started = performance.now();
+    const error = await selector.choose().then(
+      () => expect.fail('chose a host'),
+      (e: unknown) => e as ConnectionError,
+    );
+    expect(performance.now() - started).to.be.below(1_000);
+    expect(error.message).to.match(/127\.0\.0\.1:1 down \(password authentication failed/);
+  });
 });

@@ -70,6 +70,8 @@ export class Host {
   lastError: string | undefined;
   /** A check of its role after a 25006, while it runs. */
   verifying: Promise<void> | undefined;
+  /** Whether it last refused the login or the database (waiting will not change that). */
+  refused = false;
 
   constructor(readonly target: ConnectionTarget) {}
 
@@ -80,6 +82,8 @@ export class Host {
 
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_CAP_MS = 2_000;
+/** SQLSTATEs of a login refused (class 28) or a database that does not exist (3D000). */
+const REFUSED = /^(?:28|3D000$)/;
 /** The least time a round of the search must have left to be started. */
 const ROUND_MIN_MS = 250;
 
@@ -241,6 +245,7 @@ export class HostSelector {
     host.role = role.standby ? 'standby' : 'primary';
     host.readOnly = role.readOnly;
     host.lastError = undefined;
+    host.refused = false;
   }
 
   /** Rounds over the hosts until one matches, bounded by DB_FAILOVER_TIMEOUT_MS. */
@@ -262,6 +267,8 @@ export class HostSelector {
         if (attrs === 'prefer-standby') fallback ??= host;
       }
       if (fallback) return this.#settle(fallback, performance.now() - started);
+      // every host refused the credentials or the database: another round would only repeat it
+      if (this.#hosts.every((host) => host.state === 'down' && host.refused)) throw this.#noHost(timeoutMs);
       // another round only with time left to reach a host: the last backoff is cut short for it
       const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** round);
       const backoffMs = ceiling * (0.5 + (this.#options.random ?? Math.random)() / 2);
@@ -291,8 +298,10 @@ export class HostSelector {
       this.#note(host, role);
       return role;
     } catch (error) {
+      const mapped = mapError(error);
       host.state = 'down';
-      host.lastError = mapError(error).message;
+      host.lastError = mapped.message;
+      host.refused = REFUSED.test(mapped.code ?? '');
       return undefined;
     }
   }
