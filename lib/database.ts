@@ -405,7 +405,12 @@ class PooledDatabase<DB> implements Database<DB> {
     };
     // a multi-host DATABASE_URL following the primary: its standbys take reads
     const standbys =
-      config.replicas.length === 0 && hosts && wantsPrimary(hosts.config.targetSessionAttrs) ? hosts.config.hosts : [];
+      config.replicas.length === 0 &&
+      hosts &&
+      hosts.config.hosts.length > 1 &&
+      wantsPrimary(hosts.config.targetSessionAttrs)
+        ? hosts.config.hosts
+        : [];
     if (config.replicas.length === 0 && standbys.length === 0) {
       this.#driver = pgDriver(target, {}, true);
       return postgresDialect(this.#driver);

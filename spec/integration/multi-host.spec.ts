@@ -108,6 +108,11 @@ describe('multi-host DATABASE_URL (real servers)', function () {
               ],
         );
       }
+      // one host asking for a primary: its role is checked, and nothing else reads from it
+      const single = open(configFor([primary.port], 'target_session_attrs=read-write'));
+      expect(await serverPort(single)).to.equal(primary.port);
+      expect(single.status().replicas).to.equal(undefined);
+      expect(single.status().failover?.hosts).to.have.length(1);
       // prefer-standby with the standby gone from the list: any server
       const fallback = open(configFor([down, primary.port], 'target_session_attrs=prefer-standby'));
       expect(await serverPort(fallback)).to.equal(primary.port);
