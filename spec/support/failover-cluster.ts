@@ -14,13 +14,14 @@
  * pg_basebackup bring along. A promoted standby therefore starts with synchronous replication
  * off; call setSynchronous() on it to turn it on.
  */
-import { spawnSync } from 'node:child_process';
-import { chownSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { inspect } from 'node:util';
 import pg from 'pg';
+import { releaseSharedMemory, sharedMemoryOf, type SharedMemory } from './shared-memory.js';
 import { runAs, startThrowawayCluster, type ThrowawayCluster } from './postgres-cluster.js';
+import { isLive, isZombie, processTrees, signal } from './process-tree.js';
 
 export interface FailoverCluster {
   /**
@@ -147,44 +148,6 @@ async function waitFor(
   }
 }
 
-/** Process ids and parents, from /proc/<pid>/stat (state 'Z' and 'X' are dead). */
-function processTable(): Map<number, { ppid: number; state: string }> {
-  const table = new Map<number, { ppid: number; state: string }>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // "pid (comm) state ppid …"; comm may hold spaces and parentheses
-      const [state = '', ppid = '0'] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      table.set(Number(entry), { ppid: Number(ppid), state });
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return table;
-}
-
-function isLive(pid: number): boolean {
-  const state = processTable().get(pid)?.state;
-  return state !== undefined && state !== 'Z' && state !== 'X';
-}
-
-function isZombie(pid: number): boolean {
-  return processTable().get(pid)?.state === 'Z';
-}
-
-/** `pid` and all its descendants that are still alive. */
-function processTree(pid: number): number[] {
-  const table = processTable();
-  const tree = [pid];
-  for (let i = 0; i < tree.length; i++) {
-    for (const [child, { ppid, state }] of table) {
-      if (ppid === tree[i] && state !== 'Z' && state !== 'X' && !tree.includes(child)) tree.push(child);
-    }
-  }
-  return tree;
-}
-
 /** The postmaster's pid from postmaster.pid, when that process is alive and is a postgres. */
 function livePostmaster(node: ThrowawayCluster): number | undefined {
   if (!existsSync(join(node.dataDir, 'postmaster.pid'))) return undefined;
@@ -195,83 +158,6 @@ function livePostmaster(node: ThrowawayCluster): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** A server's System V shared memory segment and the DSM files (/dev/shm/PostgreSQL.*) it maps. */
-interface SharedMemory {
-  shmid: number | undefined;
-  files: string[];
-}
-
-/**
- * The DSM segments a DSM control segment lists (PostgreSQL 14+ layout, as dsm.c's
- * dsm_cleanup_using_control_segment reads it: header {magic, nitems, maxitems} then 40-byte items
- * {handle, refcnt, first_page, npages, impl_private_pm_handle, pinned}); [] when `file` is not one.
- * Segments nobody maps at the moment (pinned ones, such as the statistics' DSA) are found only here.
- */
-function listedSegments(file: string): string[] {
-  const CONTROL_MAGIC = 0x9a503d32;
-  const ITEM_BYTES = 40;
-  let data: Buffer;
-  try {
-    data = readFileSync(file);
-  } catch {
-    return [];
-  }
-  if (data.length < 16 || data.readUInt32LE(0) !== CONTROL_MAGIC) return [];
-  const nitems = data.readUInt32LE(4);
-  const maxitems = data.readUInt32LE(8);
-  if (nitems > maxitems || data.length < 16 + maxitems * ITEM_BYTES) return [];
-  const listed: string[] = [];
-  for (let i = 0; i < nitems; i++) {
-    const handle = data.readUInt32LE(16 + i * ITEM_BYTES);
-    const refcnt = data.readUInt32LE(16 + i * ITEM_BYTES + 4);
-    // refcnt 0: a free slot; an odd handle: a piece of the main shared memory, no file
-    if (refcnt !== 0 && handle % 2 === 0) listed.push(`/dev/shm/PostgreSQL.${handle}`);
-  }
-  return listed;
-}
-
-/** The shared memory a server holds: its System V segment (from postmaster.pid) and its DSM files. */
-function sharedMemoryOf(node: ThrowawayCluster, tree: number[]): SharedMemory {
-  const files = new Set<string>();
-  for (const pid of tree) {
-    try {
-      for (const match of readFileSync(`/proc/${pid}/maps`, 'utf8').matchAll(/\/dev\/shm\/PostgreSQL\.\d+/g)) {
-        files.add(match[0]);
-      }
-    } catch {
-      // exited meanwhile
-    }
-  }
-  // line 7 of postmaster.pid: "<shmem key> <shmid>"
-  let line = '';
-  try {
-    line = readFileSync(join(node.dataDir, 'postmaster.pid'), 'utf8').split('\n')[6] ?? '';
-  } catch {
-    // no pid file: no segment we know of
-  }
-  const [, id] = line.trim().split(/\s+/);
-  const shmid = id !== undefined && /^\d+$/.test(id) ? Number(id) : undefined;
-  return { shmid, files: [...files] };
-}
-
-/**
- * Drops a killed server's shared memory, as a machine loss would (PostgreSQL cleans up only the
- * segment its data directory's inode names, so a data directory replaced by pg_basebackup, or
- * deleted while killed, would leak it): the System V segment when nothing is attached any more,
- * and the DSM files (those mapped, and those the DSM control segment lists).
- */
-function releaseSharedMemory(memory: SharedMemory): void {
-  const files = new Set([...memory.files, ...memory.files.flatMap(listedSegments)]);
-  for (const file of files) rmSync(file, { force: true });
-  if (memory.shmid === undefined || !existsSync('/proc/sysvipc/shm')) return;
-  // columns: key shmid perms size cpid lpid nattch …
-  const row = readFileSync('/proc/sysvipc/shm', 'utf8')
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/))
-    .find((cols) => Number(cols[1]) === memory.shmid);
-  if (row?.[6] === '0') spawnSync('ipcrm', ['-m', String(memory.shmid)], { stdio: 'ignore', timeout: 10_000 });
 }
 
 /**
@@ -458,16 +344,10 @@ export async function startFailoverCluster(): Promise<FailoverCluster> {
       let tree = [pid];
       let memory: SharedMemory;
       try {
-        tree = processTree(pid);
-        memory = sharedMemoryOf(node, tree);
+        tree = processTrees([pid]);
+        memory = sharedMemoryOf(node.dataDir, tree);
       } finally {
-        for (const victim of [...tree.slice(1), pid]) {
-          try {
-            process.kill(victim, 'SIGKILL');
-          } catch {
-            // exited meanwhile
-          }
-        }
+        for (const victim of [...tree.slice(1), pid]) signal(victim, 'SIGKILL');
       }
       const deadline = performance.now() + 10_000;
       while (tree.some(isLive)) {

@@ -32,7 +32,7 @@ export function findServerBinaries(): string | undefined {
 }
 
 /** The uid/gid PostgreSQL must run as: ourselves, or the `postgres` user when we are root. */
-function serverUser(): { uid: number; gid: number; name: string } | undefined {
+export function serverUser(): { uid: number; gid: number; name: string } | undefined {
   if (process.getuid?.() !== 0) return undefined;
   const passwd = readFileSync('/etc/passwd', 'utf8').split('\n');
   const line = passwd.find((l) => l.startsWith('postgres:'));

@@ -81,7 +81,7 @@ export class Host {
 }
 
 const BACKOFF_BASE_MS = 100;
-const BACKOFF_CAP_MS = 2_000;
+const BACKOFF_CAP_MS = 1_000;
 /** SQLSTATEs of a login refused (class 28) or a database that does not exist (3D000). */
 const REFUSED = /^(?:28|3D000$)/;
 /** The least time a round of the search must have left to be started. */
