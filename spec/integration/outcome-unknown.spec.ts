@@ -40,7 +40,10 @@ describe('ConnectionError.outcomeUnknown (real PostgreSQL, sessions ended mid-st
         [applicationName, marker],
       );
       if (rows[0]) {
-        await admin.query('select pg_terminate_backend($1)', [rows[0].pid]);
+        const { pid } = rows[0];
+        await admin.query('select pg_terminate_backend($1)', [pid]);
+        // gone before the next step looks: a dying backend may still be listed as active
+        while ((await admin.query('select 1 from pg_stat_activity where pid = $1', [pid])).rowCount) await sleep(10);
         return;
       }
       await sleep(10);
