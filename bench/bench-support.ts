@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
+import { createDatabase, loadConfig, migrateToLatest, Repository, silentLogger, type DB } from '../lib/index.js';
 import { dropDatabase } from '../spec/support/drop-database.js';
 import { startThrowawayCluster, type ThrowawayCluster } from '../spec/support/postgres-cluster.js';
 
@@ -30,6 +31,30 @@ export async function seedUsers(db: Kysely<unknown>, rows: number): Promise<void
            now() - make_interval(secs => ${rows} - g)
       from generate_series(1, ${rows}) g`.execute(db);
   await sql`vacuum analyze users`.execute(db);
+}
+
+/**
+ * Migrates the database at `url`, fills its users table (seedUsers), and returns the statement
+ * Repository.findById sends, read off a Database of its own that is closed before it returns
+ * (raw pg sends that text in the comparisons).
+ */
+export async function seedUsersAndFindStatement(url: string, rows: number): Promise<string> {
+  const texts: string[] = [];
+  const probe = createDatabase<DB>({
+    config: loadConfig({ DATABASE_URL: url }, { envFile: '/dev/null' }),
+    logger: silentLogger,
+    telemetry: { enabled: false },
+    log: (event) => texts.push(event.query.sql),
+  });
+  try {
+    await migrateToLatest(probe.db);
+    await seedUsers(probe.db as Kysely<unknown>, rows);
+    texts.length = 0;
+    await new Repository(probe.db, 'users').findById(1);
+    return texts.at(-1)!;
+  } finally {
+    await probe.close();
+  }
 }
 
 /** A database made for one benchmark run. */

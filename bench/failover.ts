@@ -11,23 +11,14 @@
  *
  *   npx tsx bench/failover.ts     (BENCH_FAILOVER_ROUNDS=8 BENCH_FAILOVER_SECONDS=0.6 by default)
  */
-import type { Kysely } from 'kysely';
 import pg from 'pg';
-import {
-  createDatabase,
-  loadConfig,
-  migrateToLatest,
-  Repository,
-  silentLogger,
-  type Database,
-  type DB,
-} from '../lib/index.js';
+import { createDatabase, loadConfig, Repository, silentLogger, type Database, type DB } from '../lib/index.js';
 import {
   createBenchDatabase,
   measure,
   median,
   printTable,
-  seedUsers,
+  seedUsersAndFindStatement,
   turnOrder,
   POOL,
   WORKERS,
@@ -72,18 +63,7 @@ export async function benchFailover(): Promise<void> {
   const databases: Database<DB>[] = [];
   const pool = new pg.Pool({ connectionString: bench.url, max: POOL });
   try {
-    const texts: string[] = [];
-    const setup = createDatabase<DB>({
-      config: loadConfig({ DATABASE_URL: bench.url }, { envFile: '/dev/null' }),
-      logger: silentLogger,
-      log: (event) => texts.push(event.query.sql),
-    });
-    await migrateToLatest(setup.db);
-    await seedUsers(setup.db as Kysely<unknown>, ROWS);
-    texts.length = 0;
-    await new Repository(setup.db, 'users').findById(1);
-    const FIND = texts.at(-1)!;
-    await setup.close();
+    const FIND = await seedUsersAndFindStatement(bench.url, ROWS);
 
     const repositories = Object.fromEntries(
       (Object.keys(urls) as Exclude<Setup, 'raw pg'>[]).map((name) => {

@@ -18,12 +18,10 @@ import { context, metrics, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import type { Kysely } from 'kysely';
 import pg from 'pg';
 import {
   createDatabase,
   loadConfig,
-  migrateToLatest,
   Repository,
   silentLogger,
   type CreateDatabaseOptions,
@@ -35,7 +33,7 @@ import {
   measure,
   median,
   printTable,
-  seedUsers,
+  seedUsersAndFindStatement,
   turnOrder,
   POOL,
   WORKERS,
@@ -118,17 +116,7 @@ export async function benchTelemetry(): Promise<void> {
   };
 
   try {
-    // the statement findById sends, read off a Database of its own that is closed right away
-    const texts: string[] = [];
-    const probe = open({ telemetry: { enabled: false }, log: (event) => texts.push(event.query.sql) });
-    databases.push(probe);
-    await migrateToLatest(probe.db);
-    await seedUsers(probe.db as Kysely<unknown>, ROWS);
-    texts.length = 0;
-    await new Repository(probe.db, 'users').findById(1);
-    const FIND = texts.at(-1)!;
-    await probe.close();
-    databases.pop();
+    const FIND = await seedUsersAndFindStatement(bench.url, ROWS);
 
     const off = open({ telemetry: { enabled: false } });
     const noSdk = open({});
