@@ -855,7 +855,6 @@ export function loadConfig(
           t.ssl === false ? undefined : t.ssl.key,
           t.ssl === false ? undefined : t.ssl.passphrase,
         ]),
-        ...(failover ? failover.hosts.flatMap((host) => [host.password]) : []),
         ...singleHostUrls(url).flatMap(urlSecrets),
         ...replicaList.flatMap(urlSecrets),
         ssh?.password,

@@ -374,26 +374,28 @@ class PooledDatabase<DB> implements Database<DB> {
     if (!target) throw new DatabaseError('engine postgres needs a server: DATABASE_URL=postgres://…');
     const tunnel = config.ssh ? new SshTunnel(config.ssh, { logger, telemetry }) : undefined;
     this.#tunnel = tunnel;
-    const hosts = config.failover && this.#hostSelector(config.failover, tunnel, logger);
-    // `primary`: the pool of DATABASE_URL; with several hosts, each new connection goes where the selector says
+    const { failover } = config;
+    const selector = failover && this.#hostSelector(failover, tunnel, logger);
+    // `primary`: the pool of DATABASE_URL
     const pgDriver = (server: ConnectionTarget, extra: Partial<PgDriverOptions> = {}, primary = false): PgDriver => {
       const telemetryAt = this.#telemetryTarget(server, primary);
-      const failover = primary ? hosts : undefined;
+      // the primary of a multi-host DATABASE_URL: each new connection goes where the selector says
+      const routed = primary && failover && selector ? { selector, failover } : undefined;
       return new PgDriver({
         createPool: () =>
           createPgPool(server, config, {
             logger,
             ...(tunnel
-              ? { stream: tunnel.streamFactory(failover ? undefined : { host: server.host, port: server.port }) }
+              ? { stream: tunnel.streamFactory(routed ? undefined : { host: server.host, port: server.port }) }
               : {}),
-            ...(failover ? { client: failoverClient(failover.selector, failover.config) } : {}),
+            ...(routed ? { client: failoverClient(routed.selector, routed.failover) } : {}),
           }),
         preparedStatements: config.preparedStatements && config.pgbouncer !== 'transaction',
         pipelining: config.pipelining && config.pgbouncer !== 'transaction',
-        setUpConnection: failover
-          ? checkRoleOnConnect(failover.selector, failover.config, connectionSetup(config))
+        setUpConnection: routed
+          ? checkRoleOnConnect(routed.selector, routed.failover, connectionSetup(config))
           : connectionSetup(config),
-        ...(failover ? { hosts: hostRouting(failover.selector, failover.config) } : {}),
+        ...(routed ? { hosts: hostRouting(routed.selector, routed.failover) } : {}),
         statementTimeoutMs: config.statementTimeoutMs,
         stats: this.#stats,
         logger,
@@ -405,11 +407,8 @@ class PooledDatabase<DB> implements Database<DB> {
     };
     // a multi-host DATABASE_URL following the primary: its standbys take reads
     const standbys =
-      config.replicas.length === 0 &&
-      hosts &&
-      hosts.config.hosts.length > 1 &&
-      wantsPrimary(hosts.config.targetSessionAttrs)
-        ? hosts.config.hosts
+      config.replicas.length === 0 && failover && failover.hosts.length > 1 && wantsPrimary(failover.targetSessionAttrs)
+        ? failover.hosts
         : [];
     if (config.replicas.length === 0 && standbys.length === 0) {
       this.#driver = pgDriver(target, {}, true);
@@ -435,22 +434,24 @@ class PooledDatabase<DB> implements Database<DB> {
   }
 
   /** The host selector of a multi-host DATABASE_URL; a failover has the replicas checked again. */
-  #hostSelector(
-    config: FailoverConfig,
-    tunnel: SshTunnel | undefined,
-    logger: Logger,
-  ): { selector: HostSelector; config: FailoverConfig } {
-    const probe = { applicationName: this.config.applicationName };
-    const stream =
-      tunnel && ((server: ConnectionTarget) => tunnel.streamFactory({ host: server.host, port: server.port }));
+  #hostSelector(config: FailoverConfig, tunnel: SshTunnel | undefined, logger: Logger): HostSelector {
+    const { applicationName } = this.config;
     const selector = new HostSelector(config, {
       probe: (server, timeoutMs, signal) =>
-        probeServer(server, timeoutMs, { ...probe, ...(stream ? { stream } : {}) }, signal),
+        probeServer(
+          server,
+          timeoutMs,
+          {
+            applicationName,
+            ...(tunnel ? { stream: (to) => tunnel.streamFactory({ host: to.host, port: to.port }) } : {}),
+          },
+          signal,
+        ),
       logger,
       onFailover: () => this.#replicas?.recheck(),
     });
     this.#hosts = selector;
-    return { selector, config };
+    return selector;
   }
 
   async query<Row = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<Row[]> {

@@ -14,7 +14,7 @@ import { clientSocket } from '../pg/pg-internals.js';
 import { serverSettings } from '../pg/pg-pool.js';
 import { within } from '../within.js';
 import type { Host, HostSelector } from './host-selector.js';
-import { acceptsRole, needsRole, wantsPrimary, serverRole, SERVER_ROLE_QUERY, type ServerRole } from './server-role.js';
+import { acceptsRole, wantsPrimary, serverRole, SERVER_ROLE_QUERY, type ServerRole } from './server-role.js';
 
 /** Where a client of the failover pool connected, and the selector's generation then. */
 interface Placement {
@@ -36,8 +36,8 @@ export interface FailoverClientOptions {
 /**
  * A pg Client class for the pool's `Client` option: each instance connects to the host `selector`
  * chooses. While the selector searches, `connect()` waits, up to the pool's connection timeout.
- * A connection that fails marks its host unreachable (and the error may be retried on the next
- * host: see {@link mayTryAnotherHost}).
+ * A connection that fails marks its host unreachable (and the checkout may be tried again: see
+ * {@link hostRouting}).
  *
  * @example
  * new pg.Pool({ ...settings, Client: failoverClient(selector, { connectTimeoutMs: 5000 }) });
@@ -105,36 +105,6 @@ function tryAnotherHost(error: unknown): unknown {
 }
 
 /**
- * Whether a failed checkout left nothing behind and may be tried again: the chosen host could not
- * be reached, or had the wrong role.
- * @throws never.
- */
-export function mayTryAnotherHost(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { [TRY_AGAIN]?: boolean })[TRY_AGAIN] === true;
-}
-
-/**
- * Whether `client` (of the failover pool) is connected to the host new connections go to.
- * @throws never.
- */
-export function stillPlaced(selector: HostSelector, client: object): boolean {
-  const placement = placements.get(client);
-  return placement === undefined || selector.usable(placement.generation);
-}
-
-/**
- * Tells `selector` that a statement on `client` failed in a way that may mean its server failed
- * (a lost connection) or changed role (`readOnly`: 25006, under `read-write` or `primary`).
- * @throws never.
- */
-export function reportFailure(selector: HostSelector, client: object, error: unknown, readOnly: boolean): void {
-  const placement = placements.get(client);
-  if (placement === undefined || !selector.usable(placement.generation)) return;
-  if (readOnly) selector.verify(placement.host);
-  else selector.unreachable(placement.host, error);
-}
-
-/**
  * The setup of each new connection of the failover pool: the role check `target_session_attrs`
  * asks for (one statement; none for `any`), then `next` (the DB_PGBOUNCER setup).
  * @throws ConnectionError (which a checkout may retry) when the server has the wrong role.
@@ -145,7 +115,8 @@ export function checkRoleOnConnect(
   next: SetUpConnection | undefined,
 ): SetUpConnection | undefined {
   const attrs = config.targetSessionAttrs;
-  if (!needsRole(attrs)) return next;
+  // any server will do: reaching it is the check
+  if (attrs === 'any') return next;
   return async (client) => {
     const { rows } = await client.query<{ standby: unknown; read_only: unknown }>(SERVER_ROLE_QUERY);
     const role = serverRole(rows[0]);
@@ -213,13 +184,20 @@ export async function probeServer(
  */
 export function hostRouting(selector: HostSelector, config: FailoverConfig): HostRouting {
   const readOnlyMatters = wantsPrimary(config.targetSessionAttrs);
+  /** Where `client` connected, while that host is still the one new connections go to. */
+  const placed = (client: object): Placement | undefined => {
+    const placement = placements.get(client);
+    return placement && selector.usable(placement.generation) ? placement : undefined;
+  };
   return {
-    usable: (client) => stillPlaced(selector, client),
+    usable: (client) => !placements.has(client) || placed(client) !== undefined,
     failed: (client, error) => {
-      if (error instanceof ConnectionError) reportFailure(selector, client, error, false);
-      else if (readOnlyMatters && error instanceof ReadOnlyTransactionError)
-        reportFailure(selector, client, error, true);
+      const host = placed(client)?.host;
+      if (host === undefined) return;
+      if (error instanceof ConnectionError) selector.unreachable(host, error);
+      else if (readOnlyMatters && error instanceof ReadOnlyTransactionError) selector.verify(host);
     },
-    retryable: mayTryAnotherHost,
+    retryable: (error) =>
+      typeof error === 'object' && error !== null && (error as { [TRY_AGAIN]?: boolean })[TRY_AGAIN] === true,
   };
 }

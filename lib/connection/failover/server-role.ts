@@ -51,14 +51,6 @@ export function acceptsRole(attrs: TargetSessionAttrs, role: ServerRole): boolea
 }
 
 /**
- * Whether a connection of `attrs` must check the server's role (all but `any`).
- * @throws never.
- */
-export function needsRole(attrs: TargetSessionAttrs): boolean {
-  return attrs !== 'any';
-}
-
-/**
  * Whether `attrs` asks for the primary (`read-write` or `primary`): then a 25006 (read-only
  * transaction) on a write may mean the server became a standby, and the other hosts of the list,
  * the standbys, can take reads.
